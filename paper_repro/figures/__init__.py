@@ -1,0 +1,1 @@
+"""Figure modules; importing this package registers them all."""

@@ -1,0 +1,84 @@
+"""The ``vpo`` command line.
+
+    vpo repro [FIGURE ...|all] [--quick]     regenerate figures (data cached as JSON, then plotted)
+    vpo theory offline ...                   one offline experiment, result to a JSON file
+    vpo theory --list-instances              the named bandit instances
+
+Heavy imports (torch, cvxpy, matplotlib) happen inside the subcommands, so ``vpo --help`` is
+instant. Bad arguments exit with status 2 and a message naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _add_repro(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "repro",
+        help="regenerate figures into figures/ (data cached next to each PNG)",
+        description="Regenerate the figures of EXPERIMENTS.md. Each figure's expensive data is cached as "
+        "FIGURE.json (config, seeds, version, git commit, wall time) and plotted to FIGURE.png.",
+    )
+    parser.add_argument("figures", nargs="*", default=["all"], metavar="FIGURE",
+                        help="figure names, or 'all' (default); see --list")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes: seconds to a few minutes on 2 CPU cores")
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    parser.add_argument("--force", action="store_true", help="recompute even when cached data matches")
+    parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
+    parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
+    parser.set_defaults(handler=_run_repro)
+
+
+def _run_repro(args, parser) -> int:
+    from paper_repro.registry import load_all, run_figures
+
+    figures = load_all()
+    if args.list:
+        if not figures:
+            print("The figure registry is empty.")
+        for name, figure in figures.items():
+            print(f"{name:24s} {figure.description}")
+        return 0
+    try:
+        run_figures(args.figures, quick=args.quick, out=args.out, force=args.force, replot=args.replot)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    return 0
+
+
+def _add_theory(subparsers) -> None:
+    from vpo_theory.cli import add_theory_commands
+
+    add_theory_commands(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpo",
+        description="Value-Incentivized Preference Optimization (Cen et al., arXiv 2405.19320): "
+        "exact bandit theory, LLM training, and the figures that check the claims.",
+    )
+    parser.add_argument("--version", action="version", version=f"vpo {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_repro(subparsers)
+    _add_theory(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 0
+    return args.handler(args, getattr(args, "parser", parser))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""Exact estimators: VPO in both signs and the MLE, tabular and linear  (MATH §3, §4).
+
+    r̂ = argmin_{r ∈ R} ℓ(r; D) − s·α·J*(r) (+ λ/2 ‖θ‖²),   π̂ = π_{r̂}
+
+The reward class R is calibrated (E_{π_cal} r = 0 per context, MATH §3, I5) and
+parameterized by an orthonormal basis: r = B w. Tabular: B_x spans {v : π_cal(x)·v = 0} and
+θ is the reward table (‖θ‖ = ‖w‖). Linear: r = ⟨φ̃, θ⟩ with centred features φ̃ and θ = V w,
+V an orthonormal basis of the directions of θ the features can see (‖θ‖ = ‖w‖); other
+directions of θ change no reward, so the minimum-norm θ is reported.
+
+- s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved by damped Newton (no
+  bound) or a log-barrier interior-point method (bound), to machine precision.
+- s = +1 (optimism): ℓ − αJ* is a difference of convex functions. The convex–concave
+  procedure linearizes J* at the iterate (∇J* = ρ·π_r, I2) and solves the convex rest
+  exactly; the objective never increases and its fixed points are the KKT points. Because
+  r = 0 is stationary when there is no data (∇J* = ρ·π_ref is orthogonal to R_cal when
+  π_cal = π_ref), several starts are run: 0, the warm start, and one start leaning towards
+  each response (tabular) or random directions (linear); the best objective wins.
+
+Tabular problems separate over contexts (ℓ, J*, calibration and the box all do), so they are
+solved one context at a time: each solve is over Y − 1 numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import null_space
+from scipy.special import expit, logsumexp
+
+from . import core
+from ._newton import Ball, Box, minimize_convex
+from ._validation import (
+    as_array,
+    check_distribution,
+    check_full_support,
+    check_sign,
+    check_support_inside,
+    positive_scalar,
+)
+from .data import pair_counts
+
+__all__ = ["VPOFit", "fit_vpo", "fit_mle", "center_features"]
+
+
+@dataclass
+class VPOFit:
+    """Result of ``fit_vpo`` / ``fit_mle``."""
+
+    reward: np.ndarray  # (X, Y) calibrated reward estimate r̂
+    policy: np.ndarray  # (X, Y) π_{r̂}
+    theta: np.ndarray | None  # (d,) minimum-norm θ̂ (linear class), else None
+    objective: float  # ℓ(r̂) − s·α·J*(r̂) + λ/2 ‖θ̂‖², the minimized objective
+    nll: float  # ℓ(r̂; D), sum form
+    optimal_value: float  # J*(r̂)
+    stationarity: float  # 0 for exact convex solves' gradient norm; CCP: ‖r_{k+1} − r_k‖_∞ at the end
+    converged: bool
+    iterations: int  # Newton (or CCP × Newton) iterations summed
+    solver: str  # "newton", "barrier" or "ccp"
+    start_objectives: list[float] = field(default_factory=list)  # s = +1: best objective from each start
+
+
+# --------------------------------------------------------------------------- objective pieces
+def _nll_pieces(r, counts):
+    """ℓ and its r-gradient/Hessian from pair counts n[x, a, b]  (MATH §3, §6).
+
+    ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b])).  Shapes: r (X, Y), counts (X, Y, Y).
+    """
+    margins = r[:, :, None] - r[:, None, :]  # (X, Y, Y)
+    value = float(np.sum(counts * np.logaddexp(0.0, -margins)))
+    loss_slope = counts * expit(-margins)  # n·σ(−m) = −∂/∂m of n·softplus(−m)
+    grad = -loss_slope.sum(axis=2) + loss_slope.sum(axis=1)  # (X, Y)
+    weight = counts * expit(margins) * expit(-margins)  # n·σ(m)σ(−m)
+    weight = weight + weight.transpose(0, 2, 1)  # symmetric per context
+    hess = -weight
+    idx = np.arange(r.shape[1])
+    hess[:, idx, idx] += weight.sum(axis=2)  # graph Laplacian per context (X, Y, Y)
+    return value, grad, hess
+
+
+def _value_pieces(r, log_pi_ref, rho, beta):
+    """J* and its r-gradient/Hessian  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ)."""
+    logits = r / beta + log_pi_ref  # (X, Y)
+    log_z = logsumexp(logits, axis=1)  # (X,)
+    pi = np.exp(logits - log_z[:, None])
+    value = float(beta * rho @ log_z)
+    grad = rho[:, None] * pi
+    hess = (rho / beta)[:, None, None] * (np.einsum("xy,yz->xyz", pi, np.eye(r.shape[1])) - pi[:, :, None] * pi[:, None, :])
+    return value, grad, hess, pi
+
+
+@dataclass
+class _Block:
+    """A convex-or-DC problem over w for one group of contexts (one context in the tabular case)."""
+
+    basis: np.ndarray  # (Xb, Y, k): r = basis @ w
+    counts: np.ndarray  # (Xb, Y, Y)
+    log_pi_ref: np.ndarray  # (Xb, Y)
+    rho: np.ndarray  # (Xb,)
+    beta: float
+    ridge: float
+    constraint: Box | Ball | None
+
+    def reward(self, w):
+        return self.basis @ w  # (Xb, Y)
+
+    def convex(self, value_weight: float, linear: np.ndarray | None):
+        """w ↦ ℓ(r) + value_weight·J*(r) + ⟨linear, r⟩ + λ/2‖w‖² with gradient and Hessian."""
+        basis = self.basis
+        basis_t = basis.transpose(0, 2, 1)  # (Xb, k, Y)
+
+        def fun(w):
+            r = basis @ w
+            f, g, h = _nll_pieces(r, self.counts)
+            if value_weight:
+                fj, gj, hj, _ = _value_pieces(r, self.log_pi_ref, self.rho, self.beta)
+                f, g, h = f + value_weight * fj, g + value_weight * gj, h + value_weight * hj
+            if linear is not None:
+                f, g = f + float(np.sum(linear * r)), g + linear
+            grad = np.einsum("xyk,xy->k", basis, g) + self.ridge * w
+            hess = (basis_t @ h @ basis).sum(axis=0) + self.ridge * np.eye(len(w))  # Σ_x B_xᵀ H_x B_x
+            return f + 0.5 * self.ridge * float(w @ w), grad, hess
+
+        return fun
+
+    def objective(self, w, alpha, sign):
+        r = self.reward(w)
+        nll = _nll_pieces(r, self.counts)[0]
+        j = _value_pieces(r, self.log_pi_ref, self.rho, self.beta)[0]
+        return nll - sign * alpha * j + 0.5 * self.ridge * float(w @ w)
+
+
+def _solve_pessimistic(block: _Block, alpha: float, w0):
+    """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE)."""
+    k = block.basis.shape[-1]
+    w, info = minimize_convex(block.convex(alpha, None), k, constraint=block.constraint, w0=w0)
+    _, grad, _ = block.convex(alpha, None)(w)
+    solver = "barrier" if info.barrier else "newton"
+    residual = float(info.decrement) if info.barrier else float(np.max(np.abs(grad)))
+    return w, info.converged, info.iterations, residual, solver
+
+
+def _ccp_step(block: _Block, alpha: float, w: np.ndarray):
+    """One convex–concave step: minimize ℓ − α⟨∇J*(r_k), r⟩ (+ ridge) over the class  (MATH §4)."""
+    _, grad_j, _, _ = _value_pieces(block.reward(w), block.log_pi_ref, block.rho, block.beta)  # ρ·π_{r_k} (I2)
+    return minimize_convex(block.convex(0.0, -alpha * grad_j), len(w), constraint=block.constraint, w0=w)
+
+
+def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, tol: float, max_iter: int,
+                      method: str):
+    """ℓ − αJ* from each start; the best objective wins  (MATH §4, s = +1).
+
+    ``method="ccp"``: convex–concave steps until ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
+    ``method="ccp+newton"`` (default): at most 20 CCP steps to settle into a basin, then a
+    local modified-Newton barrier solve of the true objective from there (quadratic instead of
+    linear convergence), kept only if it does not raise the objective.
+    Either way the reported stationarity is the length of one more CCP step from the answer:
+    CCP's fixed points are exactly the KKT points, so it is 0 only at a stationary point.
+    """
+    best = None
+    start_objectives = []
+    total_iterations = 0
+    ccp_limit = max_iter if method == "ccp" else min(max_iter, 20)
+    for w_start in starts:
+        w = np.array(w_start, dtype=np.float64)
+        for _ in range(ccp_limit):
+            w_next, info = _ccp_step(block, alpha, w)
+            total_iterations += info.iterations
+            residual = float(np.max(np.abs(block.reward(w_next) - block.reward(w))))
+            w = w_next
+            if residual <= tol * (1.0 + float(np.max(np.abs(block.reward(w))))):
+                break
+        objective = block.objective(w, alpha, +1)
+        if method == "ccp+newton":
+            fun = block.convex(-alpha, None)  # ℓ − αJ* (+ ridge): "convex" builder with a negative weight
+            t0 = None if block.constraint is None else 1e8 / max(1.0, abs(objective))
+            w_polished, info = minimize_convex(fun, len(w), constraint=block.constraint, w0=w, convex=False, t0=t0)
+            total_iterations += info.iterations
+            polished = block.objective(w_polished, alpha, +1)
+            if polished <= objective + 1e-12 * max(1.0, abs(objective)):
+                w, objective = w_polished, polished
+        start_objectives.append(objective)
+        if best is None or objective < best[1]:
+            best = (w, objective)
+    w = best[0]
+    w_check, _ = _ccp_step(block, alpha, w)
+    residual = float(np.max(np.abs(block.reward(w_check) - block.reward(w))))
+    converged = residual <= max(tol, 1e-7) * (1.0 + float(np.max(np.abs(block.reward(w)))))
+    return w, converged, total_iterations, residual, start_objectives
+
+
+# --------------------------------------------------------------------------- public
+def center_features(features, pi_cal) -> np.ndarray:
+    """φ̃(x,y) = φ(x,y) − E_{y'~π_cal(·|x)} φ(x,y'), shape (X, Y, d)  (MATH §3)."""
+    features = as_array("features", features, ndim=3)
+    pi_cal = check_distribution("pi_cal", pi_cal, shape=features.shape[:2])
+    return features - np.einsum("xy,xyd->xd", pi_cal, features)[:, None, :]
+
+
+def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int, pi_cal, bound: float | None = None,
+            features=None, *, ridge: float = 0.0, counts=None, init: VPOFit | None = None,
+            num_starts: int = 4, seed: int = 0, tol: float = 1e-9, max_ccp_iter: int = 2000,
+            method: str = "ccp+newton") -> VPOFit:
+    """Exact VPO reward and policy  (MATH §4): r̂ = argmin_{r∈R} ℓ(r; D) − s·α·J*(r) + λ/2‖θ‖².
+
+    Args:
+      x, winner, loser: (N,) comparisons (may be None when ``counts`` is given).
+      pi_ref, pi_cal: (X, Y) reference and calibration policies; rho: (X,); beta > 0.
+      alpha: sum-form weight α ≥ 0 (α = 0 gives the MLE); sign: +1 optimism, −1 pessimism.
+      bound: the reward class's bound — tabular |r(x,y)| ≤ bound, linear ‖θ‖₂ ≤ bound.
+        ``None`` means no bound; allowed for sign = −1 only, and then the problem must have a
+        finite minimizer: either ``ridge`` > 0, or α > 0 with ρ and π_cal of full support
+        (then ℓ + αJ* grows in every calibrated direction). Otherwise a ValueError says so —
+        e.g. the MLE on separable data has no finite minimizer and never silently diverges.
+      features: (X, Y, d) selects the linear class r = ⟨φ̃, θ⟩.
+      ridge: λ ≥ 0 adds λ/2‖θ‖² (the λ of the confidence sets, MATH §8).
+      counts: (X, Y, Y) pair counts instead of the three arrays (sufficient statistics).
+      init: a previous fit to warm-start from (online loops).
+      num_starts: extra random starts for sign = +1 in the linear class.
+      tol: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
+      method: sign = +1 only — "ccp+newton" (CCP into a basin, then a local Newton barrier
+        solve) or "ccp" (pure convex–concave procedure; slower, monotone).
+    """
+    pi_ref = check_distribution("pi_ref", pi_ref)
+    check_full_support("pi_ref", pi_ref)
+    num_contexts, num_responses = pi_ref.shape
+    pi_cal = check_distribution("pi_cal", pi_cal, shape=pi_ref.shape)
+    check_support_inside("pi_cal", pi_cal, "pi_ref", pi_ref)
+    rho = check_distribution("rho", rho, shape=(num_contexts,), ndim=1)
+    beta = positive_scalar("beta", beta)
+    alpha = positive_scalar("alpha", alpha, allow_zero=True)
+    sign = check_sign(sign)
+    ridge = positive_scalar("ridge", ridge, allow_zero=True)
+    if bound is not None:
+        bound = positive_scalar("bound", bound)
+    if method not in ("ccp+newton", "ccp"):
+        raise ValueError(f"`method` must be 'ccp+newton' or 'ccp', got {method!r}")
+    if counts is None:
+        counts = pair_counts(x, winner, loser, num_contexts=num_contexts, num_responses=num_responses)
+    else:
+        counts = as_array("counts", counts, ndim=3)
+        if counts.shape != (num_contexts, num_responses, num_responses) or np.any(counts < 0):
+            raise ValueError(f"`counts` must be non-negative with shape {(num_contexts, num_responses, num_responses)}, "
+                             f"got shape {counts.shape}")
+    optimistic = sign == +1 and alpha > 0
+    if optimistic and bound is None:
+        raise ValueError("`bound` is required for sign=+1: the optimistic objective ℓ − αJ* is unbounded below "
+                         "over an unbounded class (MATH §4); pass e.g. bound=2*max|r*|")
+    if bound is None and ridge == 0 and not (alpha > 0 and np.all(rho > 0) and np.all(pi_cal > 0)):
+        raise ValueError(
+            "this problem may have no finite minimizer (separable data or never-compared responses, with "
+            "alpha == 0, or rho / pi_cal without full support): pass `bound=` (the reward class) or `ridge=` > 0"
+        )
+    log_pi_ref = np.log(pi_ref)
+
+    if features is None:
+        blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound), None
+    else:
+        features = as_array("features", features, ndim=3)
+        if features.shape[:2] != pi_ref.shape:
+            raise ValueError(f"`features` must have shape (X, Y, d) = {pi_ref.shape + (features.shape[-1],)}, "
+                             f"got {features.shape}")
+        block, theta_map = _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound)
+        blocks = [(slice(None), block)]
+
+    rng = np.random.default_rng(seed)
+    reward = np.zeros(pi_ref.shape)
+    w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
+    start_objectives = np.zeros(0)
+    for rows, block in blocks:
+        k = block.basis.shape[-1]
+        w_init = None
+        if init is not None:
+            w_init = _warm_start(init, block, rows, theta_map)
+        if optimistic:
+            starts = _optimistic_starts(block, rows, theta_map, bound, w_init, num_starts, rng)
+            w, converged, iterations, residual, objectives = _solve_optimistic(
+                block, alpha, starts, tol=tol, max_iter=max_ccp_iter, method=method
+            )
+            start_objectives = np.add(start_objectives, objectives) if start_objectives.size else np.array(objectives)
+            solver = method
+        else:
+            w, converged, iterations, residual, solver = _solve_pessimistic(block, alpha, w_init)
+        reward[rows] = block.reward(w)
+        w_all.append(w)
+        converged_all &= converged
+        iterations_all += iterations
+        residual_all = max(residual_all, residual)
+
+    theta = theta_map @ w_all[0] if theta_map is not None else None
+    penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
+    policy = np.exp(core._log_optimal_policy(reward, log_pi_ref, beta)[0])
+    nll = _nll_pieces(reward, counts)[0]
+    j_star = _value_pieces(reward, log_pi_ref, rho, beta)[0]
+    return VPOFit(
+        reward=reward, policy=policy, theta=theta, objective=nll - sign * alpha * j_star + penalty, nll=nll,
+        optimal_value=j_star, stationarity=residual_all, converged=converged_all, iterations=iterations_all,
+        solver=solver, start_objectives=[float(v) for v in start_objectives],
+    )
+
+
+def fit_mle(x, winner, loser, pi_ref, rho, beta: float, pi_cal, bound: float | None = None, features=None, *,
+            ridge: float = 0.0, counts=None, init: VPOFit | None = None) -> VPOFit:
+    """Exact (bounded or ridge-regularized) Bradley–Terry MLE over the calibrated class  (MATH §3).
+
+    ``fit_vpo`` with α = 0. Its plug-in policy π_{r̂} is the greedy/MLE baseline. With neither
+    ``bound`` nor ``ridge`` a ValueError is raised: the MLE need not exist (separable data).
+    """
+    return fit_vpo(x, winner, loser, pi_ref, rho, beta, 0.0, -1, pi_cal, bound, features, ridge=ridge,
+                   counts=counts, init=init)
+
+
+# --------------------------------------------------------------------------- classes
+def _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
+    """One block per context: basis of {v ∈ R^Y : π_cal(x)·v = 0}, orthonormal (Y, Y−1)."""
+    blocks = []
+    for i in range(counts.shape[0]):
+        basis = null_space(pi_cal[i][None, :])[None]  # (1, Y, Y−1)
+        constraint = None
+        if bound is not None:  # |r| ≤ bound  ⇔  [B; −B] w ≤ bound
+            A = np.concatenate([basis[0], -basis[0]])
+            constraint = Box(A, np.full(len(A), bound))
+        blocks.append((slice(i, i + 1), _Block(basis, counts[i : i + 1], log_pi_ref[i : i + 1], rho[i : i + 1], beta,
+                                               ridge, constraint)))
+    return blocks
+
+
+def _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
+    centred = center_features(features, pi_cal)  # (X, Y, d)
+    flat = centred.reshape(-1, centred.shape[-1])
+    _, singular, vt = np.linalg.svd(flat, full_matrices=False)
+    rank = int(np.sum(singular > 1e-10 * max(singular[0], 1e-300)))
+    theta_map = vt[:rank].T  # (d, k) orthonormal: θ = V w
+    basis = centred @ theta_map  # (X, Y, k)
+    constraint = Ball(bound) if bound is not None else None
+    return _Block(basis, counts, log_pi_ref, rho, beta, ridge, constraint), theta_map
+
+
+def _warm_start(init: VPOFit, block: _Block, rows, theta_map):
+    if theta_map is not None and init.theta is not None:
+        return theta_map.T @ init.theta
+    # tabular: basis is orthonormal and r calibrated, so w = Bᵀ r
+    return np.einsum("xyk,xy->k", block.basis, init.reward[rows])
+
+
+def _optimistic_starts(block: _Block, rows, theta_map, bound, w_init, num_starts, rng):
+    k = block.basis.shape[-1]
+    starts = [np.zeros(k)]
+    if w_init is not None:
+        starts.insert(0, w_init)
+    if theta_map is None:
+        # lean towards each response y in turn: r0 = calibrated (bound/2)·e_y
+        for y in range(block.basis.shape[1]):
+            starts.append(0.5 * bound * block.basis[0, y, :])  # Bᵀ e_y, scaled into the box
+    else:
+        for _ in range(num_starts):
+            u = rng.normal(size=k)
+            starts.append(0.5 * bound * u / np.linalg.norm(u))
+    return starts

@@ -1,0 +1,171 @@
+"""Experiments: one offline run (MATH §7) → a plain result record.
+
+``run_offline(instance, algorithm, N, seed, **options)`` draws N Bradley–Terry comparisons
+from the behaviour policy μ with ``numpy.random.default_rng(seed)`` — so every algorithm
+given the same seed sees the same data — fits one estimator and reports the exact
+suboptimality of its policy (MATH I4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import core
+from .baselines import confidence_set, lcb_policy, one_hot_features
+from .data import empirical_chosen_policy, sample_preferences
+from .estimators import fit_mle, fit_vpo
+from .instances import BanditInstance
+
+__all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "OFFLINE_ALGORITHMS"]
+
+OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "ref")
+
+#: c_Γ used by LCB unless given: the smallest multiplier whose confidence set covered θ* in
+#: ≥ 95 % of draws in the `confidence-coverage` experiment (see README; re-measure with
+#: `vpo repro confidence-coverage`).
+DEFAULT_C_GAMMA = 0.05
+
+
+@dataclass
+class OfflineOptions:
+    """Options of ``run_offline``; every field has a default.
+
+    alpha: sum-form VPO weight; None → alpha_scale·√N (the regularizer's pull shrinks like 1/√N
+        relative to the N-term likelihood, the rate of the theory).
+    alpha_scale: c in α = c·√N.
+    calibration: π_cal — "behavior" (μ, the offline default), "ref", "uniform", "chosen", or an (X, Y) table.
+    behavior: μ — a name of the instance's behaviours ("poor", "good", …, "ref", "uniform"),
+        None for the instance's default, or an (X, Y) table.
+    bound: the reward class (tabular |r| ≤ bound, linear ‖θ‖ ≤ bound); None → bound_scale ×
+        instance.reward_bound.
+    bound_scale: see bound.
+    c_gamma: LCB's confidence multiplier c_Γ (MATH §8).
+    ridge: λ of the confidence set's Σ_D + λI; None → 1/N (Σ_D is an average over N pairs, so
+        λ = 1/N is a prior worth one comparison and the λB² term shrinks with N like the rest).
+    delta: confidence level δ of the set.
+    """
+
+    alpha: float | None = None
+    alpha_scale: float = 1.0
+    calibration: str | np.ndarray = "behavior"
+    behavior: str | np.ndarray | None = None
+    bound: float | None = None
+    bound_scale: float = 2.0
+    c_gamma: float = DEFAULT_C_GAMMA
+    ridge: float | None = None
+    delta: float = 0.05
+
+    def __post_init__(self):
+        for name in ("alpha_scale", "bound_scale", "c_gamma", "ridge", "delta"):
+            value = getattr(self, name)
+            if value is None and name == "ridge":
+                continue
+            if not np.isfinite(value) or value < 0 or (name in ("bound_scale", "delta") and value == 0):
+                raise ValueError(f"option `{name}` must be a finite number {'> 0' if name in ('bound_scale', 'delta') else '>= 0'}, got {value}")
+        if self.delta >= 1:
+            raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
+        if self.alpha is not None and (not np.isfinite(self.alpha) or self.alpha < 0):
+            raise ValueError(f"option `alpha` must be >= 0 (or None for alpha_scale·√N), got {self.alpha}")
+        if self.bound is not None and (not np.isfinite(self.bound) or self.bound <= 0):
+            raise ValueError(f"option `bound` must be > 0 (or None for bound_scale × the instance's bound), got {self.bound}")
+
+
+@dataclass
+class OfflineResult:
+    algorithm: str
+    N: int
+    seed: int
+    suboptimality: float  # SubOpt(π̂) = J*(r*) − J(r*, π̂)
+    policy: np.ndarray  # (X, Y)
+    reward: np.ndarray | None  # (X, Y) estimated reward (vpo, mle), else None
+    options: dict = field(default_factory=dict)  # resolved options: alpha, bound, calibration, …
+
+    def to_record(self) -> dict:
+        record = asdict(self)
+        record.pop("policy")
+        record.pop("reward")
+        return record
+
+
+def resolve_calibration(calibration, instance: BanditInstance, behavior: np.ndarray, x, winner) -> np.ndarray:
+    """π_cal from its option value  (MATH §3)."""
+    if isinstance(calibration, str):
+        if calibration == "ref":
+            return instance.pi_ref
+        if calibration == "uniform":
+            return np.full(instance.pi_ref.shape, 1.0 / instance.num_responses)
+        if calibration == "behavior":
+            return behavior
+        if calibration == "chosen":
+            return empirical_chosen_policy(x, winner, instance.pi_ref)
+        raise ValueError(f"option `calibration` must be 'behavior', 'ref', 'uniform', 'chosen' or an (X, Y) table, "
+                         f"got {calibration!r}")
+    return np.asarray(calibration, dtype=np.float64)
+
+
+def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **options) -> OfflineResult:
+    """One offline experiment  (MATH §7). ``options``: the fields of ``OfflineOptions``."""
+    if algorithm not in OFFLINE_ALGORITHMS:
+        raise ValueError(f"`algorithm` must be one of {OFFLINE_ALGORITHMS}, got {algorithm!r}")
+    if isinstance(N, bool) or int(N) != N or N < 1:
+        raise ValueError(f"`N` (number of comparisons) must be a positive integer, got {N!r}")
+    N = int(N)
+    unknown = set(options) - set(OfflineOptions.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OfflineOptions.__dataclass_fields__)}")
+    opts = OfflineOptions(**options)
+    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
+    rng = np.random.default_rng(seed)
+    data = sample_preferences(rng, instance.rho, behavior, instance.reward, N)
+    x, winner, loser = data.astuple()
+    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
+    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
+    alpha = opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(N)
+    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
+    resolved = {"alpha": float(alpha), "bound": float(bound),
+                "calibration": opts.calibration if isinstance(opts.calibration, str) else "table",
+                "behavior": opts.behavior if isinstance(opts.behavior, str) or opts.behavior is None else "table",
+                "c_gamma": opts.c_gamma, "ridge": opts.ridge, "delta": opts.delta}
+    args = (instance.pi_ref, instance.rho, instance.beta)
+    reward = None
+    if algorithm == "oracle":
+        policy = core.optimal_policy(instance.reward, instance.pi_ref, instance.beta)
+    elif algorithm == "ref":
+        policy = instance.pi_ref
+    elif algorithm == "vpo":
+        fit = fit_vpo(x, winner, loser, *args, alpha, -1, pi_cal, bound, instance.features)
+        policy, reward = fit.policy, fit.reward
+    else:
+        fit = fit_mle(x, winner, loser, *args, pi_cal, bound, instance.features)
+        policy, reward = fit.policy, fit.reward
+        if algorithm == "lcb":
+            policy = lcb_policy(_confidence(instance, fit, data, pi_cal, bound, opts), _features(instance),
+                                instance.pi_ref, instance.rho, instance.beta, pi_cal)
+    subopt = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
+    return OfflineResult(algorithm, N, int(seed), subopt, policy, reward, resolved)
+
+
+def _features(instance: BanditInstance) -> np.ndarray:
+    return instance.features if instance.is_linear else one_hot_features(*instance.pi_ref.shape)
+
+
+def _confidence(instance, fit, data, pi_cal, bound, opts):
+    """The §8 ellipsoid around the MLE, in the class's θ coordinates.
+
+    Tabular: θ = the calibrated reward table, B = bound·√(X·Y) (‖θ‖₂ in the box) and the
+    margin bound L·B = 2·bound (the largest BT margin in the box — tighter than ‖z‖·‖θ‖).
+    Linear: θ̂ is the minimum-norm MLE, B = bound, L = max‖φ̃‖.
+    """
+    from .estimators import center_features
+
+    x, winner, loser = data.astuple()
+    if instance.is_linear:
+        centred = center_features(instance.features, pi_cal)
+        lipschitz = float(np.max(np.linalg.norm(centred, axis=-1)))
+        return confidence_set(x, winner, loser, centred, fit.theta, c_gamma=opts.c_gamma, delta=opts.delta,
+                              ridge=opts.ridge, theta_bound=bound, margin_bound=lipschitz * bound)
+    features = one_hot_features(*instance.pi_ref.shape)
+    return confidence_set(x, winner, loser, features, fit.reward.ravel(), c_gamma=opts.c_gamma, delta=opts.delta,
+                          ridge=opts.ridge, theta_bound=bound * np.sqrt(fit.reward.size), margin_bound=2 * bound)

@@ -1,0 +1,193 @@
+"""Bandit instances: the validated problem object and the named, seeded instances (EXPERIMENTS.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._validation import as_array, check_distribution, check_full_support, positive_scalar
+
+__all__ = ["BanditInstance", "make_instance", "list_instances"]
+
+
+@dataclass(frozen=True)
+class BanditInstance:
+    """A KL-regularized contextual bandit with Bradley–Terry feedback  (MATH §1–3).
+
+    Tabular when ``features`` is None; linear when ``features`` (X, Y, d) is given, and then the
+    true reward is ``features @ theta`` (pass ``theta=`` instead of ``reward``, or both and they
+    must agree). ``behaviors`` holds named offline data-collection policies μ (X, Y).
+    """
+
+    rho: np.ndarray  # (X,)
+    pi_ref: np.ndarray  # (X, Y), full support
+    reward: np.ndarray | None  # (X, Y) true reward r*
+    beta: float
+    features: np.ndarray | None = None  # (X, Y, d)
+    name: str = ""
+    theta: np.ndarray | None = None  # (d,) true θ* (linear)
+    description: str = ""
+    behaviors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        pi_ref = check_distribution("pi_ref", self.pi_ref)
+        check_full_support("pi_ref", pi_ref)
+        object.__setattr__(self, "pi_ref", pi_ref)
+        object.__setattr__(self, "rho", check_distribution("rho", self.rho, shape=(pi_ref.shape[0],), ndim=1))
+        object.__setattr__(self, "beta", positive_scalar("beta", self.beta))
+        reward = self.reward
+        if self.features is not None:
+            features = as_array("features", self.features, ndim=3)
+            if features.shape[:2] != pi_ref.shape:
+                raise ValueError(f"`features` must have shape (X, Y, d) with (X, Y) = {pi_ref.shape}, got {features.shape}")
+            object.__setattr__(self, "features", features)
+            if self.theta is None:
+                raise ValueError("a linear instance needs `theta=` (the true θ*); the reward is features @ theta")
+            theta = as_array("theta", self.theta, ndim=1)
+            if theta.shape != (features.shape[2],):
+                raise ValueError(f"`theta` must have shape ({features.shape[2]},), got {theta.shape}")
+            object.__setattr__(self, "theta", theta)
+            implied = features @ theta
+            if reward is not None and not np.allclose(as_array("reward", reward, ndim=2), implied, atol=1e-9):
+                raise ValueError("`reward` must equal features @ theta for a linear instance; pass only `theta=`")
+            reward = implied
+        elif self.theta is not None:
+            raise ValueError("`theta` is only meaningful with `features=`; a tabular instance takes `reward=`")
+        if reward is None:
+            raise ValueError("pass the true reward `reward=` (X, Y), or `features=` and `theta=`")
+        reward = as_array("reward", reward, ndim=2)
+        if reward.shape != pi_ref.shape:
+            raise ValueError(f"`reward` has shape {reward.shape} but `pi_ref` has shape {pi_ref.shape}")
+        object.__setattr__(self, "reward", reward)
+        behaviors = {}
+        for key, mu in dict(self.behaviors).items():
+            behaviors[key] = check_distribution(f"behaviors[{key!r}]", mu, shape=pi_ref.shape)
+        object.__setattr__(self, "behaviors", behaviors)
+
+    @property
+    def num_contexts(self) -> int:
+        return self.pi_ref.shape[0]
+
+    @property
+    def num_responses(self) -> int:
+        return self.pi_ref.shape[1]
+
+    @property
+    def is_linear(self) -> bool:
+        return self.features is not None
+
+    @property
+    def reward_bound(self) -> float:
+        """Smallest bound of the class that contains the truth, for every calibration.
+
+        Tabular: max_x (max_y r* − min_y r*) ≥ |r*(x,y) − E_{π_cal} r*(x,·)| for any π_cal.
+        Linear: ‖θ*‖₂ (calibration only centres the features).
+        """
+        if self.is_linear:
+            return float(np.linalg.norm(self.theta))
+        return float(np.max(self.reward.max(axis=1) - self.reward.min(axis=1)))
+
+    def behavior(self, name: str | None = None) -> np.ndarray:
+        """A named behaviour policy; ``None`` → "default" if defined, else π_ref."""
+        if name is None:
+            return self.behaviors.get("default", self.pi_ref)
+        if name == "ref":
+            return self.pi_ref
+        if name == "uniform":
+            return np.full(self.pi_ref.shape, 1.0 / self.num_responses)
+        if name not in self.behaviors:
+            raise ValueError(f"instance {self.name!r} has no behaviour {name!r}; "
+                             f"choose from {sorted(self.behaviors) + ['ref', 'uniform']}")
+        return self.behaviors[name]
+
+
+# --------------------------------------------------------------------------- named instances
+def _mix(policy: np.ndarray, floor: float) -> np.ndarray:
+    """(1 − floor)·policy + floor·uniform: full support, floor/Y at least."""
+    return (1 - floor) * policy + floor / policy.shape[-1]
+
+
+def _tabular_small(rng: np.random.Generator) -> BanditInstance:
+    X, Y = 5, 6
+    return BanditInstance(
+        rho=np.full(X, 1 / X), pi_ref=_mix(rng.dirichlet(np.ones(Y), size=X), 0.3),
+        reward=rng.uniform(-1, 1, size=(X, Y)), beta=0.5, name="tabular-small",
+        description="5 contexts × 6 responses, rewards U(-1, 1), β = 0.5, a moderately non-uniform π_ref",
+    )
+
+
+def _tabular_trap(rng: np.random.Generator) -> BanditInstance:
+    X, Y = 4, 6
+    reward = rng.uniform(-1, 0.5, size=(X, Y))
+    best = rng.integers(0, Y, size=X)
+    reward[np.arange(X), best] = 1.0
+    pi_ref = rng.dirichlet(np.ones(Y) * 2, size=X)
+    pi_ref[np.arange(X), best] = 0.0
+    pi_ref = 0.98 * pi_ref / pi_ref.sum(axis=1, keepdims=True)
+    pi_ref[np.arange(X), best] = 0.02  # the reference rarely tries the best response
+    return BanditInstance(
+        rho=np.full(X, 1 / X), pi_ref=pi_ref, reward=reward, beta=0.25, name="tabular-trap",
+        description="4 × 6; the best response (reward 1) has reference mass 0.02; β = 0.25",
+    )
+
+
+def _offline_poor_coverage(rng: np.random.Generator, rare_is_best: bool) -> BanditInstance:
+    X, Y = 4, 6
+    reward = rng.uniform(-0.5, 0.5, size=(X, Y))
+    rare = Y - 1
+    reward[:, rare] = 1.0 if rare_is_best else -1.0
+    good = np.full((X, Y), 1.0 / Y)
+    poor = np.full((X, Y), 1.0)
+    poor[:, rare] = 0.01  # the behaviour policy almost never shows the rare response
+    poor /= poor.sum(axis=1, keepdims=True)
+    name = "offline-rare-optimal" if rare_is_best else "offline-poor-coverage"
+    what = "the best" if rare_is_best else "a bad"
+    return BanditInstance(
+        rho=np.full(X, 1 / X), pi_ref=np.full((X, Y), 1.0 / Y), reward=reward, beta=0.5, name=name,
+        behaviors={"default": poor, "poor": poor, "good": good},
+        description=f"4 × 6, uniform π_ref, β = 0.5; behaviour 'poor' shows response 5 ({what} one, "
+                    f"reward {reward[0, rare]:+.0f}) with probability 0.002; 'good' is uniform",
+    )
+
+
+def _linear_d8(rng: np.random.Generator) -> BanditInstance:
+    X, Y, d = 10, 8, 8
+    features = rng.normal(size=(X, Y, d)) / np.sqrt(d)
+    theta = rng.normal(size=d)
+    theta *= 2.0 / np.linalg.norm(theta)
+    # 'poor' coverage: the behaviour avoids responses that load on the last two feature directions
+    loading = np.abs(features[..., -2:]).sum(axis=-1)  # (X, Y)
+    poor = np.exp(-6.0 * loading)
+    poor /= poor.sum(axis=1, keepdims=True)
+    return BanditInstance(
+        rho=np.full(X, 1 / X), pi_ref=_mix(rng.dirichlet(np.ones(Y), size=X), 0.5), reward=None, beta=0.5,
+        features=features, theta=theta, name="linear-d8",
+        behaviors={"default": np.full((X, Y), 1.0 / Y), "good": np.full((X, Y), 1.0 / Y), "poor": poor},
+        description="10 contexts × 8 responses, d = 8 Gaussian features, ‖θ*‖ = 2, β = 0.5; behaviour 'good' "
+                    "uniform, 'poor' avoids responses loading on the last two feature directions",
+    )
+
+
+_REGISTRY: dict[str, tuple[Callable[[np.random.Generator], BanditInstance], str]] = {
+    "tabular-small": (_tabular_small, "5 × 6 tabular, rewards U(-1, 1), β = 0.5"),
+    "tabular-trap": (_tabular_trap, "4 × 6 tabular; π_ref puts mass 0.02 on the best response"),
+    "offline-poor-coverage": (lambda rng: _offline_poor_coverage(rng, False),
+                              "4 × 6 tabular; the behaviour rarely shows a bad response"),
+    "offline-rare-optimal": (lambda rng: _offline_poor_coverage(rng, True),
+                             "4 × 6 tabular; the behaviour rarely shows the best response"),
+    "linear-d8": (_linear_d8, "10 × 8 linear, d = 8; good (uniform) and poor coverage behaviours"),
+}
+
+
+def list_instances() -> dict[str, str]:
+    """Names of the built-in instances with a one-line description each."""
+    return {name: text for name, (_, text) in _REGISTRY.items()}
+
+
+def make_instance(name: str, seed: int = 0) -> BanditInstance:
+    """A named instance, drawn with ``numpy.random.default_rng(seed)``: the same seed, the same instance."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown instance {name!r}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name][0](np.random.default_rng(seed))
