@@ -80,3 +80,25 @@ def mean_and_ci(values, axis: int = 0, level: float = 0.95):
         return mean, np.zeros_like(mean)
     sem = values.std(axis=axis, ddof=1) / np.sqrt(n)
     return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
+
+
+def save_figure(figure, path: Path) -> None:
+    """Save a matplotlib figure through a temporary file and a rename."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    figure.savefig(temporary, dpi=130, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -27,10 +27,12 @@ TIGHT_CLARABEL = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_
 
 def solve(problem: cp.Problem, solver: str | None = None) -> None:
     """Solve with Clarabel at tight tolerances (or ``solver`` at its defaults)."""
-    if solver is None or solver.upper() == "CLARABEL":
-        problem.solve(solver=cp.CLARABEL, **TIGHT_CLARABEL)
-    else:
-        problem.solve(solver=solver)
+    with warnings.catch_warnings():  # "solution may be inaccurate" is reported by problem.status
+        warnings.simplefilter("ignore", UserWarning)
+        if solver is None or solver.upper() == "CLARABEL":
+            problem.solve(solver=cp.CLARABEL, **TIGHT_CLARABEL)
+        else:
+            problem.solve(solver=solver)
 
 
 @dataclass
@@ -82,9 +84,7 @@ def fit_vpo_cvxpy(x, winner, loser, pi_ref, rho, beta: float, alpha: float, pi_c
     if ridge > 0:
         objective = objective + 0.5 * ridge * cp.sum_squares(theta)
     problem = cp.Problem(cp.Minimize(objective), constraints)
-    with warnings.catch_warnings():  # the status says it; no need to warn as well
-        warnings.simplefilter("ignore", UserWarning)
-        solve(problem, solver)
+    solve(problem, solver)
     if problem.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy did not solve the VPO program: status {problem.status}")
     r = np.asarray(reward.value, dtype=np.float64)

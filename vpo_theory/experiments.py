@@ -18,14 +18,16 @@ from .data import empirical_chosen_policy, sample_preferences
 from .estimators import fit_mle, fit_vpo
 from .instances import BanditInstance
 
-__all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "OFFLINE_ALGORITHMS"]
+__all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "mle_confidence",
+           "OFFLINE_ALGORITHMS", "DEFAULT_C_GAMMA"]
 
 OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "ref")
 
-#: c_Γ used by LCB unless given: the smallest multiplier whose confidence set covered θ* in
-#: ≥ 95 % of draws in the `confidence-coverage` experiment (see README; re-measure with
-#: `vpo repro confidence-coverage`).
-DEFAULT_C_GAMMA = 0.05
+#: c_Γ used by LCB unless given, per class: the smallest multiplier whose confidence set
+#: covered θ* in ≥ 95 % of draws in the `confidence-coverage` experiment (full size, see
+#: README; re-measure with `vpo repro confidence-coverage`). The universal constant of the
+#: concentration bound is unknown (MATH §8), so it is measured.
+DEFAULT_C_GAMMA = {"tabular": 0.009, "linear": 0.0065}
 
 
 @dataclass
@@ -41,7 +43,7 @@ class OfflineOptions:
     bound: the reward class (tabular |r| ≤ bound, linear ‖θ‖ ≤ bound); None → bound_scale ×
         instance.reward_bound.
     bound_scale: see bound.
-    c_gamma: LCB's confidence multiplier c_Γ (MATH §8).
+    c_gamma: LCB's confidence multiplier c_Γ (MATH §8); None → DEFAULT_C_GAMMA of the class.
     ridge: λ of the confidence set's Σ_D + λI; None → 1/N (Σ_D is an average over N pairs, so
         λ = 1/N is a prior worth one comparison and the λB² term shrinks with N like the rest).
     delta: confidence level δ of the set.
@@ -53,14 +55,14 @@ class OfflineOptions:
     behavior: str | np.ndarray | None = None
     bound: float | None = None
     bound_scale: float = 2.0
-    c_gamma: float = DEFAULT_C_GAMMA
+    c_gamma: float | None = None
     ridge: float | None = None
     delta: float = 0.05
 
     def __post_init__(self):
         for name in ("alpha_scale", "bound_scale", "c_gamma", "ridge", "delta"):
             value = getattr(self, name)
-            if value is None and name == "ridge":
+            if value is None and name in ("ridge", "c_gamma"):
                 continue
             if not np.isfinite(value) or value < 0 or (name in ("bound_scale", "delta") and value == 0):
                 raise ValueError(f"option `{name}` must be a finite number {'> 0' if name in ('bound_scale', 'delta') else '>= 0'}, got {value}")
@@ -124,6 +126,8 @@ def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **o
     bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
     alpha = opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(N)
     opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
+    if opts.c_gamma is None:
+        opts.c_gamma = DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
     resolved = {"alpha": float(alpha), "bound": float(bound),
                 "calibration": opts.calibration if isinstance(opts.calibration, str) else "table",
                 "behavior": opts.behavior if isinstance(opts.behavior, str) or opts.behavior is None else "table",
@@ -145,6 +149,34 @@ def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **o
                                 instance.pi_ref, instance.rho, instance.beta, pi_cal)
     subopt = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
     return OfflineResult(algorithm, N, int(seed), subopt, policy, reward, resolved)
+
+
+def mle_confidence(instance: BanditInstance, N: int, seed: int, **options):
+    """The §8 confidence set (c_Γ = 1) around the MLE of one offline data draw, and θ* in its coordinates.
+
+    Same data, class and λ as ``run_offline(instance, "lcb", N, seed, **options)``. θ* is the
+    calibrated truth: tabular calibrate(r*, π_cal) as a vector; linear the minimum-norm θ whose
+    centred-feature reward equals r* (the MLE's θ̂ is minimum-norm too).
+    """
+    opts = OfflineOptions(**options)
+    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
+    data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
+    x, winner, _ = data.astuple()
+    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
+    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
+    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
+    opts.c_gamma = 1.0
+    fit = fit_mle(*data.astuple(), instance.pi_ref, instance.rho, instance.beta, pi_cal, bound, instance.features)
+    confidence = _confidence(instance, fit, data, pi_cal, bound, opts)
+    calibrated = core.calibrate(instance.reward, pi_cal)
+    if instance.is_linear:
+        from .estimators import center_features
+
+        centred = center_features(instance.features, pi_cal).reshape(-1, instance.features.shape[-1])
+        theta_star = np.linalg.lstsq(centred, calibrated.ravel(), rcond=None)[0]
+    else:
+        theta_star = calibrated.ravel()
+    return confidence, theta_star
 
 
 def _features(instance: BanditInstance) -> np.ndarray:

@@ -1,1 +1,5 @@
 """Figure modules; importing this package registers them all."""
+from . import offline_suboptimality  # noqa: F401
+from . import confidence_coverage  # noqa: F401
+from . import geometry  # noqa: F401
+from . import offline_sweeps  # noqa: F401

@@ -1,0 +1,86 @@
+"""offline-suboptimality: SubOpt(π̂) vs N, log–log; pessimistic VPO vs MLE plug-in vs LCB  (MATH §7, §8).
+
+Settings: the linear instance under good and poor coverage, and the two tabular
+poor-coverage instances (the rarely shown response is bad / is the best one). Fitted
+exponents with bootstrap 95 % intervals over seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vpo_theory import make_instance, run_offline
+from vpo_theory.rates import fit_loglog_slope
+
+from ..common import mean_and_ci, pyplot, save_figure
+from ..registry import Figure, register
+from ..sweep import run_cells
+
+SETTINGS = [  # (label, instance, behaviour)
+    ("linear-d8, good coverage", "linear-d8", "good"),
+    ("linear-d8, poor coverage", "linear-d8", "poor"),
+    ("tabular, rare response bad", "offline-poor-coverage", "poor"),
+    ("tabular, rare response best", "offline-rare-optimal", "poor"),
+]
+ALGORITHMS = ["vpo", "mle", "lcb"]
+
+
+def _cell(instance_name: str, behavior: str, algorithm: str, n: int, seed: int) -> float:
+    instance = make_instance(instance_name, seed=0)
+    return run_offline(instance, algorithm, n, seed, behavior=behavior).suboptimality
+
+
+def compute(quick: bool) -> dict:
+    sizes = [50, 100, 200, 400, 800] if quick else [50, 100, 200, 400, 800, 1600, 3200, 6400]
+    seeds = list(range(5 if quick else 20))
+    cells = [(inst, beh, alg, n, s) for _, inst, beh in SETTINGS for alg in ALGORITHMS for n in sizes for s in seeds]
+    values = np.array(run_cells(_cell, cells, desc="offline-suboptimality"))
+    values = values.reshape(len(SETTINGS), len(ALGORITHMS), len(sizes), len(seeds))
+    results, summary = {}, {}
+    for i, (label, inst, beh) in enumerate(SETTINGS):
+        results[label] = {}
+        for j, alg in enumerate(ALGORITHMS):
+            per_seed = values[i, j].T  # (seeds, sizes)
+            fit = fit_loglog_slope(sizes, per_seed)
+            results[label][alg] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
+        summary[label] = "; ".join(
+            f"{alg} exponent {fit_str(results[label][alg])}, SubOpt@N={sizes[-1]} "
+            f"{results[label][alg]['suboptimality'][:, -1].mean():.4f}" for alg in ALGORITHMS)
+    return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "settings": SETTINGS, "algorithms": ALGORITHMS,
+                       "options": "run_offline defaults: α = √N, π_cal = behaviour, bound = 2× truth, "
+                                  "LCB c_Γ = DEFAULT_C_GAMMA, λ = 1/N, δ = 0.05"},
+            "results": results, "summary": summary}
+
+
+def fit_str(entry: dict) -> str:
+    return f"{entry['slope']:+.2f} [{entry['slope_ci'][0]:+.2f}, {entry['slope_ci'][1]:+.2f}]"
+
+
+def plot(record: dict, path: Path) -> None:
+    plt = pyplot()
+    sizes = np.array(record["config"]["sizes"])
+    settings = record["results"]
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), sharey=False)
+    colors = {"vpo": "C0", "mle": "C1", "lcb": "C2"}
+    names = {"vpo": "VPO (s=−1)", "mle": "MLE plug-in", "lcb": "LCB"}
+    for ax, (label, per_alg) in zip(np.atleast_1d(axes), settings.items()):
+        for alg, entry in per_alg.items():
+            values = np.asarray(entry["suboptimality"])
+            mean, ci = mean_and_ci(values)
+            ax.errorbar(sizes, mean, yerr=ci, marker="o", ms=3, capsize=2, color=colors[alg],
+                        label=f"{names[alg]}: N^{entry['slope']:+.2f}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("N (comparisons)")
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("SubOpt(π̂)  (mean ± 95% CI)")
+    fig.suptitle(f"Offline: suboptimality vs N ({len(record['config']['seeds'])} seeds)")
+    save_figure(fig, path)
+
+
+register(Figure("offline-suboptimality",
+                "SubOpt vs N (log–log): pessimistic VPO vs MLE plug-in vs LCB, good/poor coverage",
+                compute, plot))

@@ -1,0 +1,100 @@
+"""The figure registry (cache, replot, provenance) and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from paper_repro import registry
+from paper_repro.common import atomic_write_json, mean_and_ci
+from vpo.cli import main
+
+
+@pytest.fixture
+def toy_figure(monkeypatch):
+    calls = []
+
+    def compute(quick):
+        calls.append(quick)
+        return {"config": {"quick": quick}, "results": {"y": np.arange(3)}, "summary": {"sum": "3"}}
+
+    def plot(record, path):
+        path.write_bytes(b"PNG" + bytes(str(record["results"]), "utf8"))
+
+    monkeypatch.setattr(registry, "FIGURES", {"toy": registry.Figure("toy", "a toy", compute, plot)})
+    monkeypatch.setattr(registry, "load_all", lambda: registry.FIGURES)
+    return calls
+
+
+def test_run_figures_caches_and_records_provenance(tmp_path, toy_figure):
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    record = json.loads((tmp_path / "toy.json").read_text())
+    assert record["results"]["y"] == [0, 1, 2]
+    assert {"package_version", "git_commit", "wall_time_s"} <= set(record["provenance"])
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    assert toy_figure == [True]  # second run: cached data, compute not called again
+    registry.run_figures(["toy"], quick=False, out=tmp_path, log=lambda _: None)
+    assert toy_figure == [True, False]  # another size is another config
+    registry.run_figures(["toy"], quick=True, out=tmp_path, force=True, log=lambda _: None)
+    assert toy_figure == [True, False, True]
+
+
+def test_replot_needs_cached_data_and_unknown_names_are_refused(tmp_path, toy_figure):
+    with pytest.raises(FileNotFoundError, match="--replot"):
+        registry.run_figures(["toy"], quick=True, out=tmp_path, replot=True, log=lambda _: None)
+    with pytest.raises(ValueError, match="unknown figure"):
+        registry.run_figures(["nope"], quick=True, out=tmp_path, log=lambda _: None)
+
+
+def test_empty_registry_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "FIGURES", {})
+    monkeypatch.setattr(registry, "load_all", lambda: registry.FIGURES)
+    messages = []
+    assert registry.run_figures(["all"], quick=True, out=tmp_path, log=messages.append) == []
+    assert "empty" in messages[0]
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"x": np.float64(1.5), "y": np.array([1, 2])})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_mean_and_ci_matches_student_t():
+    values = np.array([[1.0], [2.0], [3.0], [4.0]])
+    mean, half = mean_and_ci(values)
+    assert mean[0] == 2.5 and half[0] == pytest.approx(3.182446305 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-6)
+
+
+def test_every_registered_figure_has_a_description():
+    figures = registry.load_all()
+    assert {"offline-suboptimality", "geometry", "confidence-coverage", "alpha-sweep", "calibration"} <= set(figures)
+    assert all(f.description for f in figures.values())
+
+
+def test_cli_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "vpo.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("vpo ")
+    for args in (["--help"], ["repro", "--help"], ["theory", "--help"], ["theory", "offline", "--help"]):
+        assert subprocess.run([sys.executable, "-m", "vpo.cli", *args], capture_output=True).returncode == 0
+
+
+def test_cli_theory_offline_writes_a_record(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    assert main(["theory", "offline", "--N", "100", "--seeds", "0", "1", "--algorithm", "mle", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert len(record["results"]) == 2 and record["config"]["algorithm"] == "mle"
+    assert record["results"][0]["suboptimality"] > 0
+    assert "git_commit" in record["provenance"]
+
+
+@pytest.mark.parametrize("args", [["theory", "offline", "--N", "0"], ["theory", "offline", "--instance", "nope"],
+                                  ["theory", "offline", "--algorithm", "dpo"], ["repro", "no-such-figure"]])
+def test_cli_bad_arguments_exit_2(args, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(args + (["--out", str(tmp_path)] if args[0] == "repro" else []))
+    assert info.value.code == 2
