@@ -290,7 +290,7 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
 
     theta = theta_map @ w_all[0] if theta_map is not None else None
     penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
-    policy = np.exp(core._log_optimal_policy(reward, log_pi_ref, beta)[0])
+    policy = core._policy_from_logits(reward / beta + log_pi_ref)
     nll = _nll_pieces(reward, counts)[0]
     j_star = _value_pieces(reward, log_pi_ref, rho, beta)[0]
     return VPOFit(
