@@ -9,6 +9,7 @@ from .estimators import VPOFit, center_features, fit_mle, fit_vpo
 from .instances import BanditInstance, list_instances, make_instance
 from .baselines import ConfidenceSet, confidence_set, lcb_policy, one_hot_features, ucb_reward
 from .experiments import OfflineOptions, OfflineResult, run_offline
+from .online import OnlineOptions, OnlineResult, run_online
 from .core import (
     bt_nll,
     calibrate,
@@ -29,6 +30,9 @@ __all__ = [
     "ConfidenceSet",
     "OfflineOptions",
     "OfflineResult",
+    "OnlineOptions",
+    "OnlineResult",
+    "run_online",
     "confidence_set",
     "lcb_policy",
     "list_instances",

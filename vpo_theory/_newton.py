@@ -130,6 +130,8 @@ def newton(fun: Objective, w0: np.ndarray, *, max_iter: int = 200, rtol: float =
             step = min(1.0, 0.99 * domain.max_step(w, direction))
         while True:
             candidate = w + step * direction
+            if abort_outside is not None and not abort_outside.contains(candidate):
+                return w, NewtonInfo(iteration, False, decrement)  # the unconstrained path left the set
             new_value, new_grad, new_hess = fun(candidate)
             if np.isfinite(new_value) and new_value <= value - _ARMIJO * step * 2 * decrement + 1e-15 * abs(value):
                 break
@@ -175,6 +177,7 @@ def minimize_convex(fun: Objective, k: int, *, constraint: Box | Ball | None, w0
     elif w0 is not None and _strictly_inside(constraint, start):
         w = start  # caller's interior point with a chosen t0 (the optimistic local polish)
     t = t0
+    growth = 20.0 if t0 == 1.0 else 100.0  # from a warm interior point Newton absorbs bigger steps of t
     total = 0
     for _ in range(60):  # t grows ×20 a round: 60 rounds span any sane range
         def barrier_fun(v, t=t):
@@ -188,7 +191,7 @@ def minimize_convex(fun: Objective, k: int, *, constraint: Box | Ball | None, w0
         gap = num_constraints / t
         if gap <= rtol * max(1.0, value0, abs(fun(w)[0])):
             return w, NewtonInfo(total, centering.converged, gap, True)
-        t *= 20.0
+        t *= growth
     return w, NewtonInfo(total, False, gap, True)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import null_space
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 from . import core
 from ._newton import Ball, Box, minimize_convex
@@ -82,11 +82,16 @@ def _nll_pieces(r, counts):
 def _value_pieces(r, log_pi_ref, rho, beta):
     """J* and its r-gradient/Hessian  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ)."""
     logits = r / beta + log_pi_ref  # (X, Y)
-    log_z = logsumexp(logits, axis=1)  # (X,)
-    pi = np.exp(logits - log_z[:, None])
+    top = logits.max(axis=1)  # log-sum-exp by hand: scipy's is ~10× slower on these tiny arrays
+    weights = np.exp(logits - top[:, None])
+    total = weights.sum(axis=1)
+    log_z = top + np.log(total)  # (X,)
+    pi = weights / total[:, None]
     value = float(beta * rho @ log_z)
     grad = rho[:, None] * pi
-    hess = (rho / beta)[:, None, None] * (np.einsum("xy,yz->xyz", pi, np.eye(r.shape[1])) - pi[:, :, None] * pi[:, None, :])
+    hess = -(rho / beta)[:, None, None] * (pi[:, :, None] * pi[:, None, :])
+    idx = np.arange(r.shape[1])
+    hess[:, idx, idx] += (rho / beta)[:, None] * pi
     return value, grad, hess, pi
 
 
@@ -152,16 +157,17 @@ def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, 
     """ℓ − αJ* from each start; the best objective wins  (MATH §4, s = +1).
 
     ``method="ccp"``: convex–concave steps until ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
-    ``method="ccp+newton"`` (default): at most 20 CCP steps to settle into a basin, then a
-    local modified-Newton barrier solve of the true objective from there (quadratic instead of
-    linear convergence), kept only if it does not raise the objective.
-    Either way the reported stationarity is the length of one more CCP step from the answer:
-    CCP's fixed points are exactly the KKT points, so it is 0 only at a stationary point.
+    ``method="ccp+newton"`` (default): at most 2 CCP steps from each start to settle into a
+    basin, then, from the two best, a local modified-Newton barrier solve of the true objective
+    (quadratic instead of linear convergence), kept only if it does not raise the objective.
+    ``method="local"``: the Newton barrier solve from the first start only.
+    The reported stationarity (not for "local") is the length of one more CCP step from the
+    answer: CCP's fixed points are exactly the KKT points, so it is 0 only at a stationary point.
     """
-    best = None
     start_objectives = []
     total_iterations = 0
-    ccp_limit = max_iter if method == "ccp" else min(max_iter, 20)
+    ccp_limit = {"ccp": max_iter, "ccp+newton": min(max_iter, 2), "local": 0}[method]
+    candidates = []  # (objective, w) after the CCP phase
     for w_start in starts:
         w = np.array(w_start, dtype=np.float64)
         for _ in range(ccp_limit):
@@ -172,18 +178,26 @@ def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, 
             if residual <= tol * (1.0 + float(np.max(np.abs(block.reward(w))))):
                 break
         objective = block.objective(w, alpha, +1)
-        if method == "ccp+newton":
-            fun = block.convex(-alpha, None)  # ℓ − αJ* (+ ridge): "convex" builder with a negative weight
-            t0 = None if block.constraint is None else 1e8 / max(1.0, abs(objective))
+        start_objectives.append(objective)
+        candidates.append((objective, w))
+    candidates.sort(key=lambda pair: pair[0])
+    if method in ("ccp+newton", "local"):
+        # the local Newton solve is the expensive part: only from the two most promising basins
+        polished_candidates = []
+        for objective, w in candidates[:2]:
+            fun = block.convex(-alpha, None)  # ℓ − αJ* (+ ridge): the builder with a negative weight
+            t0 = None if block.constraint is None else 1e3 / max(1.0, abs(objective))
             w_polished, info = minimize_convex(fun, len(w), constraint=block.constraint, w0=w, convex=False, t0=t0)
             total_iterations += info.iterations
             polished = block.objective(w_polished, alpha, +1)
             if polished <= objective + 1e-12 * max(1.0, abs(objective)):
                 w, objective = w_polished, polished
-        start_objectives.append(objective)
-        if best is None or objective < best[1]:
-            best = (w, objective)
+            polished_candidates.append((objective, w))
+        candidates = sorted(polished_candidates + candidates[2:], key=lambda pair: pair[0])
+    best = (candidates[0][1], candidates[0][0])
     w = best[0]
+    if method == "local":  # the cheap online step: the barrier's own convergence is the check
+        return w, bool(info.converged), total_iterations, float(info.decrement), start_objectives
     w_check, _ = _ccp_step(block, alpha, w)
     residual = float(np.max(np.abs(block.reward(w_check) - block.reward(w))))
     converged = residual <= max(tol, 1e-7) * (1.0 + float(np.max(np.abs(block.reward(w)))))
@@ -219,8 +233,10 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
       init: a previous fit to warm-start from (online loops).
       num_starts: extra random starts for sign = +1 in the linear class.
       tol: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
-      method: sign = +1 only — "ccp+newton" (CCP into a basin, then a local Newton barrier
-        solve) or "ccp" (pure convex–concave procedure; slower, monotone).
+      method: sign = +1 only — "ccp+newton" (multi-start; CCP into a basin, then a local Newton
+        barrier solve), "ccp" (multi-start pure convex–concave procedure; slower, monotone), or
+        "local" (one local Newton barrier solve from ``init``: the cheap warm-started step of an
+        online loop, which finds the nearest stationary point only).
     """
     pi_ref = check_distribution("pi_ref", pi_ref)
     check_full_support("pi_ref", pi_ref)
@@ -234,8 +250,8 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     ridge = positive_scalar("ridge", ridge, allow_zero=True)
     if bound is not None:
         bound = positive_scalar("bound", bound)
-    if method not in ("ccp+newton", "ccp"):
-        raise ValueError(f"`method` must be 'ccp+newton' or 'ccp', got {method!r}")
+    if method not in ("ccp+newton", "ccp", "local"):
+        raise ValueError(f"`method` must be 'ccp+newton', 'ccp' or 'local', got {method!r}")
     if counts is None:
         counts = pair_counts(x, winner, loser, num_contexts=num_contexts, num_responses=num_responses)
     else:
@@ -274,7 +290,10 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         if init is not None:
             w_init = _warm_start(init, block, rows, theta_map)
         if optimistic:
-            starts = _optimistic_starts(block, rows, theta_map, bound, w_init, num_starts, rng)
+            if method == "local":  # one local solve from the warm start (online rounds)
+                starts = [w_init if w_init is not None else np.zeros(k)]
+            else:
+                starts = _optimistic_starts(block, rows, theta_map, bound, w_init, num_starts, rng)
             w, converged, iterations, residual, objectives = _solve_optimistic(
                 block, alpha, starts, tol=tol, max_iter=max_ccp_iter, method=method
             )

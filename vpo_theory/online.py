@@ -1,0 +1,223 @@
+"""Online RLHF with optimism  (MATH §6): the VPO loop and its baselines, ``run_online``.
+
+    for t = 1..T:  r_t = argmin_{r∈R} ℓ(r; D_{t−1}) − α_t J*(r);  π_t = π_{r_t}
+                   x_t ~ ρ;  (y¹, y²) by scheme;  BT label;  D_t = D_{t−1} ∪ {·}
+    Regret(T) = Σ_t SubOpt(π_t)
+
+The data are kept as pair counts n[x, y⁺, y⁻], so a round costs the same at t = 10⁴ as at
+t = 10². Each round warm-starts from the last round's answer. In the tabular class the
+problem separates over contexts, and with a constant α only the context that received the
+new comparison changes, so only that context is re-solved.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import core
+from .baselines import confidence_radius, one_hot_features
+from .data import label_pairs, sample_pairs
+from .estimators import VPOFit, center_features, fit_mle, fit_vpo
+from .experiments import DEFAULT_C_GAMMA
+from .instances import BanditInstance
+
+__all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
+
+ONLINE_ALGORITHMS = ("vpo", "greedy", "ucb", "ref", "oracle")
+SCHEMES = ("policy-ref", "policy-policy", "policy-cal")
+
+
+@dataclass
+class OnlineOptions:
+    """Options of ``run_online``; every field has a default.
+
+    alpha: VPO's constant sum-form weight; None → alpha_scale·√T.
+    alpha_scale: c in α = c·√T (constant schedule) or α_t = c·√t ("sqrt" schedule).
+    alpha_schedule: "constant" (default) or "sqrt".
+    scheme: how the pair is drawn — "policy-ref" (y¹ ~ π_t, y² ~ π_ref; XPO-like, default),
+        "policy-policy" (both from π_t) or "policy-cal" (y² ~ π_cal).
+    calibration: π_cal — "ref" (default online), "uniform", or an (X, Y) table.
+    bound: the reward class, part of the method (MATH §4); None → bound_scale × instance.reward_bound.
+    bound_scale: see bound.
+    c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
+    delta: UCB's confidence level.
+    restart_every: VPO re-runs the multi-start global solve every this many rounds (and at
+        round 1); other rounds take one warm-started local step. 0 → only at round 1.
+    """
+
+    alpha: float | None = None
+    alpha_scale: float = 1.0
+    alpha_schedule: str = "constant"
+    scheme: str = "policy-ref"
+    calibration: str | np.ndarray = "ref"
+    bound: float | None = None
+    bound_scale: float = 2.0
+    c_gamma: float | None = None
+    delta: float = 0.05
+    restart_every: int = 100
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.alpha_schedule not in ("constant", "sqrt"):
+            raise ValueError(f"option `alpha_schedule` must be 'constant' or 'sqrt', got {self.alpha_schedule!r}")
+        if isinstance(self.calibration, str) and self.calibration not in ("ref", "uniform"):
+            raise ValueError(f"option `calibration` must be 'ref', 'uniform' or an (X, Y) table online, "
+                             f"got {self.calibration!r}")
+        for name in ("alpha", "bound", "c_gamma"):
+            value = getattr(self, name)
+            if value is not None and (not np.isfinite(value) or value < 0 or (name == "bound" and value == 0)):
+                raise ValueError(f"option `{name}` must be {'> 0' if name == 'bound' else '>= 0'} (or None), got {value}")
+        if not (np.isfinite(self.alpha_scale) and self.alpha_scale >= 0):
+            raise ValueError(f"option `alpha_scale` must be >= 0, got {self.alpha_scale}")
+        if not (np.isfinite(self.bound_scale) and self.bound_scale > 0):
+            raise ValueError(f"option `bound_scale` must be > 0, got {self.bound_scale}")
+        if not 0 < self.delta < 1:
+            raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
+        if int(self.restart_every) != self.restart_every or self.restart_every < 0:
+            raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every}")
+
+
+@dataclass
+class OnlineResult:
+    algorithm: str
+    T: int
+    seed: int
+    suboptimality: np.ndarray  # (T,) SubOpt(π_t)
+    regret: np.ndarray  # (T,) cumulative regret Σ_{s≤t} SubOpt(π_s)
+    options: dict = field(default_factory=dict)
+    round_seconds: np.ndarray | None = None  # (T,) wall time per round (not part of the determinism)
+
+    def to_record(self) -> dict:
+        record = asdict(self)
+        record.pop("round_seconds")
+        return record
+
+
+def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **options) -> OnlineResult:
+    """One online run of ``algorithm`` for T rounds  (MATH §6). ``options``: fields of ``OnlineOptions``."""
+    if algorithm not in ONLINE_ALGORITHMS:
+        raise ValueError(f"`algorithm` must be one of {ONLINE_ALGORITHMS}, got {algorithm!r}")
+    if isinstance(T, bool) or int(T) != T or T < 1:
+        raise ValueError(f"`T` (number of rounds) must be a positive integer, got {T!r}")
+    T = int(T)
+    unknown = set(options) - set(OnlineOptions.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OnlineOptions.__dataclass_fields__)}")
+    opts = OnlineOptions(**options)
+    X, Y = instance.pi_ref.shape
+    pi_cal = {"ref": instance.pi_ref, "uniform": np.full((X, Y), 1.0 / Y)}.get(opts.calibration) \
+        if isinstance(opts.calibration, str) else np.asarray(opts.calibration, dtype=np.float64)
+    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
+    c_gamma = opts.c_gamma if opts.c_gamma is not None else DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
+    resolved = {"alpha_scale": opts.alpha_scale, "alpha_schedule": opts.alpha_schedule, "scheme": opts.scheme,
+                "calibration": opts.calibration if isinstance(opts.calibration, str) else "table", "bound": bound,
+                "c_gamma": c_gamma, "delta": opts.delta, "restart_every": opts.restart_every}
+    if opts.alpha_schedule == "constant":
+        resolved["alpha"] = float(opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(T))
+
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((X, Y, Y))  # n[x, y⁺, y⁻]: sufficient statistics of D_t
+    learner = _Learner(instance, algorithm, opts, pi_cal, bound, c_gamma, resolved.get("alpha"))
+    subopt = np.zeros(T)
+    seconds = np.zeros(T)
+    oracle_policy = core.optimal_policy(instance.reward, instance.pi_ref, instance.beta)
+    for t in range(1, T + 1):
+        start = time.perf_counter()
+        policy = oracle_policy if algorithm == "oracle" else learner.policy(counts, t)  # π_t from D_{t−1}
+        seconds[t - 1] = time.perf_counter() - start
+        subopt[t - 1] = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
+        second = {"policy-policy": policy, "policy-ref": instance.pi_ref, "policy-cal": pi_cal}[opts.scheme]
+        x, y1, y2 = sample_pairs(rng, instance.rho, policy, second, 1)
+        pair = label_pairs(rng, instance.reward, x, y1, y2)
+        counts[pair.x[0], pair.winner[0], pair.loser[0]] += 1.0
+        learner.observed(int(pair.x[0]))
+    return OnlineResult(algorithm, T, int(seed), subopt, np.cumsum(subopt), resolved, seconds)
+
+
+class _Learner:
+    """The per-round estimator of one algorithm, with its warm-start state."""
+
+    def __init__(self, instance, algorithm, opts, pi_cal, bound, c_gamma, alpha):
+        self.instance, self.algorithm, self.opts = instance, algorithm, opts
+        self.pi_cal, self.bound, self.c_gamma, self.alpha = pi_cal, bound, c_gamma, alpha
+        X, Y = instance.pi_ref.shape
+        self.reward = np.zeros((X, Y))
+        self.fits: list[VPOFit | None] = [None] * X  # tabular: one warm start per context
+        self.fit: VPOFit | None = None  # linear
+        self.stale = set(range(X))  # contexts whose data changed since their last solve
+
+    def observed(self, context: int) -> None:
+        self.stale.add(context)
+
+    def alpha_at(self, t: int) -> float:
+        return self.alpha if self.alpha is not None else self.opts.alpha_scale * np.sqrt(t)
+
+    def policy(self, counts: np.ndarray, t: int) -> np.ndarray:
+        inst = self.instance
+        if self.algorithm == "ref":
+            return inst.pi_ref
+        restart = t == 1 or (self.opts.restart_every and t % self.opts.restart_every == 0)
+        if self.opts.alpha_schedule == "sqrt" or restart:
+            self.stale = set(range(inst.num_contexts))
+        if self.algorithm == "vpo":
+            self._solve_vpo(counts, self.alpha_at(t), restart)
+            return core.optimal_policy(self.reward, inst.pi_ref, inst.beta)
+        self._solve_mle(counts)
+        if self.algorithm == "greedy":
+            return core.optimal_policy(self.reward, inst.pi_ref, inst.beta)
+        return core.optimal_policy(self._ucb_reward(counts, t), inst.pi_ref, inst.beta)
+
+    # ------------------------------------------------------------------ estimators
+    def _solve_vpo(self, counts, alpha, restart):
+        inst = self.instance
+        method = "ccp+newton" if restart else "local"
+        if inst.is_linear:
+            self.fit = fit_vpo(None, None, None, inst.pi_ref, inst.rho, inst.beta, alpha, +1, self.pi_cal, self.bound,
+                               inst.features, counts=counts, init=self.fit, method=method)
+            self.reward = self.fit.reward
+            return
+        for x in sorted(self.stale):  # separable: one context at a time, weight α·ρ(x) on its J*
+            fit = fit_vpo(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, alpha * inst.rho[x], +1,
+                          self.pi_cal[x:x + 1], self.bound, counts=counts[x:x + 1], init=self.fits[x], method=method)
+            self.fits[x] = fit
+            self.reward[x] = fit.reward[0]
+        self.stale = set()
+
+    def _solve_mle(self, counts):
+        inst = self.instance
+        if inst.is_linear:
+            self.fit = fit_mle(None, None, None, inst.pi_ref, inst.rho, inst.beta, self.pi_cal, self.bound,
+                               inst.features, counts=counts, init=self.fit)
+            self.reward = self.fit.reward
+            return
+        for x in sorted(self.stale):
+            fit = fit_mle(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, self.pi_cal[x:x + 1], self.bound,
+                          counts=counts[x:x + 1], init=self.fits[x])
+            self.fits[x] = fit
+            self.reward[x] = fit.reward[0]
+        self.stale = set()
+
+    def _ucb_reward(self, counts, t):
+        """⟨φ̃, θ̂⟩ + Γ_t‖φ̃‖_{(Σ_t+λI)^{-1}} with Σ_t from the counts and λ = 1/t  (MATH §8)."""
+        inst = self.instance
+        features = inst.features if inst.is_linear else one_hot_features(*inst.pi_ref.shape)
+        centred = center_features(features, self.pi_cal)  # (X, Y, d)
+        num_pairs = max(counts.sum(), 1.0)
+        z = centred[:, :, None, :] - centred[:, None, :, :]  # (X, Y, Y, d) pair differences
+        sigma = np.einsum("xab,xabd,xabe->de", counts, z, z) / num_pairs
+        ridge = 1.0 / t
+        precision = sigma + ridge * np.eye(features.shape[-1])
+        if inst.is_linear:
+            lipschitz = float(np.max(np.linalg.norm(centred, axis=-1)))
+            radius = confidence_radius(int(num_pairs), features.shape[-1], c_gamma=self.c_gamma, delta=self.opts.delta,
+                                       ridge=ridge, theta_bound=self.bound, margin_bound=lipschitz * self.bound)
+        else:
+            radius = confidence_radius(int(num_pairs), features.shape[-1], c_gamma=self.c_gamma, delta=self.opts.delta,
+                                       ridge=ridge, theta_bound=self.bound * np.sqrt(self.reward.size),
+                                       margin_bound=2 * self.bound)
+        bonus = np.sqrt(np.einsum("xyd,de,xye->xy", centred, np.linalg.inv(precision), centred))
+        return self.reward + radius * bonus
