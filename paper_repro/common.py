@@ -21,7 +21,9 @@ def git_commit() -> str:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=10)
+        # "-dirty" flags uncommitted code; the figure records being (re)written do not count
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/", ":(exclude,top)figures"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

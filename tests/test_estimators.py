@@ -187,3 +187,20 @@ def test_bad_estimator_arguments_are_named():
         vt.fit_vpo(None, None, None, pi_ref, rho, beta, 1.0, -1, pi_cal, counts=np.ones((1, 1, 1)))
     with pytest.raises(ValueError, match="bound"):
         vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 1.0, -1, pi_cal, bound=-1.0)
+
+
+def test_unbounded_pessimism_needs_pi_cal_of_full_support():
+    """A gap in MATH §4 ("s = −1 … unique-enough minimizer"): with π_cal lacking full support
+    (e.g. `chosen`) and no bound, ℓ + αJ* has no minimizer — pushing an uncompared response
+    outside supp(π_cal) to −∞ keeps r calibrated and lowers J* forever. fit_vpo refuses it."""
+    pi_ref = np.full((1, 3), 1 / 3)
+    pi_cal = np.array([[0.5, 0.5, 0.0]])
+    x, winner, loser = np.zeros(4, int), np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0])  # response 2 never seen
+    objective = [vt.vpo_objective(np.array([[0.0, 0.0, -t]]), x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1)
+                 for t in (1.0, 5.0, 20.0)]
+    infimum = vt.bt_nll(np.zeros((1, 3)), x, winner, loser) + 2.0 * 1.0 * np.log(2 / 3)  # ℓ + αβ log π_ref(supp)
+    assert objective[0] > objective[1] > objective[2] > infimum  # decreasing, never attaining its infimum
+    with pytest.raises(ValueError, match="bound"):
+        vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal)
+    bounded = vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal, bound=5.0)
+    assert bounded.reward[0, 2] == pytest.approx(-5.0, rel=1e-9)  # the bound decides

@@ -45,7 +45,8 @@ class OnlineOptions:
     c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
     delta: UCB's confidence level.
     restart_every: VPO re-runs the multi-start global solve every this many rounds (and at
-        round 1); other rounds take one warm-started local step. 0 → only at round 1.
+        round 1); other rounds take one warm-started local SQP step. 0 (default) → only at
+        round 1: the multi-start costs seconds, a local step milliseconds.
     """
 
     alpha: float | None = None
@@ -57,7 +58,7 @@ class OnlineOptions:
     bound_scale: float = 2.0
     c_gamma: float | None = None
     delta: float = 0.05
-    restart_every: int = 100
+    restart_every: int = 0
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
