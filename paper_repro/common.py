@@ -14,6 +14,14 @@ from typing import Any
 import numpy as np
 
 
+#: Where figure modules cache finished cells; ``registry.run_figures`` points it at OUT/.cache.
+CACHE_ROOT = Path("figures/.cache")
+
+
+def cache_dir(name: str) -> Path:
+    return CACHE_ROOT / name
+
+
 def git_commit() -> str:
     """The current commit (with "-dirty" if the tree has changes), or "unknown" outside git."""
     here = Path(__file__).resolve().parent

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import common
 from .common import atomic_write_json, provenance
 
 
@@ -53,6 +54,7 @@ def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; choose from: {', '.join(figures)} or 'all'")
     written = []
+    common.CACHE_ROOT = Path(out) / ".cache"
     for name in names:
         figure = figures[name]
         data_path, png_path = out / f"{name}.json", out / f"{name}.png"

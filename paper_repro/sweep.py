@@ -1,20 +1,64 @@
-"""Run many independent cells (seed × configuration) in parallel with a progress bar."""
+"""Run many independent cells (seed × configuration) in parallel, with a progress bar and resume.
+
+With ``cache_dir`` every finished cell is written at once (temporary file + rename) as
+``<cache_dir>/<hash of the cell>.json``; a rerun — after Ctrl-C, a kill, or a crash — loads the
+finished cells and computes only the rest.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from .common import atomic_write_json
 
-def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None = None, desc: str = "cells") -> list:
-    """[function(*cell) for cell in cells], on all cores via joblib (processes), in order."""
+
+def cell_key(function: Callable, cell: tuple) -> str:
+    text = f"{function.__module__}.{function.__qualname__}:{json.dumps(cell, sort_keys=True, default=str)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _run_and_store(function: Callable, cell: tuple, path: Path | None):
+    value = function(*cell)
+    if path is not None:
+        atomic_write_json(path, {"cell": list(cell), "value": value})
+    return value
+
+
+def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None = None, desc: str = "cells",
+              cache_dir: Path | None = None) -> list:
+    """[function(*cell) for cell in cells] in order, on all cores via joblib processes.
+
+    ``function`` must be a module-level function returning JSON-able data (floats, lists,
+    arrays) when ``cache_dir`` is given.
+    """
     cells = list(cells)
-    n_jobs = n_jobs or min(len(cells), os.cpu_count() or 1)
-    if n_jobs <= 1 or len(cells) <= 1:
-        return [function(*cell) for cell in tqdm(cells, desc=desc, leave=False)]
+    results: list = [None] * len(cells)
+    paths: list[Path | None] = [None] * len(cells)
+    todo = []
+    for i, cell in enumerate(cells):
+        if cache_dir is not None:
+            paths[i] = Path(cache_dir) / f"{cell_key(function, cell)}.json"
+            if paths[i].exists():
+                value = json.loads(paths[i].read_text())["value"]
+                results[i] = np.asarray(value) if isinstance(value, list) else value
+                continue
+        todo.append(i)
+    n_jobs = n_jobs or min(len(todo), os.cpu_count() or 1)
+    if n_jobs <= 1 or len(todo) <= 1:
+        for i in tqdm(todo, desc=desc, leave=False):
+            results[i] = _run_and_store(function, cells[i], paths[i])
+        return results
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    return list(tqdm(parallel(delayed(function)(*cell) for cell in cells), total=len(cells), desc=desc, leave=False))
+    jobs = parallel(delayed(_run_and_store)(function, cells[i], paths[i]) for i in todo)
+    for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False)):
+        results[i] = value
+    return results

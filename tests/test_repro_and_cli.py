@@ -98,3 +98,33 @@ def test_cli_bad_arguments_exit_2(args, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(args + (["--out", str(tmp_path)] if args[0] == "repro" else []))
     assert info.value.code == 2
+
+
+CALLS: list = []
+FAIL_ON: list = [None]
+
+
+def _square_or_fail(x):
+    CALLS.append(x)
+    if x == FAIL_ON[0]:
+        raise KeyboardInterrupt("simulated Ctrl-C")
+    return [x * x, float(x)]
+
+
+def test_interrupted_sweep_resumes_with_identical_results(tmp_path):
+    from paper_repro.sweep import run_cells
+
+    cells = [(x,) for x in range(6)]
+    uninterrupted = run_cells(_square_or_fail, cells, n_jobs=1)
+    cache = tmp_path / "cache"
+    FAIL_ON[0] = 3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_cells(_square_or_fail, cells, n_jobs=1, cache_dir=cache)
+    finally:
+        FAIL_ON[0] = None
+    assert len(list(cache.glob("*.json"))) == 3 and not list(cache.glob(".*"))  # cells 0–2 kept, whole
+    CALLS.clear()
+    resumed = run_cells(_square_or_fail, cells, n_jobs=1, cache_dir=cache)
+    assert CALLS == [3, 4, 5]  # only the unfinished cells ran again
+    assert [list(np.asarray(r)) for r in resumed] == [list(np.asarray(r)) for r in uninterrupted]

@@ -48,6 +48,8 @@ class Box:
         return float(np.min(s[positive] / rate[positive])) if np.any(positive) else np.inf
 
     def contains(self, w) -> bool:
+        if not np.max(np.abs(w), initial=0.0) < 1e150:  # a runaway Newton step: outside, without overflow
+            return False
         return bool(np.all(self.slack(w) >= -1e-12 * np.max(np.abs(self.b))))
 
 
@@ -74,6 +76,8 @@ class Ball:
         return float((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a))
 
     def contains(self, w) -> bool:
+        if not np.max(np.abs(w), initial=0.0) <= self.radius * (1 + 1e-12):  # cheap, and no overflow
+            return False
         return bool(np.linalg.norm(w) <= self.radius * (1 + 1e-12))
 
 

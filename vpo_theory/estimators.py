@@ -137,8 +137,17 @@ class _Block:
 
 
 def _solve_pessimistic(block: _Block, alpha: float, w0):
-    """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE)."""
+    """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE).
+
+    Warm-started bounded solves (online rounds) go through SLSQP from the warm start — the
+    problem is convex, so its local answer is the global one — then a barrier check only if
+    SLSQP did not converge. Cold solves use Newton / the barrier method.
+    """
     k = block.basis.shape[-1]
+    if w0 is not None and block.constraint is not None:
+        w, converged, iterations, residual, _ = _local_sqp(block, alpha, w0, sign=-1)
+        if converged:
+            return w, True, iterations, residual, "sqp"
     w, info = minimize_convex(block.convex(alpha, None), k, constraint=block.constraint, w0=w0)
     _, grad, _ = block.convex(alpha, None)(w)
     solver = "barrier" if info.barrier else "newton"
@@ -206,15 +215,17 @@ def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, 
     return w, converged, total_iterations, residual, start_objectives
 
 
-def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray):
-    """A local minimizer of ℓ − αJ* (+ ridge) over the class from ``w_start`` by SLSQP.
+def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1):
+    """A local minimizer of ℓ − s·αJ* (+ ridge) over the class from ``w_start`` by SLSQP.
+
+    For s = −1 (convex) the local minimizer is the global one.
 
     Returns like ``_solve_optimistic``; the stationarity reported is the norm of the KKT
     residual ∇f + Σ μ_i ∇c_i estimated from the active constraints (least-squares multipliers).
     """
     from scipy.optimize import minimize
 
-    fun = block.convex(-alpha, None)
+    fun = block.convex(-sign * alpha, None)
     constraint = block.constraint
     if isinstance(constraint, Box):
         constraints = [{"type": "ineq", "fun": lambda w: constraint.b - constraint.A @ w, "jac": lambda w: -constraint.A}]
@@ -223,13 +234,13 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray):
                         "jac": lambda w: -2.0 * w[None, :]}]
     else:
         constraints = []
-    start_objective = block.objective(w_start, alpha, +1)
+    start_objective = block.objective(w_start, alpha, sign)
     result = minimize(lambda w: fun(w)[:2], np.asarray(w_start, dtype=np.float64), jac=True, method="SLSQP",
                       constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
     w = result.x
     if constraint is not None and not constraint.contains(w):  # SLSQP may end a hair outside: pull in
         w = w * (1 - 1e-12) if isinstance(constraint, Ball) else w
-    objective = block.objective(w, alpha, +1)
+    objective = block.objective(w, alpha, sign)
     if not objective <= start_objective + 1e-12 * max(1.0, abs(start_objective)):
         w, objective = np.asarray(w_start, dtype=np.float64), start_objective
     # KKT residual: gradient minus its component along the active constraints' normals
