@@ -1,7 +1,10 @@
-"""vpo_llm — the VPO loss and trainers for causal language models (PyTorch).
+"""vpo_llm — the VPO loss for causal language models (PyTorch)  (MATH §5, §9).
 
-Not implemented yet: this package is filled by the issue "LLM core: `vpo_loss`, sequence
-log-probs, the enumerable sequence task, …". It exports nothing until then.
+So far: the loss functions (``vpo_loss`` and its DPO / IPO relatives) and ``sequence_logps``
+for causal LMs. The enumerable task, models and trainers are still to come (issue "LLM core: …").
 """
 
-__all__: list[str] = []
+from .logprobs import sequence_logps, token_logps
+from .losses import dpo_loss, ipo_loss, vpo_loss
+
+__all__ = ["dpo_loss", "ipo_loss", "sequence_logps", "token_logps", "vpo_loss"]
