@@ -1,0 +1,102 @@
+"""The offline trainer and the bridge: accumulation, every parameter moves, resume, TV to the exact solution."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from vpo_llm.bridge import BridgeConfig, run_bridge  # noqa: E402
+from vpo_llm.models import TinyLMConfig, tiny_causal_lm  # noqa: E402
+from vpo_llm.tasks import EnumerableTask, TaskConfig  # noqa: E402
+from vpo_llm.training import OfflineConfig, train_offline  # noqa: E402
+
+SMALL = OfflineConfig(num_pairs=64, steps=1, eval_every=1, dtype="float64",
+                      task=TaskConfig(num_prompts=2, response_vocab=3, response_length=2))
+
+
+def _trained_parameters(config, monkeypatch):
+    captured = {}
+    import vpo_llm.training as training
+
+    original = training.tiny_causal_lm
+
+    def capture(*args, **kwargs):
+        captured["model"] = original(*args, **kwargs)
+        return captured["model"]
+
+    monkeypatch.setattr(training, "tiny_causal_lm", capture)
+    train_offline(config, progress=False)
+    return {name: p.detach().clone() for name, p in captured["model"].named_parameters()}
+
+
+@pytest.mark.parametrize("calibration", ["chosen", "ref"])
+def test_batch_8_equals_batch_1_times_accumulation_8(monkeypatch, calibration):
+    one_batch = dataclasses.replace(SMALL, batch_size=8, grad_accumulation=1, calibration=calibration)
+    accumulated = dataclasses.replace(SMALL, batch_size=1, grad_accumulation=8, calibration=calibration)
+    a = _trained_parameters(one_batch, monkeypatch)
+    b = _trained_parameters(accumulated, monkeypatch)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_training_changes_every_parameter(monkeypatch):
+    config = dataclasses.replace(SMALL, steps=40, eval_every=40, learning_rate=1e-2)
+    initial = {n: p.detach().clone() for n, p in tiny_causal_lm(
+        TinyLMConfig(vocab_size=config.task.vocab_size, seed=config.seed), dtype=torch.float64).named_parameters()}
+    final = _trained_parameters(config, monkeypatch)
+    unchanged = [name for name in initial if torch.equal(initial[name], final[name])]
+    assert not unchanged, f"parameters not updated: {unchanged}"
+
+
+@pytest.mark.parametrize("loss", ["vpo", "dpo", "ipo"])
+def test_training_lowers_the_loss_on_the_data(loss):
+    result = train_offline(dataclasses.replace(SMALL, steps=30, eval_every=30, learning_rate=1e-2, loss=loss),
+                           progress=False)
+    assert result["final"]["loss/full"] < 0.9 * result["history"][0]["loss/full"]
+
+
+def test_interrupted_training_resumes_to_the_same_parameters(tmp_path, monkeypatch):
+    straight = _trained_parameters(dataclasses.replace(SMALL, steps=6, eval_every=3), monkeypatch)
+    run = tmp_path / "run"
+    _trained_parameters(dataclasses.replace(SMALL, steps=3, eval_every=3, out_dir=str(run)), monkeypatch)  # "killed" at 3
+    assert (run / "checkpoint.pt").exists() and not list(run.glob(".*tmp"))
+    resumed = _trained_parameters(dataclasses.replace(SMALL, steps=6, eval_every=3, out_dir=str(run)), monkeypatch)
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=1e-12, atol=1e-12, msg=name)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # steps 3 and 6, each written once
+
+
+def test_task_policy_is_a_distribution_and_matches_the_theory_instance():
+    task = EnumerableTask(TaskConfig(num_prompts=3, response_vocab=3, response_length=2))
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=1), dtype=torch.float64)
+    pi = task.policy_table(model)
+    np.testing.assert_allclose(pi.sum(axis=1), 1.0, atol=1e-12)
+    instance = task.bandit_instance(pi)
+    np.testing.assert_allclose(instance.reward, task.reward)
+    # exact evaluation by enumeration equals the theory module on the exported instance
+    metrics = task.evaluate(model, pi)
+    assert metrics["suboptimality"] == pytest.approx(
+        instance.beta * instance.rho @ np.array([np.sum(p * (np.log(p) - np.log(q))) for p, q in zip(
+            pi, np.exp(np.log(pi) + instance.reward / instance.beta) / np.exp(
+                np.log(pi) + instance.reward / instance.beta).sum(1, keepdims=True))]), rel=1e-9)
+    assert metrics["kl"] == pytest.approx(0.0, abs=1e-14)
+
+
+def test_bad_config_is_refused():
+    for kwargs, name in [({"loss": "kto"}, "loss"), ({"sign": 0}, "sign"), ({"steps": 0}, "steps"),
+                         ({"calibration": "uniform"}, "calibration"), ({"learning_rate": 0.0}, "learning_rate")]:
+        with pytest.raises(ValueError, match=name):
+            OfflineConfig(**kwargs)
+
+
+def test_bridge_reaches_the_exact_tabular_vpo_policy():
+    result = run_bridge(BridgeConfig(steps=150, eval_every=150))
+    assert result["tv"][0] > 0.05  # it starts far away …
+    assert result["tv"][-1] <= 1e-3  # … and ends at the theory module's answer
+    assert result["objective"][-1] == pytest.approx(result["exact_objective"], rel=1e-6)

@@ -1,0 +1,65 @@
+"""Causal LMs: a tiny Llama built locally from a config, or a local Hugging Face model folder.
+
+Nothing is downloaded: ``tiny_causal_lm`` builds from ``transformers.LlamaConfig`` with a
+seeded initialization; ``load_local_model`` reads a folder the user already has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["TinyLMConfig", "tiny_causal_lm", "load_local_model"]
+
+
+@dataclass(frozen=True)
+class TinyLMConfig:
+    """A small Llama for CPU experiments."""
+
+    vocab_size: int = 16  # token ids 0..vocab_size−1
+    hidden_size: int = 32  # model width
+    intermediate_size: int = 64  # MLP width
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 32
+    seed: int = 0  # initialization seed
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if name != "seed" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("`hidden_size` must be divisible by `num_attention_heads`")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("`num_attention_heads` must be divisible by `num_key_value_heads`")
+
+
+def tiny_causal_lm(config: TinyLMConfig = TinyLMConfig(), *, dtype: torch.dtype = torch.float32):
+    """A ``LlamaForCausalLM`` with the given sizes and a seeded initialization (no download)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fields = asdict(config)
+    seed = fields.pop("seed")
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = LlamaForCausalLM(LlamaConfig(**fields, tie_word_embeddings=False))
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model.to(dtype)
+
+
+def load_local_model(path: str | Path, *, dtype: torch.dtype | None = None):
+    """(model, tokenizer) from a local Hugging Face folder; never reaches the network."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"`path` {path} is not a Hugging Face model folder (no config.json); "
+                                f"download the model yourself and pass its folder")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model, tokenizer

@@ -1,0 +1,206 @@
+"""Offline training of a causal LM with ``vpo_loss`` (or DPO / IPO) on the enumerable task  (MATH §5, §7, §9).
+
+One config dataclass (its fields are the command line's flags), one loop you can read top to
+bottom: data from the reference policy with Bradley–Terry labels from r*, AdamW, gradient
+accumulation, metrics to JSONL, exact evaluation by enumeration, atomic checkpoints and resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import vpo_theory as vt
+
+from .losses import dpo_loss, ipo_loss, vpo_loss
+from .models import TinyLMConfig, tiny_causal_lm
+from .tasks import EnumerableTask, TaskConfig
+
+__all__ = ["OfflineConfig", "train_offline"]
+
+
+@dataclass
+class OfflineConfig:
+    """Offline preference training on the built-in enumerable task."""
+
+    loss: str = "vpo"  # "vpo", "dpo" or "ipo"
+    sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
+    alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
+    calibration: str = "chosen"  # π_cal: "chosen" (preferred responses) or "ref" (cached reference samples)
+    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (as TRL's sft loss)
+    ref_samples_per_prompt: int = 8  # calibration "ref": samples drawn once per prompt from π_ref
+    beta: float | None = None  # KL strength of the loss; None → the task's β
+    num_pairs: int = 256  # N, comparisons drawn from π_ref with BT labels from r*
+    steps: int = 200  # optimizer steps
+    batch_size: int = 32  # pairs per micro-batch
+    grad_accumulation: int = 1  # micro-batches per optimizer step
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    eval_every: int = 20  # exact evaluation (enumeration) every this many steps
+    seed: int = 0  # data, sampling and initialization seed
+    device: str = "cpu"  # "cpu" or "cuda"
+    dtype: str = "float32"  # "float32" or "float64"
+    out_dir: str = ""  # run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files
+    resume: bool = True  # continue from out_dir/checkpoint.pt when present
+    task: TaskConfig = field(default_factory=lambda: TaskConfig(response_length=2, response_vocab=4))
+    reference_pretrain_steps: int = 0  # >0: fit π_ref by supervised training towards a skewed target first
+
+    def __post_init__(self):
+        if self.loss not in ("vpo", "dpo", "ipo"):
+            raise ValueError(f"`loss` must be 'vpo', 'dpo' or 'ipo', got {self.loss!r}")
+        if self.sign not in (1, -1):
+            raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
+        if self.calibration not in ("chosen", "ref"):
+            raise ValueError(f"`calibration` must be 'chosen' or 'ref', got {self.calibration!r}")
+        if self.cal_normalization not in ("sum", "token_mean"):
+            raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64', got {self.dtype!r}")
+        for name in ("num_pairs", "steps", "batch_size", "grad_accumulation", "eval_every", "ref_samples_per_prompt"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        for name in ("learning_rate",):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+        if self.alpha_scale < 0 or self.weight_decay < 0:
+            raise ValueError("`alpha_scale` and `weight_decay` must be >= 0")
+        if self.beta is not None and not self.beta > 0:
+            raise ValueError(f"`beta` must be > 0 (or None for the task's β), got {self.beta}")
+
+    @property
+    def mean_alpha(self) -> float:
+        """The mean-form weight a = α/N with α = alpha_scale·√N (MATH §5)."""
+        return self.alpha_scale / np.sqrt(self.num_pairs) if self.loss == "vpo" else 0.0
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, temporary)
+    with open(temporary, "rb") as stream:
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
+    """Train; return {"history": [eval rows], "final": eval row, "theory": exact tabular VPO comparison}."""
+    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
+    device = torch.device(config.device)
+    task = EnumerableTask(config.task)
+    beta = config.beta if config.beta is not None else config.task.beta
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=config.task.vocab_size, seed=config.seed), dtype=torch_dtype).to(device)
+    if config.reference_pretrain_steps:
+        _pretrain_reference(model, task, config.reference_pretrain_steps, seed=config.seed)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    with torch.no_grad():
+        ref_table = task.policy_logps(reference)  # (X, Y) log π_ref, computed once
+    pi_ref = task.policy_table(reference)
+    instance = task.bandit_instance(pi_ref)
+
+    # data: N pairs from π_ref with BT labels from r* (MATH §7)
+    rng = np.random.default_rng(config.seed)
+    data = vt.sample_preferences(rng, instance.rho, pi_ref, instance.reward, config.num_pairs)
+    x, winner, loser = (torch.as_tensor(a, device=device) for a in data.astuple())
+    ref_samples = _reference_samples(rng, pi_ref, config.ref_samples_per_prompt)  # (X, K) response indices, cached
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    out = Path(config.out_dir) if config.out_dir else None
+    start_step, history = 0, []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
+        checkpoint = out / "checkpoint.pt"
+        if config.resume and checkpoint.exists():
+            state = torch.load(checkpoint, map_location=device, weights_only=False)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_step, history = state["step"], state["history"]
+            rng.bit_generator.state = state["numpy_rng"]
+
+    def evaluate(step: int) -> dict:
+        with torch.no_grad():  # the training loss over the whole data set, for the record
+            full_loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
+        row = {"step": step, "loss/full": full_loss.item(), **task.evaluate(model, pi_ref)}
+        history.append(row)
+        return row
+
+    if start_step == 0:
+        evaluate(0)
+    generator_seed = config.seed * 1_000_003
+    bar = tqdm(range(start_step, config.steps), desc=f"{config.loss} offline", disable=not progress, leave=False)
+    for step in bar:
+        torch.manual_seed(generator_seed + step)  # the batch of a step is fixed by (seed, step): resume-safe
+        optimizer.zero_grad(set_to_none=True)
+        metrics = {}
+        # the step's pairs are drawn at once, then split: batch 8 × accumulation 1 and batch 1 ×
+        # accumulation 8 see the same 8 pairs and take the same update
+        indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size)).to(device)
+        for batch in indices:
+            loss, metrics = _batch_loss(model, task, config, beta, ref_table, ref_samples, x[batch], winner[batch],
+                                        loser[batch])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at step {step + 1}; the last checkpoint "
+                                         f"is intact — lower learning_rate or check the inputs")
+            (loss / config.grad_accumulation).backward()  # mean over micro-batches
+        optimizer.step()
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            row = evaluate(step + 1)
+            row.update({key: value for key, value in metrics.items() if "/" in key})
+            bar.set_postfix(value=f"{row['value']:.4f}", subopt=f"{row['suboptimality']:.4f}")
+            if out is not None:
+                with open(out / "metrics.jsonl", "a") as stream:
+                    stream.write(json.dumps(row) + "\n")
+                _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
+                                    "history": history, "numpy_rng": rng.bit_generator.state}, out / "checkpoint.pt")
+    return {"history": history, "final": history[-1], "pi_ref": pi_ref, "policy": task.policy_table(model),
+            "instance": instance, "data": data}
+
+
+def _reference_samples(rng: np.random.Generator, pi_ref: np.ndarray, per_prompt: int) -> np.ndarray:
+    """K responses per prompt drawn once from π_ref; their log-probs come from the cached table."""
+    cdf = np.cumsum(pi_ref, axis=1)
+    u = rng.uniform(size=(pi_ref.shape[0], per_prompt, 1)) * cdf[:, None, -1:]
+    return np.minimum((u > cdf[:, None, :]).sum(-1), pi_ref.shape[1] - 1)
+
+
+def _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser):
+    """Policy log-probs of the batch (chosen, rejected, calibration) and the configured loss."""
+    chosen = task.response_logps(model, task.pair_inputs(x, winner))  # (B,)
+    rejected = task.response_logps(model, task.pair_inputs(x, loser))
+    ref_chosen, ref_rejected = ref_table[x, winner], ref_table[x, loser]
+    if config.loss == "dpo":
+        return dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=beta)
+    if config.loss == "ipo":
+        return ipo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=beta)
+    length = config.task.response_length
+    if config.calibration == "chosen":  # π_cal = empirical chosen distribution: reuse the chosen log-probs
+        policy_cal, ref_cal = chosen, ref_chosen
+    else:  # cached reference samples of the batch's prompts
+        samples = torch.as_tensor(ref_samples[x.cpu().numpy()]).reshape(-1)  # (B·K,)
+        contexts = x.repeat_interleave(ref_samples.shape[1])
+        policy_cal = task.response_logps(model, task.pair_inputs(contexts, samples))
+        ref_cal = ref_table[contexts, samples]
+    counts = torch.full_like(policy_cal, float(length))
+    return vpo_loss(chosen, rejected, ref_chosen, ref_rejected, policy_cal, ref_cal, beta=beta,
+                    alpha=config.mean_alpha, sign=config.sign, cal_token_counts=counts,
+                    cal_normalization=config.cal_normalization)
+
+
+def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int) -> None:
+    """Make π_ref non-uniform: a few steps of cross-entropy towards a random skewed target policy."""
+    rng = np.random.default_rng(seed + 17)
+    target = torch.tensor(rng.dirichlet(np.full(task.num_responses, 0.5), size=task.config.num_prompts))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        logp = task.policy_logps(model)
+        loss = -(target.to(logp.dtype) * logp).sum(1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
