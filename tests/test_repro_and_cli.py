@@ -128,3 +128,17 @@ def test_interrupted_sweep_resumes_with_identical_results(tmp_path):
     resumed = run_cells(_square_or_fail, cells, n_jobs=1, cache_dir=cache)
     assert CALLS == [3, 4, 5]  # only the unfinished cells ran again
     assert [list(np.asarray(r)) for r in resumed] == [list(np.asarray(r)) for r in uninterrupted]
+
+
+def test_cli_llm_offline_trains_and_resumes(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "run"
+    args = ["llm", "offline", "--steps", "4", "--eval-every", "2", "--num-pairs", "32", "--out-dir", str(out)]
+    assert main(args) == 0
+    record = json.loads((out / "result.json").read_text())
+    assert [row["step"] for row in record["history"]] == [0, 2, 4]
+    assert main(args[:3] + ["6"] + args[4:]) == 0  # resume to 6 steps from the checkpoint at 4
+    assert [row["step"] for row in json.loads((out / "result.json").read_text())["history"]] == [0, 2, 4, 6]
+    with pytest.raises(SystemExit) as info:
+        main(["llm", "offline", "--loss", "kto"])
+    assert info.value.code == 2

@@ -3,6 +3,7 @@
     vpo repro [FIGURE ...|all] [--quick]     regenerate figures (data cached as JSON, then plotted)
     vpo theory offline ...                   one offline experiment, result to a JSON file
     vpo theory --list-instances              the named bandit instances
+    vpo llm offline ...                      train a tiny LM with vpo_loss on the built-in task
 
 Heavy imports (torch, cvxpy, matplotlib) happen inside the subcommands, so ``vpo --help`` is
 instant. Bad arguments exit with status 2 and a message naming the flag.
@@ -58,7 +59,21 @@ def _add_theory(subparsers) -> None:
     add_theory_commands(subparsers)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_llm(subparsers) -> None:
+    from vpo_llm.cli import add_llm_commands
+
+    add_llm_commands(subparsers)
+
+
+_HEAVY = {  # command → (registration that imports its package, one-line help for the top-level listing)
+    "theory": (_add_theory, "bandit experiments (vpo_theory)"),
+    "llm": (_add_llm, "LLM training with vpo_loss (vpo_llm)"),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; a command's full flags are registered only when that command is invoked,
+    so ``vpo --help`` does not import torch or cvxpy."""
     parser = argparse.ArgumentParser(
         prog="vpo",
         description="Value-Incentivized Preference Optimization (Cen et al., arXiv 2405.19320): "
@@ -67,12 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vpo {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_repro(subparsers)
-    _add_theory(subparsers)
+    argv = sys.argv[1:] if argv is None else argv
+    for name, (register, text) in _HEAVY.items():
+        if name in argv[:1]:
+            register(subparsers)
+        else:
+            subparsers.add_parser(name, help=text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()

@@ -4,3 +4,4 @@ from . import confidence_coverage  # noqa: F401
 from . import geometry  # noqa: F401
 from . import offline_sweeps  # noqa: F401
 from . import online_regret  # noqa: F401
+from . import llm  # noqa: F401
