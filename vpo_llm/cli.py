@@ -21,6 +21,14 @@ def _field_help(cls) -> dict[str, str]:
     return helps
 
 
+def _boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def add_llm_commands(subparsers) -> None:
     llm = subparsers.add_parser("llm", help="LLM training with vpo_loss (vpo_llm)",
                                 description="Train causal LMs with the VPO loss.")
@@ -32,39 +40,50 @@ def add_llm_commands(subparsers) -> None:
         "(exact J, SubOpt, KL by enumeration) to OUT_DIR/metrics.jsonl, checkpoints to OUT_DIR/checkpoint.pt "
         "(a rerun resumes). Users with their own model and data: see README, 'Your own model and data'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from .training import OfflineConfig
+    from .training import DatasetConfig, OfflineConfig
 
-    helps = _field_help(OfflineConfig)
-    for field in dataclasses.fields(OfflineConfig):
-        if field.name == "task":
-            continue
-        default = field.default if field.default is not dataclasses.MISSING else None
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(default, bool):
-            offline.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
-                                 help=helps.get(field.name, field.name))
+    helps = _field_help(OfflineConfig) | {k: v for k, v in _field_help(DatasetConfig).items()
+                                          if k not in _field_help(OfflineConfig)}
+    defaults = {f.name: f.default for f in dataclasses.fields(OfflineConfig)}
+    names = [f.name for f in dataclasses.fields(OfflineConfig) if f.name != "task"]
+    names += [f.name for f in dataclasses.fields(DatasetConfig) if f.name not in names]
+    for name in names:
+        default = defaults.get(name, getattr(DatasetConfig, name, None))
+        kind = {"int": int, "float": float, "str": str, "bool": _boolean}.get(type(default).__name__, float)
+        if name in ("model", "dataset"):
+            text = helps[name] + " (with --dataset/--model: train a local model on local data)"
         else:
-            kind = {"int": int, "float": float, "str": str}.get(type(default).__name__, float)
-            if field.name == "beta":
-                kind = float
-            offline.add_argument(flag, type=kind, default=default, help=helps.get(field.name, field.name))
+            text = f"{helps.get(name, name)} (built-in task default: {default!r})" if name in defaults else helps[name]
+        offline.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     offline.set_defaults(handler=_run_offline, parser=offline)
 
 
 def _run_offline(args, parser) -> int:
     from paper_repro.common import atomic_write_json, provenance
 
-    from .training import OfflineConfig, train_offline
+    from .training import DatasetConfig, OfflineConfig, train_offline, train_on_dataset
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OfflineConfig) if f.name != "task"}
-    if not values["out_dir"]:
-        values["out_dir"] = str(Path("runs") / f"llm-offline-{values['loss']}-seed{values['seed']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("handler", "parser")}
+    local = "model" in given or "dataset" in given
+    config_class = DatasetConfig if local else OfflineConfig
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    unused = sorted(set(given) - fields)
+    if unused:
+        parser.error(f"flag(s) {', '.join('--' + u.replace('_', '-') for u in unused)} do not apply "
+                     f"{'to a local model' if local else 'to the built-in task'}")
+    values = {k: v for k, v in given.items() if k in fields}
+    if not values.get("out_dir"):
+        values["out_dir"] = str(Path("runs") / f"llm-offline-{values.get('loss', 'vpo')}-seed{values.get('seed', 0)}-"
+                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        config = OfflineConfig(**values)
+        config = config_class(**values)
     except ValueError as error:
         parser.error(str(error))
     start = time.time()
-    result = train_offline(config)
+    try:
+        result = train_on_dataset(config) if local else train_offline(config)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        parser.error(str(error))
     final = result["final"]
     print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in final.items()}))
     atomic_write_json(Path(config.out_dir) / "result.json",

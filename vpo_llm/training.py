@@ -110,6 +110,28 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
     x, winner, loser = (torch.as_tensor(a, device=device) for a in data.astuple())
     ref_samples = _reference_samples(rng, pi_ref, config.ref_samples_per_prompt)  # (X, K) response indices, cached
 
+    def batch_loss(indices):
+        return _batch_loss(model, task, config, beta, ref_table, ref_samples, x[indices], winner[indices], loser[indices])
+
+    def evaluate(step: int) -> dict:
+        with torch.no_grad():  # the training loss over the whole data set, for the record
+            full_loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
+        return {"step": step, "loss/full": full_loss.item(), **task.evaluate(model, pi_ref)}
+
+    history = optimize(model, config, batch_loss, evaluate, progress=progress)
+    return {"history": history, "final": history[-1], "pi_ref": pi_ref, "policy": task.policy_table(model),
+            "instance": instance, "data": data}
+
+
+def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> list[dict]:
+    """The training loop shared by every offline trainer: AdamW, accumulation, evaluation, checkpoints.
+
+    ``batch_loss(indices (B,)) -> (loss, metrics)`` on a micro-batch of pair indices;
+    ``evaluate(step) -> dict``. ``config`` supplies steps, num_pairs, batch_size,
+    grad_accumulation, eval_every, learning_rate, weight_decay, seed, out_dir, resume, device.
+    Resumes from ``out_dir/checkpoint.pt`` (written atomically at every evaluation).
+    """
+    device = torch.device(config.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     out = Path(config.out_dir) if config.out_dir else None
     start_step, history = 0, []
@@ -122,17 +144,8 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_step, history = state["step"], state["history"]
-            rng.bit_generator.state = state["numpy_rng"]
-
-    def evaluate(step: int) -> dict:
-        with torch.no_grad():  # the training loss over the whole data set, for the record
-            full_loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
-        row = {"step": step, "loss/full": full_loss.item(), **task.evaluate(model, pi_ref)}
-        history.append(row)
-        return row
-
     if start_step == 0:
-        evaluate(0)
+        history.append(evaluate(0))
     generator_seed = config.seed * 1_000_003
     bar = tqdm(range(start_step, config.steps), desc=f"{config.loss} offline", disable=not progress, leave=False)
     for step in bar:
@@ -143,8 +156,7 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
         # accumulation 8 see the same 8 pairs and take the same update
         indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size)).to(device)
         for batch in indices:
-            loss, metrics = _batch_loss(model, task, config, beta, ref_table, ref_samples, x[batch], winner[batch],
-                                        loser[batch])
+            loss, metrics = batch_loss(batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at step {step + 1}; the last checkpoint "
                                          f"is intact — lower learning_rate or check the inputs")
@@ -153,14 +165,14 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             row = evaluate(step + 1)
             row.update({key: value for key, value in metrics.items() if "/" in key})
-            bar.set_postfix(value=f"{row['value']:.4f}", subopt=f"{row['suboptimality']:.4f}")
+            history.append(row)
+            bar.set_postfix({k: f"{row[k]:.4f}" for k in ("loss/full", "suboptimality") if k in row})
             if out is not None:
                 with open(out / "metrics.jsonl", "a") as stream:
                     stream.write(json.dumps(row) + "\n")
                 _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
-                                    "history": history, "numpy_rng": rng.bit_generator.state}, out / "checkpoint.pt")
-    return {"history": history, "final": history[-1], "pi_ref": pi_ref, "policy": task.policy_table(model),
-            "instance": instance, "data": data}
+                                    "history": history}, out / "checkpoint.pt")
+    return history
 
 
 def _reference_samples(rng: np.random.Generator, pi_ref: np.ndarray, per_prompt: int) -> np.ndarray:
@@ -204,3 +216,82 @@ def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int) -
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+
+@dataclass
+class DatasetConfig:
+    """Offline preference training of a local Hugging Face model on a local TRL-layout data set."""
+
+    model: str = ""  # folder of a Hugging Face causal LM (config.json, weights, tokenizer); nothing is downloaded
+    dataset: str = ""  # JSONL file, one {"prompt", "chosen", "rejected"} object per line (text)
+    loss: str = "vpo"  # "vpo", "dpo" or "ipo"
+    sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
+    alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
+    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (TRL's sft pooling); π_cal = chosen
+    beta: float = 0.1  # KL strength
+    max_length: int = 512  # prompt + completion tokens kept
+    steps: int = 100  # optimizer steps
+    batch_size: int = 8  # pairs per micro-batch
+    grad_accumulation: int = 1  # micro-batches per optimizer step
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    eval_every: int = 20  # full-data loss every this many steps
+    seed: int = 0
+    device: str = "cpu"  # "cpu" or "cuda"
+    out_dir: str = ""  # run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files
+    resume: bool = True  # continue from out_dir/checkpoint.pt when present
+
+    def __post_init__(self):
+        if not self.model or not self.dataset:
+            raise ValueError("`model` (a local model folder) and `dataset` (a JSONL file) are both required")
+        if self.loss not in ("vpo", "dpo", "ipo"):
+            raise ValueError(f"`loss` must be 'vpo', 'dpo' or 'ipo', got {self.loss!r}")
+        if self.sign not in (1, -1):
+            raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
+        if self.cal_normalization not in ("sum", "token_mean"):
+            raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
+        for name in ("steps", "batch_size", "grad_accumulation", "eval_every", "max_length"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)!r}")
+        if not (self.beta > 0 and self.learning_rate > 0 and self.alpha_scale >= 0 and self.weight_decay >= 0):
+            raise ValueError("`beta` and `learning_rate` must be > 0; `alpha_scale` and `weight_decay` >= 0")
+
+
+def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
+    """Offline VPO / DPO / IPO on a user's local model and data (π_cal = chosen; no exact evaluation)."""
+    from .data import load_preference_rows, reference_logps, tokenize_pairs
+    from .logprobs import sequence_logps
+    from .models import load_local_model
+
+    device = torch.device(config.device)
+    model, tokenizer = load_local_model(config.model)
+    model = model.to(device)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    rows = load_preference_rows(config.dataset)
+    chosen = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.chosen, max_length=config.max_length))
+    rejected = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.rejected,
+                                                          max_length=config.max_length))
+    ref_chosen, ref_rejected = reference_logps(reference, *chosen), reference_logps(reference, *rejected)  # once
+    chosen_lengths = chosen[2].sum(1).to(ref_chosen.dtype)
+    num_pairs = len(rows)
+    mean_alpha = config.alpha_scale / np.sqrt(num_pairs)
+
+    def batch_loss(indices):
+        policy_chosen = sequence_logps(model, *(t[indices] for t in chosen))
+        policy_rejected = sequence_logps(model, *(t[indices] for t in rejected))
+        if config.loss == "dpo":
+            return dpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
+        if config.loss == "ipo":
+            return ipo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
+        return vpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], policy_chosen,
+                        ref_chosen[indices], beta=config.beta, alpha=mean_alpha, sign=config.sign,
+                        cal_token_counts=chosen_lengths[indices], cal_normalization=config.cal_normalization)
+
+    def evaluate(step: int) -> dict:
+        with torch.no_grad():
+            loss, metrics = batch_loss(torch.arange(num_pairs, device=device))
+        return {"step": step, "loss/full": loss.item(), **{k: v for k, v in metrics.items() if "/" in k}}
+
+    config.num_pairs = num_pairs  # the shared loop draws pair indices in [0, N)
+    history = optimize(model, config, batch_loss, evaluate, progress=progress)
+    return {"history": history, "final": history[-1], "model": model}

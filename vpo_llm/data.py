@@ -1,0 +1,79 @@
+"""Preference data in TRL's layout (``prompt`` / ``chosen`` / ``rejected``) for a user's own model.
+
+Rows come from a JSONL file (one object per line) or a ``datasets.Dataset``; texts are
+tokenized with the model's tokenizer into prompt ⊕ completion rows with a completion mask —
+the same layout ``DPOTrainer`` builds — and the reference log-probs are computed once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .logprobs import sequence_logps
+
+__all__ = ["PreferenceRows", "load_preference_rows", "tokenize_pairs"]
+
+
+@dataclass
+class PreferenceRows:
+    prompt: list[str]
+    chosen: list[str]
+    rejected: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prompt)
+
+
+def load_preference_rows(source) -> PreferenceRows:
+    """Rows from a JSONL path or any iterable of dicts (e.g. a ``datasets.Dataset``) with text fields
+    ``prompt``, ``chosen``, ``rejected``."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"`dataset` {path} does not exist; pass a JSONL file with prompt/chosen/rejected")
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    else:
+        rows = list(source)
+    if not rows:
+        raise ValueError("the preference data set is empty")
+    for i, row in enumerate(rows):
+        missing = {"prompt", "chosen", "rejected"} - set(row)
+        if missing:
+            raise ValueError(f"row {i} lacks {sorted(missing)}; rows need 'prompt', 'chosen' and 'rejected' (TRL layout)")
+        for key in ("prompt", "chosen", "rejected"):
+            if not isinstance(row[key], str):
+                raise TypeError(f"row {i}: `{key}` must be text (conversational rows: apply the chat template first)")
+    return PreferenceRows([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows])
+
+
+def tokenize_pairs(tokenizer, prompts: list[str], completions: list[str], *, max_length: int = 512):
+    """Right-padded (input_ids, attention_mask, completion_mask), each (B, T); EOS appended to completions."""
+    rows, masks = [], []
+    for prompt, completion in zip(prompts, completions):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if tokenizer.eos_token_id is not None:
+            completion_ids = completion_ids + [tokenizer.eos_token_id]
+        ids = (prompt_ids + completion_ids)[:max_length]
+        if len(prompt_ids) == 0 or len(ids) <= len(prompt_ids):
+            raise ValueError(f"prompt {prompt!r} is empty or leaves no room for its completion within max_length")
+        rows.append(ids)
+        masks.append([0] * len(prompt_ids) + [1] * (len(ids) - len(prompt_ids)))
+    length = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.tensor([r + [pad] * (length - len(r)) for r in rows])
+    attention = torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows])
+    completion = torch.tensor([m + [0] * (length - len(m)) for m in masks])
+    return input_ids, attention, completion
+
+
+@torch.no_grad()
+def reference_logps(reference, input_ids, attention_mask, completion_mask, *, batch_size: int = 16) -> torch.Tensor:
+    """log π_ref of every row, computed once (the reference is frozen), (B,)."""
+    out = [sequence_logps(reference, input_ids[i:i + batch_size], attention_mask[i:i + batch_size],
+                          completion_mask[i:i + batch_size]) for i in range(0, len(input_ids), batch_size)]
+    return torch.cat(out)
