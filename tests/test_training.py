@@ -100,3 +100,14 @@ def test_bridge_reaches_the_exact_tabular_vpo_policy():
     assert result["tv"][0] > 0.05  # it starts far away …
     assert result["tv"][-1] <= 1e-3  # … and ends at the theory module's answer
     assert result["objective"][-1] == pytest.approx(result["exact_objective"], rel=1e-6)
+
+
+def test_reference_policy_is_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("VPO_CACHE_DIR", str(tmp_path))
+    config = dataclasses.replace(SMALL, steps=1, reference_pretrain_steps=5)
+    first = train_offline(config, progress=False)["pi_ref"]
+    cached = list(tmp_path.glob("reference-*.pt"))
+    assert len(cached) == 1
+    second = train_offline(config, progress=False)["pi_ref"]  # loaded, not retrained
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first - 1.0 / first.shape[1]).max() > 0.05  # non-uniform

@@ -43,7 +43,8 @@ def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     if bool(response_mask[:, 0].bool().any()):
         raise ValueError("`response_mask` marks the first position, which has no prefix to predict it from")
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if "position_ids" in inspect.signature(model.forward).parameters:
+    forward = getattr(model, "module", model).forward  # see through a data-parallel wrapper
+    if "position_ids" in inspect.signature(forward).parameters:
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
     logits = model(**kwargs).logits  # (B, T, V)
     # the token at t is predicted by the logits at t − 1

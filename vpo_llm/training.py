@@ -8,6 +8,7 @@ accumulation, metrics to JSONL, exact evaluation by enumeration, atomic checkpoi
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -110,10 +111,10 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
     x, winner, loser = (torch.as_tensor(a, device=device) for a in data.astuple())
     ref_samples = _reference_samples(rng, pi_ref, config.ref_samples_per_prompt)  # (X, K) response indices, cached
 
-    def batch_loss(indices):
+    def batch_loss(model, indices):
         return _batch_loss(model, task, config, beta, ref_table, ref_samples, x[indices], winner[indices], loser[indices])
 
-    def evaluate(step: int) -> dict:
+    def evaluate(model, step: int) -> dict:
         with torch.no_grad():  # the training loss over the whole data set, for the record
             full_loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
         return {"step": step, "loss/full": full_loss.item(), **task.evaluate(model, pi_ref)}
@@ -126,52 +127,63 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
 def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> list[dict]:
     """The training loop shared by every offline trainer: AdamW, accumulation, evaluation, checkpoints.
 
-    ``batch_loss(indices (B,)) -> (loss, metrics)`` on a micro-batch of pair indices;
-    ``evaluate(step) -> dict``. ``config`` supplies steps, num_pairs, batch_size,
+    ``batch_loss(model, indices (B,)) -> (loss, metrics)`` on a micro-batch of pair indices;
+    ``evaluate(model, step) -> dict``; ``model`` is the (possibly Accelerate-wrapped) model. ``config`` supplies steps, num_pairs, batch_size,
     grad_accumulation, eval_every, learning_rate, weight_decay, seed, out_dir, resume, device.
     Resumes from ``out_dir/checkpoint.pt`` (written atomically at every evaluation).
     """
-    device = torch.device(config.device)
+    from accelerate import Accelerator
+
+    # Accelerate places the model and, under `accelerate launch` with several processes, wraps it
+    # for data parallelism: each process then takes its share of every micro-batch and the
+    # gradients are averaged, so the update equals the single-process one with the same global batch.
+    accelerator = Accelerator(cpu=config.device == "cpu")
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if config.batch_size % world:
+        raise ValueError(f"`batch_size` ({config.batch_size}) must be divisible by the number of processes ({world})")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     out = Path(config.out_dir) if config.out_dir else None
     start_step, history = 0, []
-    if out is not None:
+    if out is not None and (out / "checkpoint.pt").exists() and config.resume:
+        state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, history = state["step"], state["history"]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if out is not None and accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
-        checkpoint = out / "checkpoint.pt"
-        if config.resume and checkpoint.exists():
-            state = torch.load(checkpoint, map_location=device, weights_only=False)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_step, history = state["step"], state["history"]
     if start_step == 0:
-        history.append(evaluate(0))
+        history.append(evaluate(model, 0))
     generator_seed = config.seed * 1_000_003
-    bar = tqdm(range(start_step, config.steps), desc=f"{config.loss} offline", disable=not progress, leave=False)
+    bar = tqdm(range(start_step, config.steps), desc=f"{config.loss} offline",
+               disable=not (progress and accelerator.is_main_process), leave=False)
     for step in bar:
         torch.manual_seed(generator_seed + step)  # the batch of a step is fixed by (seed, step): resume-safe
         optimizer.zero_grad(set_to_none=True)
         metrics = {}
         # the step's pairs are drawn at once, then split: batch 8 × accumulation 1 and batch 1 ×
         # accumulation 8 see the same 8 pairs and take the same update
-        indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size)).to(device)
+        indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size))
         for batch in indices:
-            loss, metrics = batch_loss(batch)
+            loss, metrics = batch_loss(model, batch[rank::world].to(accelerator.device))  # this process's share
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at step {step + 1}; the last checkpoint "
                                          f"is intact — lower learning_rate or check the inputs")
-            (loss / config.grad_accumulation).backward()  # mean over micro-batches
+            accelerator.backward(loss / config.grad_accumulation)  # mean over micro-batches (and processes)
         optimizer.step()
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            row = evaluate(step + 1)
+            row = evaluate(model, step + 1)
             row.update({key: value for key, value in metrics.items() if "/" in key})
             history.append(row)
             bar.set_postfix({k: f"{row[k]:.4f}" for k in ("loss/full", "suboptimality") if k in row})
-            if out is not None:
+            if out is not None and accelerator.is_main_process:
                 with open(out / "metrics.jsonl", "a") as stream:
                     stream.write(json.dumps(row) + "\n")
-                _atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
-                                    "history": history}, out / "checkpoint.pt")
+                _atomic_torch_save({"model": accelerator.unwrap_model(model).state_dict(),
+                                    "optimizer": optimizer.state_dict(), "step": step + 1, "history": history},
+                                   out / "checkpoint.pt")
+            accelerator.wait_for_everyone()
     return history
 
 
@@ -205,8 +217,23 @@ def _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, lo
                     cal_normalization=config.cal_normalization)
 
 
+def reference_cache_dir() -> Path:
+    """Where fitted reference policies are cached: $VPO_CACHE_DIR, else ~/.cache/vpo."""
+    return Path(os.environ.get("VPO_CACHE_DIR", Path.home() / ".cache" / "vpo"))
+
+
 def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int) -> None:
-    """Make π_ref non-uniform: a few steps of cross-entropy towards a random skewed target policy."""
+    """Make π_ref non-uniform: cross-entropy steps towards a random skewed target policy.
+
+    The fitted weights are cached on disk, keyed by the task, model and step count (a hash of
+    their configs), so every run and seed that shares a reference trains it once.
+    """
+    key = json.dumps({"task": asdict(task.config), "model": model.config.to_dict(), "steps": steps, "seed": seed,
+                      "dtype": str(next(model.parameters()).dtype)}, sort_keys=True, default=str)
+    path = reference_cache_dir() / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
+        return
     rng = np.random.default_rng(seed + 17)
     target = torch.tensor(rng.dirichlet(np.full(task.num_responses, 0.5), size=task.config.num_prompts))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -216,6 +243,8 @@ def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int) -
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_torch_save(model.state_dict(), path)
 
 
 @dataclass
@@ -276,7 +305,7 @@ def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
     num_pairs = len(rows)
     mean_alpha = config.alpha_scale / np.sqrt(num_pairs)
 
-    def batch_loss(indices):
+    def batch_loss(model, indices):
         policy_chosen = sequence_logps(model, *(t[indices] for t in chosen))
         policy_rejected = sequence_logps(model, *(t[indices] for t in rejected))
         if config.loss == "dpo":
@@ -287,9 +316,9 @@ def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
                         ref_chosen[indices], beta=config.beta, alpha=mean_alpha, sign=config.sign,
                         cal_token_counts=chosen_lengths[indices], cal_normalization=config.cal_normalization)
 
-    def evaluate(step: int) -> dict:
+    def evaluate(model, step: int) -> dict:
         with torch.no_grad():
-            loss, metrics = batch_loss(torch.arange(num_pairs, device=device))
+            loss, metrics = batch_loss(model, torch.arange(num_pairs, device=device))
         return {"step": step, "loss/full": loss.item(), **{k: v for k, v in metrics.items() if "/" in k}}
 
     config.num_pairs = num_pairs  # the shared loop draws pair indices in [0, N)
