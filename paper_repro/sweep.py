@@ -1,8 +1,9 @@
 """Run many independent cells (seed × configuration) in parallel, with a progress bar and resume.
 
 With ``cache_dir`` every finished cell is written at once (temporary file + rename) as
-``<cache_dir>/<hash of the cell>.json``; a rerun — after Ctrl-C, a kill, or a crash — loads the
-finished cells and computes only the rest.
+``<cache_dir>/<hash>.json``, the hash covering the function, its arguments and the git commit;
+a rerun of the same code — after Ctrl-C, a kill, or a crash — loads the finished cells and
+computes only the rest.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Callable, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .common import atomic_write_json
+from .common import atomic_write_json, git_commit
 
 
-def cell_key(function: Callable, cell: tuple) -> str:
-    text = f"{function.__module__}.{function.__qualname__}:{json.dumps(cell, sort_keys=True, default=str)}"
+def cell_key(function: Callable, cell: tuple, commit: str) -> str:
+    """Hash of the function, its arguments and the code version: a code change never reuses old cells."""
+    text = f"{commit}:{function.__module__}.{function.__qualname__}:{json.dumps(cell, sort_keys=True, default=str)}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -39,12 +41,13 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
     arrays) when ``cache_dir`` is given.
     """
     cells = list(cells)
+    commit = git_commit() if cache_dir is not None else ""
     results: list = [None] * len(cells)
     paths: list[Path | None] = [None] * len(cells)
     todo = []
     for i, cell in enumerate(cells):
         if cache_dir is not None:
-            paths[i] = Path(cache_dir) / f"{cell_key(function, cell)}.json"
+            paths[i] = Path(cache_dir) / f"{cell_key(function, cell, commit)}.json"
             if paths[i].exists():
                 value = json.loads(paths[i].read_text())["value"]
                 results[i] = np.asarray(value) if isinstance(value, list) else value
