@@ -53,6 +53,25 @@ def _run_repro(args, parser) -> int:
     return 0
 
 
+def _add_bench(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="speed suites: side-by-side ratios (theory solver, online round cost, LLM steps)",
+        description="Run the suites in benchmarks/ (A/B interleaved, warm-up, medians) and print their ratios.")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter runs")
+    parser.add_argument("--json", action="store_true", help="print one JSON line only")
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args, parser) -> int:
+    import json
+
+    from benchmarks.suites import run
+
+    result = run(args.quick, log=(lambda _: None) if args.json else print)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
 def _add_theory(subparsers) -> None:
     from vpo_theory.cli import add_theory_commands
 
@@ -82,6 +101,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vpo {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_repro(subparsers)
+    _add_bench(subparsers)
     argv = sys.argv[1:] if argv is None else argv
     for name, (register, text) in _HEAVY.items():
         if name in argv[:1]:

@@ -1,0 +1,1 @@
+"""Speed suites behind `vpo bench` (see suites.py)."""

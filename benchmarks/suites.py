@@ -1,0 +1,200 @@
+"""Speed suites behind ``vpo bench``: ratios measured side by side in one run.
+
+Each A/B pair is timed interleaved (A, B, A, B, …) after a warm-up, and the ratio of the
+medians is reported, so machine load affects both sides alike. Times are wall-clock seconds
+on whatever machine runs it; only the ratios are meant to be compared.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def interleaved(a: Callable[[], object], b: Callable[[], object], *, repeats: int, warmup: int = 1) -> dict:
+    """Median times of a and b, timed alternately; returns {"a_s", "b_s", "ratio" = a/b}."""
+    for _ in range(warmup):
+        a()
+        b()
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a()
+        times_a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        b()
+        times_b.append(time.perf_counter() - start)
+    a_s, b_s = statistics.median(times_a), statistics.median(times_b)
+    return {"a_s": a_s, "b_s": b_s, "ratio": a_s / b_s}
+
+
+# --------------------------------------------------------------------------- theory
+def theory_solver_vs_cvxpy(quick: bool) -> dict:
+    """Pessimistic VPO fit (s = −1, bounded tabular class): the cvxpy program vs our Newton/barrier solver."""
+    import vpo_theory as vt
+    from vpo_theory.cvx import fit_vpo_cvxpy
+
+    instance = vt.make_instance("tabular-small", 0)
+    data = vt.sample_preferences(np.random.default_rng(0), instance.rho, instance.pi_ref, instance.reward, 500)
+    args = (*data.astuple(), instance.pi_ref, instance.rho, instance.beta, np.sqrt(500))
+    ours = lambda: vt.fit_vpo(*args, -1, instance.pi_ref, 2.0)  # noqa: E731
+    cvxpy = lambda: fit_vpo_cvxpy(*args, instance.pi_ref, 2.0)  # noqa: E731
+    result = interleaved(cvxpy, ours, repeats=3 if quick else 10)
+    return {"theory_vpo_vs_cvxpy_speedup": result["ratio"], "theory_vpo_fit_s": result["b_s"],
+            "theory_cvxpy_fit_s": result["a_s"]}
+
+
+def theory_round_cost(quick: bool) -> dict:
+    """Per-round cost of the online VPO loop late vs early (pair counts make it flat in t)."""
+    import vpo_theory as vt
+
+    late = 1500 if quick else 10_000
+    early = 300 if quick else 100
+    result = vt.run_online(vt.make_instance("tabular-small", 0), "vpo", late + 10, 0)
+    seconds = result.round_seconds
+    window = lambda t: float(np.median(seconds[max(t - 50, 1):t + 10]))  # noqa: E731
+    return {"theory_round_cost_growth": window(late) / window(early), "theory_round_s_early": window(early),
+            "theory_round_s_late": window(late), "theory_round_t": [early, late]}
+
+
+# --------------------------------------------------------------------------- LLM
+def _llm_step(config, model, optimizer, task, ref_table, ref_samples, data):
+    import torch
+
+    from vpo_llm.training import _batch_loss
+
+    x, winner, loser = data
+    torch.manual_seed(0)
+    batch = torch.randint(0, len(x), (config.batch_size,))
+    beta = config.beta if config.beta is not None else config.task.beta
+    loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x[batch], winner[batch], loser[batch])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def llm_steps(quick: bool) -> dict:
+    """One optimizer step of VPO (π_cal = chosen; cached reference samples) vs DPO, same model and batch."""
+    import dataclasses
+
+    import torch
+
+    import vpo_theory as vt
+    from vpo_llm.models import TinyLMConfig, tiny_causal_lm
+    from vpo_llm.tasks import EnumerableTask, TaskConfig
+    from vpo_llm.training import OfflineConfig, _reference_samples
+
+    task_config = TaskConfig(num_prompts=8, response_vocab=8, response_length=4)
+    task = EnumerableTask(task_config)
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=task_config.vocab_size, hidden_size=128, intermediate_size=256,
+                                        num_hidden_layers=4))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    with torch.no_grad():
+        ref_table = task.policy_logps(model)
+    pi_ref = task.policy_table(model)
+    data = vt.sample_preferences(np.random.default_rng(0), task.rho, pi_ref, task.reward, 256)
+    tensors = tuple(torch.as_tensor(a) for a in data.astuple())
+    base = OfflineConfig(batch_size=32, task=task_config, ref_samples_per_prompt=1)
+    ref_samples = _reference_samples(np.random.default_rng(1), pi_ref, 1)
+    step = lambda cfg: (lambda: _llm_step(cfg, model, optimizer, task, ref_table, ref_samples, tensors))  # noqa: E731
+    repeats = 5 if quick else 20
+    chosen = interleaved(step(dataclasses.replace(base, loss="vpo", calibration="chosen")),
+                         step(dataclasses.replace(base, loss="dpo")), repeats=repeats)
+    samples = interleaved(step(dataclasses.replace(base, loss="vpo", calibration="ref")),
+                          step(dataclasses.replace(base, loss="dpo")), repeats=repeats)
+    return {"llm_vpo_over_dpo_step_chosen": chosen["ratio"], "llm_vpo_over_dpo_step_refsamples": samples["ratio"],
+            "llm_dpo_step_s": chosen["b_s"], "llm_refsamples_per_pair": 1}
+
+
+def llm_vs_trl(quick: bool) -> dict:
+    """Our offline VPO step vs TRL DPOTrainer (["sigmoid", "sft"]) on the same tiny model, batch and dtype."""
+    import tempfile
+
+    import datasets
+    import tokenizers
+    import torch
+    import trl
+    from transformers import PreTrainedTokenizerFast
+
+    from vpo_llm.logprobs import sequence_logps
+    from vpo_llm.losses import vpo_loss
+    from vpo_llm.models import TinyLMConfig, tiny_causal_lm
+
+    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(30)]
+    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
+                                                               unk_token="<pad>"))
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+    rng = np.random.default_rng(0)
+    sentence = lambda n: " ".join(f"w{i}" for i in rng.integers(0, 30, n))  # noqa: E731
+    rows = {"prompt": [sentence(6) for _ in range(32)], "chosen": [" " + sentence(8) for _ in range(32)],
+            "rejected": [" " + sentence(8) for _ in range(32)]}
+    size = TinyLMConfig(vocab_size=len(words), hidden_size=128, intermediate_size=256, num_hidden_layers=4)
+    model, reference = tiny_causal_lm(size), tiny_causal_lm(dataclasses_replace(size, seed=1))
+    with tempfile.TemporaryDirectory() as folder:
+        config = trl.DPOConfig(output_dir=folder, loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.1], beta=0.1,
+                               per_device_train_batch_size=32, report_to=[], use_cpu=True)
+        trainer = trl.DPOTrainer(model=model, ref_model=reference, args=config,
+                                 train_dataset=datasets.Dataset.from_dict(rows), processing_class=tokenizer)
+        batch = next(iter(trainer.get_train_dataloader()))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        ids, attention, completion = batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
+        with torch.no_grad():  # our trainers compute the frozen reference's log-probs once, not every step
+            ref_chosen, ref_rejected = sequence_logps(reference, ids, attention, completion).chunk(2)
+        lengths = completion.sum(1).float().chunk(2)[0]
+
+        def ours():
+            chosen, rejected = sequence_logps(model, ids, attention, completion).chunk(2)
+            loss, _ = vpo_loss(chosen, rejected, ref_chosen, ref_rejected, chosen, ref_chosen, beta=0.1, alpha=1.0,
+                               sign=-1, cal_token_counts=lengths, cal_weights=lengths, cal_normalization="token_mean")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        def theirs():
+            loss = trainer.compute_loss(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        result = interleaved(ours, theirs, repeats=5 if quick else 20)
+    return {"llm_ours_over_trl_dpo_step": result["ratio"], "llm_ours_step_s": result["a_s"],
+            "llm_trl_step_s": result["b_s"]}
+
+
+def dataclasses_replace(instance, **changes):
+    import dataclasses
+
+    return dataclasses.replace(instance, **changes)
+
+
+SUITES = [theory_solver_vs_cvxpy, theory_round_cost, llm_steps, llm_vs_trl]
+
+TARGETS = {  # key: (comparison, target) from the benchmark issue
+    "theory_vpo_vs_cvxpy_speedup": (">=", 20.0),
+    "theory_round_cost_growth": ("<=", 1.5),
+    "llm_vpo_over_dpo_step_chosen": ("<=", 1.10),
+    "llm_vpo_over_dpo_step_refsamples": ("<=", 1.6),
+    "llm_ours_over_trl_dpo_step": ("<=", 1.0),
+}
+
+
+def run(quick: bool, log=print) -> dict:
+    import platform
+
+    import torch
+
+    result = {"quick": quick, "machine": platform.machine(), "threads": torch.get_num_threads()}
+    for suite in SUITES:
+        start = time.perf_counter()
+        try:
+            result.update(suite(quick))
+        except ImportError as error:  # e.g. TRL not installed: that suite is skipped, and says so
+            result[f"{suite.__name__}_skipped"] = str(error)
+        log(f"[bench] {suite.__name__}: {time.perf_counter() - start:.1f}s")
+    result["targets_met"] = {key: (result[key] >= target if op == ">=" else result[key] <= target)
+                             for key, (op, target) in TARGETS.items() if key in result}
+    return result
