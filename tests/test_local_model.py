@@ -27,7 +27,8 @@ def local_model(tmp_path):
     tiny_causal_lm(TinyLMConfig(vocab_size=len(words))).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     data = tmp_path / "prefs.jsonl"
-    rows = [{"prompt": f"w{i % 5}", "chosen": f" w{5 + i % 3} w9", "rejected": f" w{10 + i % 4}"} for i in range(12)]
+    rows = [{"prompt": f"w{i % 5}", "chosen": f" w{5 + i % 3} w9", "rejected": f" w{10 + i % 4}",
+             "calibration": f" w{i % 7}"} for i in range(12)]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return folder, data
 
@@ -42,11 +43,12 @@ def test_local_folder_loads_and_tokenizes(local_model):
         load_local_model(data.parent / "nowhere")
 
 
-@pytest.mark.parametrize("loss", ["vpo", "dpo"])
-def test_training_on_local_data_lowers_the_loss(local_model, tmp_path, loss):
+@pytest.mark.parametrize("loss,calibration", [("vpo", "chosen"), ("vpo", "behavior"), ("vpo", "column"),
+                                              ("dpo", "chosen")])
+def test_training_on_local_data_lowers_the_loss(local_model, tmp_path, loss, calibration):
     folder, data = local_model
-    config = DatasetConfig(model=str(folder), dataset=str(data), loss=loss, steps=25, eval_every=25, batch_size=4,
-                           learning_rate=3e-3, beta=0.5, out_dir=str(tmp_path / "run"))
+    config = DatasetConfig(model=str(folder), dataset=str(data), loss=loss, calibration=calibration, steps=25,
+                           eval_every=25, batch_size=4, learning_rate=3e-3, beta=0.5, out_dir=str(tmp_path / "run"))
     result = train_on_dataset(config, progress=False)
     assert result["final"]["loss/full"] < result["history"][0]["loss/full"]
     assert (tmp_path / "run" / "checkpoint.pt").exists()

@@ -34,7 +34,7 @@ def _trained_parameters(config, monkeypatch):
     return {name: p.detach().clone() for name, p in captured["model"].named_parameters()}
 
 
-@pytest.mark.parametrize("calibration", ["chosen", "ref"])
+@pytest.mark.parametrize("calibration", ["chosen", "behavior", "ref"])
 def test_batch_8_equals_batch_1_times_accumulation_8(monkeypatch, calibration):
     one_batch = dataclasses.replace(SMALL, batch_size=8, grad_accumulation=1, calibration=calibration)
     accumulated = dataclasses.replace(SMALL, batch_size=1, grad_accumulation=8, calibration=calibration)

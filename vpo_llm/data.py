@@ -23,6 +23,7 @@ class PreferenceRows:
     prompt: list[str]
     chosen: list[str]
     rejected: list[str]
+    calibration: list[str] | None = None  # optional user column: one sample from π_cal per row
 
     def __len__(self) -> int:
         return len(self.prompt)
@@ -47,7 +48,9 @@ def load_preference_rows(source) -> PreferenceRows:
         for key in ("prompt", "chosen", "rejected"):
             if not isinstance(row[key], str):
                 raise TypeError(f"row {i}: `{key}` must be text (conversational rows: apply the chat template first)")
-    return PreferenceRows([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows])
+    calibration = [r["calibration"] for r in rows] if all("calibration" in r for r in rows) else None
+    return PreferenceRows([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows],
+                          calibration)
 
 
 def tokenize_pairs(tokenizer, prompts: list[str], completions: list[str], *, max_length: int = 512):

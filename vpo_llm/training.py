@@ -34,7 +34,7 @@ class OfflineConfig:
     loss: str = "vpo"  # "vpo", "dpo" or "ipo"
     sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
     alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
-    calibration: str = "chosen"  # π_cal: "chosen" (preferred responses) or "ref" (cached reference samples)
+    calibration: str = "chosen"  # π_cal: "chosen" (preferred responses), "behavior" (both responses of each pair: the data-collecting policy), or "ref" (cached reference samples)
     cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (as TRL's sft loss)
     ref_samples_per_prompt: int = 8  # calibration "ref": samples drawn once per prompt from π_ref
     beta: float | None = None  # KL strength of the loss; None → the task's β
@@ -58,8 +58,8 @@ class OfflineConfig:
             raise ValueError(f"`loss` must be 'vpo', 'dpo' or 'ipo', got {self.loss!r}")
         if self.sign not in (1, -1):
             raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
-        if self.calibration not in ("chosen", "ref"):
-            raise ValueError(f"`calibration` must be 'chosen' or 'ref', got {self.calibration!r}")
+        if self.calibration not in ("chosen", "behavior", "ref"):
+            raise ValueError(f"`calibration` must be 'chosen', 'behavior' or 'ref', got {self.calibration!r}")
         if self.cal_normalization not in ("sum", "token_mean"):
             raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
         if self.dtype not in ("float32", "float64"):
@@ -206,6 +206,8 @@ def _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, lo
     length = config.task.response_length
     if config.calibration == "chosen":  # π_cal = empirical chosen distribution: reuse the chosen log-probs
         policy_cal, ref_cal = chosen, ref_chosen
+    elif config.calibration == "behavior":  # π_cal = μ: both responses of a pair are draws from it
+        policy_cal, ref_cal = torch.cat([chosen, rejected]), torch.cat([ref_chosen, ref_rejected])
     else:  # cached reference samples of the batch's prompts
         samples = torch.as_tensor(ref_samples[x.cpu().numpy()]).reshape(-1)  # (B·K,)
         contexts = x.repeat_interleave(ref_samples.shape[1])
@@ -256,7 +258,8 @@ class DatasetConfig:
     loss: str = "vpo"  # "vpo", "dpo" or "ipo"
     sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
     alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
-    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (TRL's sft pooling); π_cal = chosen
+    calibration: str = "chosen"  # π_cal: "chosen", "behavior" (both responses of each pair), or "column" (the rows' "calibration" text: samples from your π_cal)
+    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (TRL's sft pooling)
     beta: float = 0.1  # KL strength
     max_length: int = 512  # prompt + completion tokens kept
     steps: int = 100  # optimizer steps
@@ -279,6 +282,8 @@ class DatasetConfig:
             raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
         if self.cal_normalization not in ("sum", "token_mean"):
             raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
+        if self.calibration not in ("chosen", "behavior", "column"):
+            raise ValueError(f"`calibration` must be 'chosen', 'behavior' or 'column', got {self.calibration!r}")
         for name in ("steps", "batch_size", "grad_accumulation", "eval_every", "max_length"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)!r}")
@@ -287,7 +292,7 @@ class DatasetConfig:
 
 
 def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
-    """Offline VPO / DPO / IPO on a user's local model and data (π_cal = chosen; no exact evaluation)."""
+    """Offline VPO / DPO / IPO on a user's local model and data (no exact evaluation: r* is unknown)."""
     from .data import load_preference_rows, reference_logps, tokenize_pairs
     from .logprobs import sequence_logps
     from .models import load_local_model
@@ -301,7 +306,12 @@ def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
     rejected = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.rejected,
                                                           max_length=config.max_length))
     ref_chosen, ref_rejected = reference_logps(reference, *chosen), reference_logps(reference, *rejected)  # once
-    chosen_lengths = chosen[2].sum(1).to(ref_chosen.dtype)
+    if config.calibration == "column":  # the user's calibration samples, one per row, log π_ref computed once
+        if rows.calibration is None:
+            raise ValueError("calibration='column' needs a 'calibration' text field in every row")
+        calibration = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.calibration,
+                                                                   max_length=config.max_length))
+        ref_calibration = reference_logps(reference, *calibration)
     num_pairs = len(rows)
     mean_alpha = config.alpha_scale / np.sqrt(num_pairs)
 
@@ -312,9 +322,18 @@ def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
             return dpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
         if config.loss == "ipo":
             return ipo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
-        return vpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], policy_chosen,
-                        ref_chosen[indices], beta=config.beta, alpha=mean_alpha, sign=config.sign,
-                        cal_token_counts=chosen_lengths[indices], cal_normalization=config.cal_normalization)
+        if config.calibration == "chosen":
+            policy_cal, ref_cal, lengths = policy_chosen, ref_chosen[indices], chosen[2][indices].sum(1)
+        elif config.calibration == "behavior":
+            policy_cal = torch.cat([policy_chosen, policy_rejected])
+            ref_cal = torch.cat([ref_chosen[indices], ref_rejected[indices]])
+            lengths = torch.cat([chosen[2][indices].sum(1), rejected[2][indices].sum(1)])
+        else:
+            policy_cal = sequence_logps(model, *(t[indices] for t in calibration))
+            ref_cal, lengths = ref_calibration[indices], calibration[2][indices].sum(1)
+        return vpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], policy_cal,
+                        ref_cal, beta=config.beta, alpha=mean_alpha, sign=config.sign,
+                        cal_token_counts=lengths.to(policy_cal.dtype), cal_normalization=config.cal_normalization)
 
     def evaluate(model, step: int) -> dict:
         with torch.no_grad():
