@@ -32,11 +32,9 @@ def test_pair_counts_equal_a_loop():
         loop[i, a, b] += 1
     np.testing.assert_array_equal(counts, loop)
     # the likelihood from counts equals the one from the raw comparisons
-    r = rng.normal(size=(3, 4))
     fit_counts = vt.fit_vpo(None, None, None, np.full((3, 4), 0.25), np.full(3, 1 / 3), 1.0, 1.0, -1,
                             np.full((3, 4), 0.25), counts=counts)
     assert fit_counts.nll == pytest.approx(vt.bt_nll(fit_counts.reward, x, w, l), rel=1e-12)
-    del r
 
 
 def test_chosen_calibration_falls_back_to_reference_without_data():

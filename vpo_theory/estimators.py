@@ -54,10 +54,10 @@ class VPOFit:
     objective: float  # ℓ(r̂) − s·α·J*(r̂) + λ/2 ‖θ̂‖², the minimized objective
     nll: float  # ℓ(r̂; D), sum form
     optimal_value: float  # J*(r̂)
-    stationarity: float  # 0 for exact convex solves' gradient norm; CCP: ‖r_{k+1} − r_k‖_∞ at the end
+    stationarity: float  # convex solves: gradient norm or barrier gap; s = +1: ‖r_{k+1} − r_k‖_∞ of one more CCP step
     converged: bool
     iterations: int  # Newton (or CCP × Newton) iterations summed
-    solver: str  # "newton", "barrier" or "ccp"
+    solver: str  # s = −1 / MLE: "newton", "barrier" or "sqp" (warm-started bounded); s = +1: the method used
     start_objectives: list[float] = field(default_factory=list)  # s = +1: best objective from each start
 
 
