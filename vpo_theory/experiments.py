@@ -107,6 +107,20 @@ def resolve_calibration(calibration, instance: BanditInstance, behavior: np.ndar
     return np.asarray(calibration, dtype=np.float64)
 
 
+def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
+    """Resolved options, the data draw (``default_rng(seed)``), π_cal and the class bound of one offline run."""
+    opts = OfflineOptions(**options)
+    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
+    data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
+    x, winner, _ = data.astuple()
+    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
+    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
+    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
+    if opts.c_gamma is None:
+        opts.c_gamma = DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
+    return opts, data, pi_cal, bound
+
+
 def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **options) -> OfflineResult:
     """One offline experiment  (MATH §7). ``options``: the fields of ``OfflineOptions``."""
     if algorithm not in OFFLINE_ALGORITHMS:
@@ -117,17 +131,9 @@ def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **o
     unknown = set(options) - set(OfflineOptions.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OfflineOptions.__dataclass_fields__)}")
-    opts = OfflineOptions(**options)
-    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
-    rng = np.random.default_rng(seed)
-    data = sample_preferences(rng, instance.rho, behavior, instance.reward, N)
+    opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
     x, winner, loser = data.astuple()
-    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
-    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
     alpha = opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(N)
-    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
-    if opts.c_gamma is None:
-        opts.c_gamma = DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
     resolved = {"alpha": float(alpha), "bound": float(bound),
                 "calibration": opts.calibration if isinstance(opts.calibration, str) else "table",
                 "behavior": opts.behavior if isinstance(opts.behavior, str) or opts.behavior is None else "table",
@@ -158,13 +164,7 @@ def mle_confidence(instance: BanditInstance, N: int, seed: int, **options):
     calibrated truth: tabular calibrate(r*, π_cal) as a vector; linear the minimum-norm θ whose
     centred-feature reward equals r* (the MLE's θ̂ is minimum-norm too).
     """
-    opts = OfflineOptions(**options)
-    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
-    data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
-    x, winner, _ = data.astuple()
-    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
-    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
-    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
+    opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
     opts.c_gamma = 1.0
     fit = fit_mle(*data.astuple(), instance.pi_ref, instance.rho, instance.beta, pi_cal, bound, instance.features)
     confidence = _confidence(instance, fit, data, pi_cal, bound, opts)
