@@ -82,6 +82,15 @@ class OfflineConfig:
         return self.alpha_scale / np.sqrt(self.num_pairs) if self.loss == "vpo" else 0.0
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(obj, temporary)
@@ -178,11 +187,12 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
             history.append(row)
             bar.set_postfix({k: f"{row[k]:.4f}" for k in ("loss/full", "suboptimality") if k in row})
             if out is not None and accelerator.is_main_process:
-                with open(out / "metrics.jsonl", "a") as stream:
-                    stream.write(json.dumps(row) + "\n")
+                # checkpoint first, then the metrics rewritten from the checkpoint's history: a kill at
+                # any moment leaves the two consistent (no duplicated or missing rows after a resume)
                 _atomic_torch_save({"model": accelerator.unwrap_model(model).state_dict(),
                                     "optimizer": optimizer.state_dict(), "step": step + 1, "history": history},
                                    out / "checkpoint.pt")
+                _atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             accelerator.wait_for_everyone()
     return history
 
