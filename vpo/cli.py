@@ -73,13 +73,13 @@ def _run_bench(args, parser) -> int:
 
 
 def _add_theory(subparsers) -> None:
-    from vpo_theory.cli import add_theory_commands
+    from .theory_cli import add_theory_commands
 
     add_theory_commands(subparsers)
 
 
 def _add_llm(subparsers) -> None:
-    from vpo_llm.cli import add_llm_commands
+    from .llm_cli import add_llm_commands
 
     add_llm_commands(subparsers)
 

@@ -40,7 +40,7 @@ def add_llm_commands(subparsers) -> None:
         "(exact J, SubOpt, KL by enumeration) to OUT_DIR/metrics.jsonl, checkpoints to OUT_DIR/checkpoint.pt "
         "(a rerun resumes). Users with their own model and data: see README, 'Your own model and data'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from .training import DatasetConfig, OfflineConfig
+    from vpo_llm.training import DatasetConfig, OfflineConfig
 
     helps = _field_help(OfflineConfig) | {k: v for k, v in _field_help(DatasetConfig).items()
                                           if k not in _field_help(OfflineConfig)}
@@ -61,7 +61,7 @@ def add_llm_commands(subparsers) -> None:
 def _run_offline(args, parser) -> int:
     from paper_repro.common import atomic_write_json, provenance
 
-    from .training import DatasetConfig, OfflineConfig, train_offline, train_on_dataset
+    from vpo_llm.training import DatasetConfig, OfflineConfig, train_offline, train_on_dataset
 
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("handler", "parser")}
     local = "model" in given or "dataset" in given

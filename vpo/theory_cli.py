@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_theory_commands(subparsers) -> None:
-    from .experiments import OFFLINE_ALGORITHMS
+    from vpo_theory.experiments import OFFLINE_ALGORITHMS
 
     theory = subparsers.add_parser(
         "theory", help="bandit experiments (vpo_theory)",
@@ -41,7 +41,7 @@ def add_theory_commands(subparsers) -> None:
 
 
 def _list_or_help(args, parser) -> int:
-    from .instances import list_instances
+    from vpo_theory.instances import list_instances
 
     if args.list_instances:
         for name, text in list_instances().items():
@@ -54,8 +54,8 @@ def _list_or_help(args, parser) -> int:
 def _run_offline_command(args, parser) -> int:
     from paper_repro.common import atomic_write_json, provenance
 
-    from .experiments import run_offline
-    from .instances import make_instance
+    from vpo_theory.experiments import run_offline
+    from vpo_theory.instances import make_instance
 
     try:
         instance = make_instance(args.instance, args.instance_seed)
