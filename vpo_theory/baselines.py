@@ -11,9 +11,11 @@ import cvxpy as cp
 import numpy as np
 
 from .cvx import solve
+from .data import pair_counts
 from .estimators import center_features
 
-__all__ = ["ConfidenceSet", "confidence_set", "one_hot_features", "lcb_policy", "ucb_reward"]
+__all__ = ["ConfidenceSet", "confidence_set", "confidence_set_from_counts", "class_constants", "one_hot_features",
+           "lcb_policy", "ucb_reward"]
 
 
 def one_hot_features(num_contexts: int, num_responses: int) -> np.ndarray:
@@ -53,13 +55,34 @@ def confidence_radius(num_pairs: int, dim: int, *, c_gamma: float, delta: float,
 def confidence_set(x, winner, loser, features: np.ndarray, theta_hat: np.ndarray, *, c_gamma: float, delta: float,
                    ridge: float, theta_bound: float, margin_bound: float) -> ConfidenceSet:
     """The ellipsoid around an MLE θ̂ from pair differences z_i = φ(x_i, y_i⁺) − φ(x_i, y_i⁻)."""
-    z = features[x, winner] - features[x, loser]  # (N, d)
-    num_pairs = len(z)
-    sigma = z.T @ z / max(num_pairs, 1)  # Σ_D = (1/N) Σ z zᵀ
+    counts = pair_counts(x, winner, loser, num_contexts=features.shape[0], num_responses=features.shape[1])
+    return confidence_set_from_counts(counts, features, theta_hat, c_gamma=c_gamma, delta=delta, ridge=ridge,
+                                      theta_bound=theta_bound, margin_bound=margin_bound)
+
+
+def confidence_set_from_counts(counts: np.ndarray, features: np.ndarray, theta_hat: np.ndarray, *, c_gamma: float,
+                               delta: float, ridge: float, theta_bound: float, margin_bound: float) -> ConfidenceSet:
+    """The same ellipsoid from pair counts n[x, y⁺, y⁻]: Σ_D = (1/N) Σ n·z zᵀ (the orientation of z is irrelevant)."""
+    z = features[:, :, None, :] - features[:, None, :, :]  # (X, Y, Y, d) all pair differences
+    num_pairs = float(counts.sum())
+    sigma = np.einsum("xab,xabd,xabe->de", counts, z, z) / max(num_pairs, 1.0)
     precision = sigma + ridge * np.eye(features.shape[-1])
-    radius = confidence_radius(num_pairs, features.shape[-1], c_gamma=c_gamma, delta=delta, ridge=ridge,
+    radius = confidence_radius(int(num_pairs), features.shape[-1], c_gamma=c_gamma, delta=delta, ridge=ridge,
                                theta_bound=theta_bound, margin_bound=margin_bound)
     return ConfidenceSet(np.asarray(theta_hat, dtype=np.float64), precision, radius)
+
+
+def class_constants(features: np.ndarray | None, shape: tuple[int, int], pi_cal: np.ndarray, bound: float):
+    """(features, B, L·B) of the reward class for the §8 set, shared by LCB and UCB.
+
+    Tabular (``features`` None): one-hot features, θ = the calibrated reward table, B = bound·√(X·Y)
+    (‖θ‖₂ in the box) and L·B = 2·bound (the largest BT margin in the box — tighter than ‖z‖·‖θ‖).
+    Linear: B = bound and L = max‖φ̃‖ over centred features.
+    """
+    if features is None:
+        return one_hot_features(*shape), bound * np.sqrt(shape[0] * shape[1]), 2 * bound
+    lipschitz = float(np.max(np.linalg.norm(center_features(features, pi_cal), axis=-1)))
+    return features, bound, lipschitz * bound
 
 
 def lcb_policy(confidence: ConfidenceSet, features: np.ndarray, pi_ref: np.ndarray, rho: np.ndarray, beta: float,

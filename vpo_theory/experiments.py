@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import core
-from .baselines import confidence_set, lcb_policy, one_hot_features
+from .baselines import class_constants, confidence_set, lcb_policy, one_hot_features
 from .data import empirical_chosen_policy, sample_preferences
 from .estimators import fit_mle, fit_vpo
 from .instances import BanditInstance
@@ -184,20 +184,8 @@ def _features(instance: BanditInstance) -> np.ndarray:
 
 
 def _confidence(instance, fit, data, pi_cal, bound, opts):
-    """The §8 ellipsoid around the MLE, in the class's θ coordinates.
-
-    Tabular: θ = the calibrated reward table, B = bound·√(X·Y) (‖θ‖₂ in the box) and the
-    margin bound L·B = 2·bound (the largest BT margin in the box — tighter than ‖z‖·‖θ‖).
-    Linear: θ̂ is the minimum-norm MLE, B = bound, L = max‖φ̃‖.
-    """
-    from .estimators import center_features
-
-    x, winner, loser = data.astuple()
-    if instance.is_linear:
-        centred = center_features(instance.features, pi_cal)
-        lipschitz = float(np.max(np.linalg.norm(centred, axis=-1)))
-        return confidence_set(x, winner, loser, centred, fit.theta, c_gamma=opts.c_gamma, delta=opts.delta,
-                              ridge=opts.ridge, theta_bound=bound, margin_bound=lipschitz * bound)
-    features = one_hot_features(*instance.pi_ref.shape)
-    return confidence_set(x, winner, loser, features, fit.reward.ravel(), c_gamma=opts.c_gamma, delta=opts.delta,
-                          ridge=opts.ridge, theta_bound=bound * np.sqrt(fit.reward.size), margin_bound=2 * bound)
+    """The §8 ellipsoid around the MLE, in the class's θ coordinates (``class_constants``)."""
+    features, theta_bound, margin_bound = class_constants(instance.features, instance.pi_ref.shape, pi_cal, bound)
+    theta_hat = fit.theta if instance.is_linear else fit.reward.ravel()
+    return confidence_set(*data.astuple(), features, theta_hat, c_gamma=opts.c_gamma, delta=opts.delta,
+                          ridge=opts.ridge, theta_bound=theta_bound, margin_bound=margin_bound)

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import core
-from .baselines import confidence_radius, one_hot_features
+from .baselines import class_constants, confidence_set_from_counts, ucb_reward
 from .data import label_pairs, sample_pairs
-from .estimators import VPOFit, center_features, fit_mle, fit_vpo
-from .experiments import DEFAULT_C_GAMMA
+from .estimators import VPOFit, fit_mle, fit_vpo
+from .experiments import DEFAULT_C_GAMMA, resolve_calibration
 from .instances import BanditInstance
 
 __all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
@@ -110,8 +110,7 @@ def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **op
         raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OnlineOptions.__dataclass_fields__)}")
     opts = OnlineOptions(**options)
     X, Y = instance.pi_ref.shape
-    pi_cal = {"ref": instance.pi_ref, "uniform": np.full((X, Y), 1.0 / Y)}.get(opts.calibration) \
-        if isinstance(opts.calibration, str) else np.asarray(opts.calibration, dtype=np.float64)
+    pi_cal = resolve_calibration(opts.calibration, instance, instance.pi_ref, None, None)  # "ref", "uniform" or a table
     bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
     c_gamma = opts.c_gamma if opts.c_gamma is not None else DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
     resolved = {"alpha_scale": opts.alpha_scale, "alpha_schedule": opts.alpha_schedule, "scheme": opts.scheme,
@@ -205,20 +204,9 @@ class _Learner:
     def _ucb_reward(self, counts, t):
         """⟨φ̃, θ̂⟩ + Γ_t‖φ̃‖_{(Σ_t+λI)^{-1}} with Σ_t from the counts and λ = 1/t  (MATH §8)."""
         inst = self.instance
-        features = inst.features if inst.is_linear else one_hot_features(*inst.pi_ref.shape)
-        centred = center_features(features, self.pi_cal)  # (X, Y, d)
-        num_pairs = max(counts.sum(), 1.0)
-        z = centred[:, :, None, :] - centred[:, None, :, :]  # (X, Y, Y, d) pair differences
-        sigma = np.einsum("xab,xabd,xabe->de", counts, z, z) / num_pairs
-        ridge = 1.0 / t
-        precision = sigma + ridge * np.eye(features.shape[-1])
-        if inst.is_linear:
-            lipschitz = float(np.max(np.linalg.norm(centred, axis=-1)))
-            radius = confidence_radius(int(num_pairs), features.shape[-1], c_gamma=self.c_gamma, delta=self.opts.delta,
-                                       ridge=ridge, theta_bound=self.bound, margin_bound=lipschitz * self.bound)
-        else:
-            radius = confidence_radius(int(num_pairs), features.shape[-1], c_gamma=self.c_gamma, delta=self.opts.delta,
-                                       ridge=ridge, theta_bound=self.bound * np.sqrt(self.reward.size),
-                                       margin_bound=2 * self.bound)
-        bonus = np.sqrt(np.einsum("xyd,de,xye->xy", centred, np.linalg.inv(precision), centred))
-        return self.reward + radius * bonus
+        features, theta_bound, margin_bound = class_constants(inst.features, inst.pi_ref.shape, self.pi_cal, self.bound)
+        theta_hat = self.fit.theta if inst.is_linear else self.reward.ravel()
+        confidence = confidence_set_from_counts(counts, features, theta_hat, c_gamma=self.c_gamma,
+                                                delta=self.opts.delta, ridge=1.0 / t, theta_bound=theta_bound,
+                                                margin_bound=margin_bound)
+        return ucb_reward(confidence, features, self.pi_cal)
