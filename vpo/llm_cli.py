@@ -1,4 +1,4 @@
-"""``vpo llm offline ...``: train on the built-in enumerable task; flags are OfflineConfig's fields."""
+"""``vpo llm offline|online ...``: flags are the fields of OfflineConfig / DatasetConfig / OnlineConfig."""
 
 from __future__ import annotations
 
@@ -57,6 +57,24 @@ def add_llm_commands(subparsers) -> None:
         offline.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     offline.set_defaults(handler=_run_offline, parser=offline)
 
+    online = modes.add_parser(
+        "online", help="online training (Algorithm 1): generate, label, train; built-in task or a local model",
+        description="Online VPO (s = +1, π_cal = π_ref) or online DPO (--loss dpo). Each iteration generates pairs "
+        "from the policy (and cached reference samples), labels them with a preference oracle (Bradley–Terry on "
+        "the built-in task's r*, or --reward-model), and trains. Built-in task: exact SubOpt per iteration and "
+        "regret in OUT_DIR/metrics.jsonl. A rerun with the same OUT_DIR resumes (data buffer included).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from vpo_llm.online import OnlineConfig
+
+    helps = _field_help(OnlineConfig)
+    for item in dataclasses.fields(OnlineConfig):
+        if item.name == "task":
+            continue
+        default = getattr(OnlineConfig, item.name, None) if item.default is dataclasses.MISSING else item.default
+        kind = {"int": int, "float": float, "str": str, "bool": _boolean}.get(type(default).__name__, float)
+        online.add_argument("--" + item.name.replace("_", "-"), type=kind, default=default, help=helps.get(item.name))
+    online.set_defaults(handler=_run_online, parser=online)
+
 
 def _run_offline(args, parser) -> int:
     from paper_repro.common import atomic_write_json, provenance
@@ -88,6 +106,36 @@ def _run_offline(args, parser) -> int:
     print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in final.items()}))
     atomic_write_json(Path(config.out_dir) / "result.json",
                       {"config": dataclasses.asdict(config), "history": result["history"],
+                       "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
+    print(f"wrote {config.out_dir}/metrics.jsonl, result.json, checkpoint.pt")
+    return 0
+
+
+def _run_online(args, parser) -> int:
+    from paper_repro.common import atomic_write_json, provenance
+
+    from vpo_llm.online import OnlineConfig, train_online
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OnlineConfig) if f.name != "task"}
+    if not values["out_dir"]:
+        values["out_dir"] = str(Path("runs") / f"llm-online-{values['loss']}-seed{values['seed']}-"
+                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        config = OnlineConfig(**values)
+    except ValueError as error:
+        parser.error(str(error))
+    start = time.time()
+    try:
+        result = train_online(config)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        parser.error(str(error))
+    summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in result["final"].items()}
+    if "regret" in result:
+        summary["regret"] = round(result["regret"][-1], 6)
+    print(json.dumps(summary))
+    atomic_write_json(Path(config.out_dir) / "result.json",
+                      {"config": dataclasses.asdict(config), "history": result["history"], "final": result["final"],
+                       "regret": result.get("regret"),
                        "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
     print(f"wrote {config.out_dir}/metrics.jsonl, result.json, checkpoint.pt")
     return 0

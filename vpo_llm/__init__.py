@@ -4,7 +4,9 @@
 - ``logprobs``: ``sequence_logps`` for causal LMs (padding either side, prompt excluded);
 - ``models``: a tiny Llama from config, or a local Hugging Face folder (nothing downloaded);
 - ``tasks``: the enumerable sequence task, exact J/KL/SubOpt, export to ``vpo_theory``;
-- ``training``: the offline trainer; ``bridge``: the bandit-to-LLM bridge experiment.
+- ``training``: the offline trainer; ``online``: the online trainer (Algorithm 1) with
+  ``environments`` (generation) and ``oracles`` (who wins a pair);
+- ``bridge``: the bandit-to-LLM bridge experiment.
 """
 
 from .logprobs import sequence_logps, token_logps
@@ -13,11 +15,20 @@ from .models import TinyLMConfig, load_local_model, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
 from .training import OfflineConfig, train_offline
 from .bridge import BridgeConfig, run_bridge
+from .online import OnlineConfig, ReferenceSampleCache, train_online
+from .oracles import BradleyTerryOracle, CallableOracle, RewardModelOracle
+from .training import DatasetConfig, train_on_dataset
 
 __all__ = [
+    "BradleyTerryOracle",
     "BridgeConfig",
+    "CallableOracle",
+    "DatasetConfig",
     "EnumerableTask",
     "OfflineConfig",
+    "OnlineConfig",
+    "ReferenceSampleCache",
+    "RewardModelOracle",
     "TaskConfig",
     "TinyLMConfig",
     "dpo_loss",
@@ -28,5 +39,7 @@ __all__ = [
     "tiny_causal_lm",
     "token_logps",
     "train_offline",
+    "train_on_dataset",
+    "train_online",
     "vpo_loss",
 ]

@@ -24,7 +24,7 @@ from .losses import dpo_loss, ipo_loss, vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
 
-__all__ = ["OfflineConfig", "train_offline"]
+__all__ = ["OfflineConfig", "train_offline", "DatasetConfig", "train_on_dataset"]
 
 
 @dataclass
@@ -169,18 +169,10 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
                disable=not (progress and accelerator.is_main_process), leave=False)
     for step in bar:
         torch.manual_seed(generator_seed + step)  # the batch of a step is fixed by (seed, step): resume-safe
-        optimizer.zero_grad(set_to_none=True)
-        metrics = {}
         # the step's pairs are drawn at once, then split: batch 8 × accumulation 1 and batch 1 ×
         # accumulation 8 see the same 8 pairs and take the same update
         indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size))
-        for batch in indices:
-            loss, metrics = batch_loss(model, batch[rank::world].to(accelerator.device))  # this process's share
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss.item()} at step {step + 1}; the last checkpoint "
-                                         f"is intact — lower learning_rate or check the inputs")
-            accelerator.backward(loss / config.grad_accumulation)  # mean over micro-batches (and processes)
-        optimizer.step()
+        metrics = accumulated_step(model, optimizer, accelerator, batch_loss, indices, where=f"step {step + 1}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             row = evaluate(model, step + 1)
             row.update({key: value for key, value in metrics.items() if "/" in key})
@@ -195,6 +187,31 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
                 _atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             accelerator.wait_for_everyone()
     return history
+
+
+def accumulated_step(model, optimizer, accelerator, batch_loss, indices: torch.Tensor, *, where: str) -> dict:
+    """One optimizer step over micro-batches ``indices`` (G, B) of item indices; returns the last metrics.
+
+    Each process takes its share ``batch[rank::world]`` of every micro-batch and the gradients are
+    averaged, so the update equals the one-process update with the same global batch. A non-finite
+    loss or gradient stops before the parameters change (the last checkpoint stays intact).
+    """
+    world, rank = accelerator.num_processes, accelerator.process_index
+    optimizer.zero_grad(set_to_none=True)
+    metrics = {}
+    for batch in indices:
+        loss, metrics = batch_loss(model, batch[rank::world].to(accelerator.device))  # this process's share
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {loss.item()} at {where} (items {batch.tolist()}); the last "
+                                     f"checkpoint is intact — lower learning_rate or check the inputs")
+        accelerator.backward(loss / len(indices))  # mean over micro-batches (and processes)
+    gradients = [p.grad for p in model.parameters() if p.grad is not None]
+    if gradients and not torch.isfinite(torch.stack([g.detach().abs().max() for g in gradients]).max()):
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(f"non-finite gradient at {where}; the parameters were not updated and the last "
+                                 f"checkpoint is intact — lower learning_rate or check the inputs")
+    optimizer.step()
+    return metrics
 
 
 def _reference_samples(rng: np.random.Generator, pi_ref: np.ndarray, per_prompt: int) -> np.ndarray:
@@ -234,24 +251,34 @@ def reference_cache_dir() -> Path:
     return Path(os.environ.get("VPO_CACHE_DIR", Path.home() / ".cache" / "vpo"))
 
 
-def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int) -> None:
-    """Make π_ref non-uniform: cross-entropy steps towards a random skewed target policy.
+def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int, target: str = "skewed") -> None:
+    """Make π_ref non-uniform: cross-entropy steps towards a target policy.
+
+    ``target="skewed"``: a random Dirichlet(0.5) policy per prompt. ``target="trap"``: a policy
+    ∝ exp(−2 r*/sd(r*)) that puts little mass on the best responses (the online trap instance).
 
     The fitted weights are cached on disk, keyed by the task, model and step count (a hash of
     their configs), so every run and seed that shares a reference trains it once.
     """
+    if target not in ("skewed", "trap"):
+        raise ValueError(f"`reference_target` must be 'skewed' or 'trap', got {target!r}")
     key = json.dumps({"task": asdict(task.config), "model": model.config.to_dict(), "steps": steps, "seed": seed,
-                      "dtype": str(next(model.parameters()).dtype)}, sort_keys=True, default=str)
+                      "dtype": str(next(model.parameters()).dtype)} | ({"target": target} if target != "skewed" else {}),
+                     sort_keys=True, default=str)
     path = reference_cache_dir() / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if path.exists():
         model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
         return
     rng = np.random.default_rng(seed + 17)
-    target = torch.tensor(rng.dirichlet(np.full(task.num_responses, 0.5), size=task.config.num_prompts))
+    if target == "trap":
+        logits = -2.0 * task.reward / task.reward.std()
+        probs = torch.softmax(torch.tensor(logits), dim=1)  # (X, Y)
+    else:
+        probs = torch.tensor(rng.dirichlet(np.full(task.num_responses, 0.5), size=task.config.num_prompts))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
         logp = task.policy_logps(model)
-        loss = -(target.to(logp.dtype) * logp).sum(1).mean()
+        loss = -(probs.to(logp.dtype) * logp).sum(1).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
