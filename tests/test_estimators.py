@@ -106,15 +106,17 @@ def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign)
     assert total_variation(pi, fit.policy) <= 1e-4  # BFGS on logits is the less accurate side
 
 
-def test_optimistic_step_matches_brute_force_grid():
+@pytest.mark.parametrize("method", ["ccp+newton", "sqp-multistart"])
+@pytest.mark.parametrize("seed,num_pairs,alpha", [(7, 12, 3.0), (8, 3, 1.0), (9, 40, 6.0)])
+def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha):
     """K = 3 responses, one context: the calibrated reward plane is 2-D; grid it finely."""
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     pi_ref = np.array([[0.6, 0.3, 0.1]])
     rho = np.array([1.0])
     true_reward = np.array([[0.0, 0.5, 1.0]])
-    prefs = sample_preferences(rng, rho, pi_ref, true_reward, 12)
-    beta, alpha, bound = 0.5, 3.0, 2.0
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound)
+    prefs = sample_preferences(rng, rho, pi_ref, true_reward, num_pairs)
+    beta, bound = 0.5, 2.0
+    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound, method=method)
     # the plane {r : π_ref·r = 0} in coordinates (a, b) ↦ r = a·u + b·v
     basis = np.linalg.svd(pi_ref)[2][1:]  # (2, 3) orthonormal, orthogonal to π_ref
     grid = np.linspace(-bound * 1.8, bound * 1.8, 1201)
@@ -128,9 +130,10 @@ def test_optimistic_step_matches_brute_force_grid():
     best = np.unravel_index(np.argmin(values), values.shape)
     assert fit.objective <= values[best] + 1e-9  # the solver is at least as good as every grid point
     assert fit.objective >= values[best] - 0.02  # and the grid (step 0.006) gets close to it
-    # the same response is favoured, and the fitted point's objective is the grid's minimum up to
-    # the objective's variation over one grid cell
-    assert np.argmax(fit.reward[0]) == np.argmax(rewards[best])
+    # the fitted reward lies next to a near-optimal grid point (ties between basins allowed: a
+    # different-basin answer would sit far from every grid point within 0.02 of the minimum)
+    near_optimal = rewards[values <= values[best] + 0.02]  # (M, 3)
+    assert np.min(np.abs(near_optimal - fit.reward[0]).max(axis=1)) <= 2 * (grid[1] - grid[0])
 
 
 def test_optimistic_methods_agree_and_never_lose_to_their_starts():
@@ -139,6 +142,8 @@ def test_optimistic_methods_agree_and_never_lose_to_their_starts():
     polished = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5)
     assert ccp.converged and polished.converged
     assert polished.objective == pytest.approx(ccp.objective, rel=1e-8)
+    multistart = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="sqp-multistart")
+    assert multistart.objective == pytest.approx(ccp.objective, rel=1e-8)
     assert polished.stationarity <= 1e-6
     # no start does better than the reported optimum, and optimism raises J* above the MLE's
     mle = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_ref, 1.5)

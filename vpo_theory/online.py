@@ -174,7 +174,7 @@ class _Learner:
     # ------------------------------------------------------------------ estimators
     def _solve_vpo(self, counts, alpha, restart):
         inst = self.instance
-        method = "ccp+newton" if restart else "local"
+        method = "sqp-multistart" if restart else "local"
         if inst.is_linear:
             self.fit = fit_vpo(None, None, None, inst.pi_ref, inst.rho, inst.beta, alpha, +1, self.pi_cal, self.bound,
                                inst.features, counts=counts, init=self.fit, method=method)
