@@ -4,6 +4,11 @@ With ``cache_dir`` every finished cell is written at once (temporary file + rena
 ``<cache_dir>/<hash>.json``, the hash covering the function, its arguments and the git commit;
 a rerun of the same code — after Ctrl-C, a kill, or a crash — loads the finished cells and
 computes only the rest.
+
+Backends: ``"joblib"`` (default; processes on this machine, all cores) or ``"dask"`` (a
+dask.distributed cluster at ``scheduler``, e.g. ``tcp://10.0.0.5:8786``). With dask the
+workers return values and this process writes the finished cells as they arrive, so the
+workers need no shared disk. ``configure`` sets the defaults (``vpo repro --backend ...``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,26 @@ from tqdm.auto import tqdm
 from .common import atomic_write_json, git_commit
 
 
+BACKENDS = ("joblib", "dask")
+DEFAULTS = {"backend": "joblib", "scheduler": None, "n_jobs": None}
+
+
+def configure(*, backend: str = "joblib", scheduler: str | None = None, n_jobs: int | None = None) -> None:
+    """Set the defaults of every later ``run_cells`` call (the figures call it without these arguments)."""
+    _check_backend(backend, scheduler, n_jobs)
+    DEFAULTS.update(backend=backend, scheduler=scheduler, n_jobs=n_jobs)
+
+
+def _check_backend(backend, scheduler, n_jobs) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}")
+    if backend == "dask" and not scheduler:
+        raise ValueError("the dask backend needs `scheduler`, the address of a running dask scheduler "
+                         "(e.g. tcp://host:8786; start one with `dask scheduler` and `dask worker ADDRESS`)")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
+        raise ValueError(f"`n_jobs` must be a positive integer or None (all cores), got {n_jobs!r}")
+
+
 def cell_key(function: Callable, cell: tuple, commit: str) -> str:
     """Hash of the function, its arguments and the code version: a code change never reuses old cells."""
     text = f"{commit}:{function.__module__}.{function.__qualname__}:{json.dumps(cell, sort_keys=True, default=str)}"
@@ -34,12 +59,16 @@ def _run_and_store(function: Callable, cell: tuple, path: Path | None):
 
 
 def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None = None, desc: str = "cells",
-              cache_dir: Path | None = None) -> list:
-    """[function(*cell) for cell in cells] in order, on all cores via joblib processes.
+              cache_dir: Path | None = None, backend: str | None = None, scheduler: str | None = None) -> list:
+    """[function(*cell) for cell in cells] in order, on all cores via joblib processes, or on a dask cluster.
 
     ``function`` must be a module-level function returning JSON-able data (floats, lists,
-    arrays) when ``cache_dir`` is given.
+    arrays) when ``cache_dir`` is given. ``n_jobs``, ``backend``, ``scheduler``: None → ``DEFAULTS``.
     """
+    backend = backend or DEFAULTS["backend"]
+    scheduler = scheduler or DEFAULTS["scheduler"]
+    n_jobs = n_jobs or DEFAULTS["n_jobs"]
+    _check_backend(backend, scheduler, n_jobs)
     cells = list(cells)
     commit = git_commit() if cache_dir is not None else ""
     results: list = [None] * len(cells)
@@ -53,6 +82,8 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
                 results[i] = np.asarray(value) if isinstance(value, list) else value
                 continue
         todo.append(i)
+    if backend == "dask" and todo:
+        return _run_on_dask(function, cells, todo, paths, results, scheduler, desc)
     n_jobs = n_jobs or min(len(todo), os.cpu_count() or 1)
     if n_jobs <= 1 or len(todo) <= 1:
         for i in tqdm(todo, desc=desc, leave=False):
@@ -64,4 +95,21 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
     jobs = parallel(delayed(_run_and_store)(function, cells[i], paths[i]) for i in todo)
     for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False)):
         results[i] = value
+    return results
+
+
+def _run_on_dask(function, cells, todo, paths, results, scheduler, desc):
+    """Submit the unfinished cells to a dask.distributed cluster; store each result as it completes."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as error:
+        raise ImportError("the dask backend needs dask.distributed: pip install 'vpo[dask]'") from error
+    with Client(scheduler, timeout="30s") as client:
+        futures = {client.submit(function, *cells[i], pure=False): i for i in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} (dask)", leave=False):
+            i = futures[future]
+            value = future.result()
+            if paths[i] is not None:
+                atomic_write_json(paths[i], {"cell": list(cells[i]), "value": value})
+            results[i] = value
     return results

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import vpo_theory as vt
 from vpo_theory.online import run_online
+from vpo_theory.instances import make_instance
 
 
 def test_same_seed_same_run():
@@ -72,3 +75,20 @@ def test_vpo_regret_is_sublinear_on_an_unseen_linear_instance():
     sizes = [150, 300, 600]
     fit = fit_loglog_slope(sizes, np.array([[r[n - 1] for n in sizes] for r in runs]))
     assert fit.high < 0.9
+
+
+def test_cli_theory_online_writes_the_runs_and_resumes(tmp_path, capsys):
+    from vpo.cli import main
+
+    out = tmp_path / "online.json"
+    args = ["theory", "online", "--instance", "tabular-small", "--algorithm", "vpo", "--T", "25", "--seeds", "0", "3",
+            "--out", str(out)]
+    assert main(args) == 0
+    record = json.loads(out.read_text())
+    direct = run_online(make_instance("tabular-small", 0), "vpo", 25, 3)
+    np.testing.assert_array_equal(record["results"][1]["regret"], direct.regret)
+    assert record["provenance"]["git_commit"] and len(list((tmp_path / ".cells").glob("*.json"))) == 2
+    assert main(args) == 0  # both seeds come from the finished cells
+    with pytest.raises(SystemExit) as exit_info:
+        main(["theory", "online", "--bound-scale", "0", "--out", str(out)])
+    assert exit_info.value.code == 2 and "bound_scale" in capsys.readouterr().err

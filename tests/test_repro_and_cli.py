@@ -130,6 +130,29 @@ def test_interrupted_sweep_resumes_with_identical_results(tmp_path):
     assert [list(np.asarray(r)) for r in resumed] == [list(np.asarray(r)) for r in uninterrupted]
 
 
+def test_dask_backend_on_a_local_cluster_gives_the_joblib_records(tmp_path):
+    """The online-regret sweep's cells on a dask.distributed cluster (one worker process started here):
+    the same records as joblib, each cell written by the client, and a rerun computes nothing."""
+    distributed = pytest.importorskip("distributed")
+    from paper_repro.figures.online_regret import _cell
+    from paper_repro.sweep import run_cells
+
+    cells = [("tabular-small", algorithm, 20, seed) for algorithm in ("vpo", "greedy") for seed in (0, 1)]
+    local = run_cells(_cell, cells, n_jobs=2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        cache = tmp_path / "cache"
+        on_dask = run_cells(_cell, cells, backend="dask", scheduler=cluster.scheduler_address, cache_dir=cache)
+        assert len(list(cache.glob("*.json"))) == len(cells)
+        for a, b in zip(on_dask, local):
+            np.testing.assert_array_equal(a, b)
+    # cluster gone: a rerun must come entirely from the cache
+    again = run_cells(_cell, cells, backend="dask", scheduler="tcp://127.0.0.1:1", cache_dir=cache)
+    for a, b in zip(again, local):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="scheduler"):
+        run_cells(_cell, cells, backend="dask")
+
+
 def test_cli_llm_offline_trains_and_resumes(tmp_path):
     pytest.importorskip("transformers")
     out = tmp_path / "run"

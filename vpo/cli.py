@@ -33,6 +33,10 @@ def _add_repro(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="recompute even when cached data matches")
     parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
     parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
+    parser.add_argument("--backend", choices=["joblib", "dask"], default="joblib",
+                        help="where seed × configuration cells run: joblib (this machine) or dask (a cluster)")
+    parser.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--jobs", type=int, default=None, help="joblib processes (default: all cores)")
     parser.set_defaults(handler=_run_repro)
 
 
@@ -46,7 +50,10 @@ def _run_repro(args, parser) -> int:
         for name, figure in figures.items():
             print(f"{name:24s} {figure.description}")
         return 0
+    from paper_repro.sweep import configure
+
     try:
+        configure(backend=args.backend, scheduler=args.scheduler, n_jobs=args.jobs)
         run_figures(args.figures, quick=args.quick, out=args.out, force=args.force, replot=args.replot)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))

@@ -39,6 +39,37 @@ def add_theory_commands(subparsers) -> None:
     offline.add_argument("--out", type=Path, default=None, help="JSON file (default runs/offline-<instance>-<algorithm>-<time>.json)")
     offline.set_defaults(handler=_run_offline_command, parser=offline)
 
+    from vpo_theory.online import ONLINE_ALGORITHMS, SCHEMES, OnlineOptions
+
+    online = modes.add_parser(
+        "online", help="one online run: T rounds of the optimistic loop (or a baseline), regret per seed",
+        description="Run T rounds of online RLHF (MATH §6) with one algorithm for each seed; print Regret(T) and "
+        "write the per-round SubOpt and regret (with config, seeds, version, commit) as JSON. Seeds run in "
+        "parallel on all cores; every finished seed is saved at once, so a rerun after Ctrl-C resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    defaults = OnlineOptions()
+    online.add_argument("--instance", default="tabular-small", help="a name from --list-instances")
+    online.add_argument("--instance-seed", type=int, default=0, help="seed that draws the instance")
+    online.add_argument("--algorithm", choices=ONLINE_ALGORITHMS, default="vpo", help="learner")
+    online.add_argument("--T", type=int, default=600, help="number of rounds")
+    online.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="data seeds")
+    online.add_argument("--alpha", type=float, default=None, help="constant sum-form VPO weight (default alpha_scale·√T)")
+    online.add_argument("--alpha-scale", type=float, default=defaults.alpha_scale, help="c in α = c·√T or α_t = c·√t")
+    online.add_argument("--alpha-schedule", choices=["constant", "sqrt"], default=defaults.alpha_schedule,
+                        help="α constant over the run, or α_t = c·√t")
+    online.add_argument("--scheme", choices=SCHEMES, default=defaults.scheme, help="how each round's pair is drawn")
+    online.add_argument("--calibration", choices=["ref", "uniform"], default="ref", help="π_cal")
+    online.add_argument("--bound", type=float, default=None, help="reward class bound (default bound_scale × truth)")
+    online.add_argument("--bound-scale", type=float, default=defaults.bound_scale, help="see --bound")
+    online.add_argument("--c-gamma", type=float, default=None, help="UCB confidence multiplier c_Γ")
+    online.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the seeds run")
+    online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address")
+    online.add_argument("--out", type=Path, default=None,
+                        help="JSON file (default runs/online-<instance>-<algorithm>-<time>.json); finished seeds "
+                             "are kept in OUT's folder under .cells/")
+    online.set_defaults(handler=_run_online_command, parser=online)
+
 
 def _list_or_help(args, parser) -> int:
     from vpo_theory.instances import list_instances
@@ -81,6 +112,55 @@ def _run_offline_command(args, parser) -> int:
     values = [r["suboptimality"] for r in results]
     print(f"mean SubOpt over {len(values)} seeds: {np.mean(values):.6g} (sd {np.std(values, ddof=1) if len(values) > 1 else 0:.3g})")
     out = args.out or Path("runs") / f"offline-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    record = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                         if k not in ("handler", "parser")},
+              "results": results, "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}}
+    atomic_write_json(out, record)
+    print(f"wrote {out}")
+    return 0
+
+
+def _online_seed(instance_name: str, instance_seed: int, algorithm: str, T: int, seed: int, options: dict) -> dict:
+    from vpo_theory.instances import make_instance
+    from vpo_theory.online import run_online
+
+    return run_online(make_instance(instance_name, instance_seed), algorithm, T, seed, **options).to_record()
+
+
+def _run_online_command(args, parser) -> int:
+    import numpy as np
+
+    from paper_repro.common import atomic_write_json, provenance
+    from paper_repro.sweep import run_cells
+    from vpo_theory.instances import make_instance
+    from vpo_theory.online import OnlineOptions
+
+    try:
+        make_instance(args.instance, args.instance_seed)
+    except ValueError as error:
+        parser.error(f"--instance: {error}")
+    if args.T < 1:
+        parser.error("--T must be a positive integer")
+    options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "alpha_schedule": args.alpha_schedule,
+               "scheme": args.scheme, "calibration": args.calibration, "bound": args.bound,
+               "bound_scale": args.bound_scale, "c_gamma": args.c_gamma}
+    try:
+        OnlineOptions(**options)  # every option checked before any work starts
+    except ValueError as error:
+        parser.error(str(error))
+    out = args.out or Path("runs") / f"online-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    start = time.time()
+    cells = [(args.instance, args.instance_seed, args.algorithm, args.T, seed, options) for seed in args.seeds]
+    try:
+        results = run_cells(_online_seed, cells, desc=f"{args.algorithm} online", cache_dir=out.parent / ".cells",
+                            backend=args.backend, scheduler=args.scheduler)
+    except ValueError as error:
+        parser.error(str(error))
+    for seed, result in zip(args.seeds, results):
+        print(f"seed {seed}: Regret({args.T}) = {result['regret'][-1]:.6g}")
+    final = [r["regret"][-1] for r in results]
+    print(f"mean Regret({args.T}) over {len(final)} seeds: {np.mean(final):.6g} "
+          f"(sd {np.std(final, ddof=1) if len(final) > 1 else 0:.3g})")
     record = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                          if k not in ("handler", "parser")},
               "results": results, "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}}

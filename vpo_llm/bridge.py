@@ -17,6 +17,7 @@ import torch
 
 import vpo_theory as vt
 
+from ._checks import check_fields
 from .losses import vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
@@ -35,6 +36,11 @@ class BridgeConfig:
     learning_rate: float = 1e-2  # cosine-decayed to 0
     eval_every: int = 10
     seed: int = 0
+
+    def __post_init__(self):
+        check_fields(self, positive_ints=("num_prompts", "response_vocab", "num_pairs", "steps", "eval_every"),
+                     nonnegative_ints=("seed",), positive=("learning_rate",), nonnegative=("alpha_scale",),
+                     choices={"sign": (1, -1)})
 
 
 def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:

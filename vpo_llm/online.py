@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._checks import check_fields
 from .environments import HFEnvironment, TaskEnvironment
 from .losses import dpo_loss, vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
@@ -69,33 +70,21 @@ class OnlineConfig:
     prompts: str = ""  # with --model: JSONL file with a "prompt" text per line
     reward_model: str = ""  # with --model: folder of a local reward model (AutoModelForSequenceClassification)
     oracle_sample: bool = True  # labels drawn from Bradley–Terry (True) or the deterministic argmax (False)
+    skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
 
     def __post_init__(self):
-        choices = {"loss": ("vpo", "dpo"), "alpha_schedule": ("sqrt", "constant"),
-                   "scheme": ("policy-ref", "policy-policy"), "calibration": ("ref", "chosen"),
-                   "reference_target": ("skewed", "trap"),
-                   "dtype": ("float32", "float64")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.sign not in (1, -1):
-            raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
-        for name in ("cal_samples_per_pair", "ref_samples_per_prompt", "iterations", "prompts_per_iteration",
-                     "steps_per_iteration", "batch_size", "grad_accumulation"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 0:
-            raise ValueError(f"`max_new_tokens` must be an integer >= 0 (0: default), got {self.max_new_tokens!r}")
-        for name in ("learning_rate", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
-        if not 0 < self.top_p <= 1:
+        check_fields(self, positive_ints=("cal_samples_per_pair", "ref_samples_per_prompt", "iterations",
+                                          "prompts_per_iteration", "steps_per_iteration", "batch_size",
+                                          "grad_accumulation"),
+                     nonnegative_ints=("max_new_tokens", "reference_pretrain_steps"),
+                     positive=("learning_rate", "temperature", "top_p", "beta"),
+                     nonnegative=("alpha_scale", "weight_decay"),
+                     booleans=("accumulate", "resume", "oracle_sample", "skip_nonfinite"),
+                     choices={"loss": ("vpo", "dpo"), "sign": (1, -1), "alpha_schedule": ("sqrt", "constant"),
+                              "scheme": ("policy-ref", "policy-policy"), "calibration": ("ref", "chosen"),
+                              "reference_target": ("skewed", "trap"), "dtype": ("float32", "float64")})
+        if self.top_p > 1:
             raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}")
-        if not (self.alpha_scale >= 0 and self.weight_decay >= 0):
-            raise ValueError("`alpha_scale` and `weight_decay` must be >= 0")
-        if self.beta is not None and not self.beta > 0:
-            raise ValueError(f"`beta` must be > 0 (or None for the default), got {self.beta}")
         if self.model and not self.prompts:
             raise ValueError("a local `model` needs `prompts` (a JSONL file of prompts)")
         if (self.prompts or self.reward_model) and not self.model:
@@ -216,13 +205,14 @@ def train_online(config: OnlineConfig, *, oracle=None, progress: bool = True) ->
     cache = ReferenceSampleCache(environment, reference, per_prompt=config.ref_samples_per_prompt, seed=config.seed)
     rng = np.random.default_rng(config.seed)  # prompts, scheme draws and labels
     buffer = {"prompt": [], "chosen": [], "rejected": [], "ref_chosen": [], "ref_rejected": []}  # D_t
-    history, start = [], 0
+    history, start, skipped = [], 0, 0
     out = Path(config.out_dir) if config.out_dir else None
     if out is not None and (out / "checkpoint.pt").exists() and config.resume:
         state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         buffer, history, start = state["buffer"], state["history"], state["iteration"]
+        skipped = history[-1]["skipped_steps"] if history else 0
         rng.bit_generator.state = state["rng"]
         cache.load(state["reference_cache"])
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -303,8 +293,10 @@ def train_online(config: OnlineConfig, *, oracle=None, progress: bool = True) ->
                                torch.randint(0, config.ref_samples_per_prompt, shape + (config.cal_samples_per_pair,),
                                              generator=generator)], dim=-1)  # (G, B, 1 + C)
             metrics = accumulated_step(model, optimizer, accelerator, batch_loss, items,
-                                       where=f"iteration {t + 1}, step {step + 1}")
+                                       where=f"iteration {t + 1}, step {step + 1}", skip_nonfinite=config.skip_nonfinite)
+            skipped += metrics.pop("skipped", 0)
         row.update({"pairs": num_pairs, "alpha/mean": float(mean_alpha), "reference_samples": cache.generated,
+                    "skipped_steps": skipped,
                     **{k: v for k, v in metrics.items() if "/" in k or k in ("loss", "dpo_loss", "cal_term")}})
         history.append(row)
         if "suboptimality" in row:

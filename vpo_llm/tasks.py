@@ -20,6 +20,7 @@ import torch
 
 import vpo_theory as vt
 
+from ._checks import check_fields
 from .logprobs import token_logps
 
 __all__ = ["TaskConfig", "EnumerableTask"]
@@ -39,16 +40,12 @@ class TaskConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("num_prompts", "prompt_length", "response_vocab", "response_length", "feature_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        check_fields(self, positive_ints=("num_prompts", "prompt_length", "response_vocab", "response_length",
+                                          "feature_dim"), nonnegative_ints=("seed",), positive=("reward_scale", "beta"))
         if self.response_vocab < 2:
             raise ValueError("`response_vocab` must be >= 2 (a single response leaves nothing to prefer)")
         if self.response_vocab ** self.response_length > 100_000:
             raise ValueError("response_vocab ** response_length must be <= 100000 to enumerate every response")
-        if not (self.beta > 0 and self.reward_scale > 0):
-            raise ValueError("`beta` and `reward_scale` must be > 0")
 
     @property
     def vocab_size(self) -> int:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 import vpo_theory as vt
 
+from ._checks import check_fields
 from .losses import dpo_loss, ipo_loss, vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
@@ -52,29 +53,16 @@ class OfflineConfig:
     resume: bool = True  # continue from out_dir/checkpoint.pt when present
     task: TaskConfig = field(default_factory=lambda: TaskConfig(response_length=2, response_vocab=4))
     reference_pretrain_steps: int = 0  # >0: fit π_ref by supervised training towards a skewed target first
+    skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
 
     def __post_init__(self):
-        if self.loss not in ("vpo", "dpo", "ipo"):
-            raise ValueError(f"`loss` must be 'vpo', 'dpo' or 'ipo', got {self.loss!r}")
-        if self.sign not in (1, -1):
-            raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
-        if self.calibration not in ("chosen", "behavior", "ref"):
-            raise ValueError(f"`calibration` must be 'chosen', 'behavior' or 'ref', got {self.calibration!r}")
-        if self.cal_normalization not in ("sum", "token_mean"):
-            raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"`dtype` must be 'float32' or 'float64', got {self.dtype!r}")
-        for name in ("num_pairs", "steps", "batch_size", "grad_accumulation", "eval_every", "ref_samples_per_prompt"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        for name in ("learning_rate",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
-        if self.alpha_scale < 0 or self.weight_decay < 0:
-            raise ValueError("`alpha_scale` and `weight_decay` must be >= 0")
-        if self.beta is not None and not self.beta > 0:
-            raise ValueError(f"`beta` must be > 0 (or None for the task's β), got {self.beta}")
+        check_fields(self, positive_ints=("num_pairs", "steps", "batch_size", "grad_accumulation", "eval_every",
+                                          "ref_samples_per_prompt"),
+                     nonnegative_ints=("reference_pretrain_steps",), positive=("learning_rate", "beta"),
+                     nonnegative=("alpha_scale", "weight_decay"), booleans=("resume", "skip_nonfinite"),
+                     choices={"loss": ("vpo", "dpo", "ipo"), "sign": (1, -1),
+                              "calibration": ("chosen", "behavior", "ref"), "cal_normalization": ("sum", "token_mean"),
+                              "dtype": ("float32", "float64")})
 
     @property
     def mean_alpha(self) -> float:
@@ -152,12 +140,13 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
         raise ValueError(f"`batch_size` ({config.batch_size}) must be divisible by the number of processes ({world})")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     out = Path(config.out_dir) if config.out_dir else None
-    start_step, history = 0, []
+    start_step, history, skipped = 0, [], 0
     if out is not None and (out / "checkpoint.pt").exists() and config.resume:
         state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, history = state["step"], state["history"]
+        skipped = history[-1].get("skipped_steps", 0) if history else 0
     model, optimizer = accelerator.prepare(model, optimizer)
     if out is not None and accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -172,10 +161,13 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
         # the step's pairs are drawn at once, then split: batch 8 × accumulation 1 and batch 1 ×
         # accumulation 8 see the same 8 pairs and take the same update
         indices = torch.randint(0, config.num_pairs, (config.grad_accumulation, config.batch_size))
-        metrics = accumulated_step(model, optimizer, accelerator, batch_loss, indices, where=f"step {step + 1}")
+        metrics = accumulated_step(model, optimizer, accelerator, batch_loss, indices, where=f"step {step + 1}",
+                                   skip_nonfinite=config.skip_nonfinite)
+        skipped += metrics.pop("skipped", 0)
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             row = evaluate(model, step + 1)
             row.update({key: value for key, value in metrics.items() if "/" in key})
+            row["skipped_steps"] = skipped
             history.append(row)
             bar.set_postfix({k: f"{row[k]:.4f}" for k in ("loss/full", "suboptimality") if k in row})
             if out is not None and accelerator.is_main_process:
@@ -189,27 +181,34 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
     return history
 
 
-def accumulated_step(model, optimizer, accelerator, batch_loss, indices: torch.Tensor, *, where: str) -> dict:
+def accumulated_step(model, optimizer, accelerator, batch_loss, indices: torch.Tensor, *, where: str,
+                     skip_nonfinite: bool = False) -> dict:
     """One optimizer step over micro-batches ``indices`` (G, B) of item indices; returns the last metrics.
 
     Each process takes its share ``batch[rank::world]`` of every micro-batch and the gradients are
     averaged, so the update equals the one-process update with the same global batch. A non-finite
-    loss or gradient stops before the parameters change (the last checkpoint stays intact).
+    loss or gradient stops before the parameters change (the last checkpoint stays intact), or,
+    with ``skip_nonfinite``, skips the step: metrics then hold {"skipped": 1}.
     """
     world, rank = accelerator.num_processes, accelerator.process_index
     optimizer.zero_grad(set_to_none=True)
-    metrics = {}
+    metrics, problem = {}, None
     for batch in indices:
         loss, metrics = batch_loss(model, batch[rank::world].to(accelerator.device))  # this process's share
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at {where} (items {batch.tolist()}); the last "
-                                     f"checkpoint is intact — lower learning_rate or check the inputs")
+            problem = f"non-finite loss {loss.item()} at {where} (items {batch.tolist()})"
+            break
         accelerator.backward(loss / len(indices))  # mean over micro-batches (and processes)
-    gradients = [p.grad for p in model.parameters() if p.grad is not None]
-    if gradients and not torch.isfinite(torch.stack([g.detach().abs().max() for g in gradients]).max()):
+    if problem is None:
+        gradients = [p.grad for p in model.parameters() if p.grad is not None]
+        if gradients and not torch.isfinite(torch.stack([g.detach().abs().max() for g in gradients]).max()):
+            problem = f"non-finite gradient at {where} (items {indices.tolist()})"
+    if problem is not None:
         optimizer.zero_grad(set_to_none=True)
-        raise FloatingPointError(f"non-finite gradient at {where}; the parameters were not updated and the last "
-                                 f"checkpoint is intact — lower learning_rate or check the inputs")
+        if skip_nonfinite:
+            return {"skipped": 1}
+        raise FloatingPointError(f"{problem}; the parameters were not updated and the last checkpoint is intact — "
+                                 f"lower learning_rate, check the inputs, or set skip_nonfinite=True")
     optimizer.step()
     return metrics
 
@@ -309,23 +308,16 @@ class DatasetConfig:
     device: str = "cpu"  # "cpu" or "cuda"
     out_dir: str = ""  # run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files
     resume: bool = True  # continue from out_dir/checkpoint.pt when present
+    skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
 
     def __post_init__(self):
         if not self.model or not self.dataset:
             raise ValueError("`model` (a local model folder) and `dataset` (a JSONL file) are both required")
-        if self.loss not in ("vpo", "dpo", "ipo"):
-            raise ValueError(f"`loss` must be 'vpo', 'dpo' or 'ipo', got {self.loss!r}")
-        if self.sign not in (1, -1):
-            raise ValueError(f"`sign` must be +1 or -1, got {self.sign!r}")
-        if self.cal_normalization not in ("sum", "token_mean"):
-            raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {self.cal_normalization!r}")
-        if self.calibration not in ("chosen", "behavior", "column"):
-            raise ValueError(f"`calibration` must be 'chosen', 'behavior' or 'column', got {self.calibration!r}")
-        for name in ("steps", "batch_size", "grad_accumulation", "eval_every", "max_length"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)!r}")
-        if not (self.beta > 0 and self.learning_rate > 0 and self.alpha_scale >= 0 and self.weight_decay >= 0):
-            raise ValueError("`beta` and `learning_rate` must be > 0; `alpha_scale` and `weight_decay` >= 0")
+        check_fields(self, positive_ints=("steps", "batch_size", "grad_accumulation", "eval_every", "max_length"),
+                     positive=("beta", "learning_rate"), nonnegative=("alpha_scale", "weight_decay"),
+                     booleans=("resume", "skip_nonfinite"),
+                     choices={"loss": ("vpo", "dpo", "ipo"), "sign": (1, -1), "cal_normalization": ("sum", "token_mean"),
+                              "calibration": ("chosen", "behavior", "column")})
 
 
 def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:

@@ -177,7 +177,10 @@ def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, 
         return _local_sqp(block, alpha, starts[0])
     if method == "sqp-multistart":  # a local SQP solve from every start; the lowest objective wins
         solves = [_local_sqp(block, alpha, w_start) for w_start in starts]
-        best = min(solves, key=lambda solve: solve[4][0])
+        lowest = min(solve[4][0] for solve in solves)
+        # ties (symmetric optima, e.g. with no data) go to the first start, not to rounding noise that
+        # differs between machines and thread counts: the same seed gives the same run everywhere
+        best = next(solve for solve in solves if solve[4][0] <= lowest + 1e-9 * max(1.0, abs(lowest)))
         return best[0], best[1], sum(solve[2] for solve in solves), best[3], [solve[4][0] for solve in solves]
     start_objectives = []
     total_iterations = 0
@@ -237,7 +240,10 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1)
     else:
         constraints = []
     start_objective = block.objective(w_start, alpha, sign)
-    result = minimize(lambda w: fun(w)[:2], np.asarray(w_start, dtype=np.float64), jac=True, method="SLSQP",
+    # start a hair inside (0 is the centre of both classes): from a point on several faces at once
+    # SLSQP's linearized subproblem can report "constraints incompatible" and not move at all
+    x0 = np.asarray(w_start, dtype=np.float64) * (1.0 - 1e-9) if constraint is not None else np.asarray(w_start, float)
+    result = minimize(lambda w: fun(w)[:2], x0, jac=True, method="SLSQP",
                       constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
     w = result.x
     if constraint is not None and not constraint.contains(w):  # SLSQP may end a hair outside: pull in

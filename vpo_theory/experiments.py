@@ -16,6 +16,7 @@ from . import core
 from .baselines import class_constants, confidence_set, lcb_policy, one_hot_features
 from .data import empirical_chosen_policy, sample_preferences
 from .estimators import fit_mle, fit_vpo
+from ._threads import single_blas_thread
 from .instances import BanditInstance
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "mle_confidence",
@@ -121,6 +122,7 @@ def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
     return opts, data, pi_cal, bound
 
 
+@single_blas_thread
 def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **options) -> OfflineResult:
     """One offline experiment  (MATH §7). ``options``: the fields of ``OfflineOptions``."""
     if algorithm not in OFFLINE_ALGORITHMS:

@@ -1,8 +1,12 @@
-"""alpha-sweep (offline half) and calibration (offline half)  (MATH §3, §7, §8).
+"""alpha-sweep and calibration, offline and online halves  (MATH §3, §6, §7, §8).
 
-alpha-sweep: SubOpt at fixed N against α = c·√N for pessimistic VPO, and against c_Γ for
-LCB on a grid of the same size; the MLE plug-in (α = 0) as the reference line.
-calibration: SubOpt vs N for pessimistic VPO with each π_cal (behaviour, ref, uniform, chosen).
+alpha-sweep: offline, SubOpt at fixed N against α = c·√N for pessimistic VPO, and against c_Γ
+for LCB on a grid of the same size, with the MLE plug-in (α = 0) as the reference line; online,
+Regret(T) at fixed T against α = c·√T for optimistic VPO and against c_Γ for UCB (same grid
+size), with greedy (the MLE plug-in) as the reference line.
+calibration: offline, SubOpt vs N for pessimistic VPO with each π_cal (behaviour, ref, uniform,
+chosen); online, Regret(t) of optimistic VPO with π_cal = ref and uniform.
+Every cell is cached as it finishes (OUT/.cache/<figure>), so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vpo_theory import make_instance, run_offline
+from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.rates import fit_loglog_slope
 
-from ..common import mean_and_ci, pyplot, save_figure
+from ..common import cache_dir, mean_and_ci, pyplot, save_figure
 from ..registry import Figure, register
 from ..sweep import run_cells
 
@@ -24,6 +28,18 @@ SETTINGS = [("tabular, rare response bad", "offline-poor-coverage", "poor"),
 ALPHA_SCALES = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 C_GAMMA_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # same budget: 7 values each
 CALIBRATIONS = ["behavior", "ref", "uniform", "chosen"]
+ONLINE_INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
+ONLINE_ALPHA_SCALES = [0.03, 0.1, 0.3, 1.0, 3.0]
+ONLINE_C_GAMMA_GRID = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # same budget: 5 values each
+ONLINE_CALIBRATIONS = ["ref", "uniform"]
+
+
+def _online_cell(instance_name, algorithm, horizon, seed, options):
+    return run_online(make_instance(instance_name, 0), algorithm, horizon, seed, **options).regret.tolist()
+
+
+def _online_size(quick: bool) -> tuple[int, list[int]]:
+    return (150, list(range(3))) if quick else (400, list(range(8)))
 
 
 def _cell(instance_name, behavior, algorithm, n, seed, options):
@@ -39,7 +55,7 @@ def compute_alpha(quick: bool) -> dict:
         cells += [(inst, beh, "vpo", n, s, {"alpha_scale": c}) for c in ALPHA_SCALES for s in seeds]
         cells += [(inst, beh, "lcb", n, s, {"c_gamma": c}) for c in C_GAMMA_GRID for s in seeds]
         cells += [(inst, beh, "mle", n, s, {}) for s in seeds]
-    values = np.array(run_cells(_cell, cells, desc="alpha-sweep (offline)"))
+    values = np.array(run_cells(_cell, cells, desc="alpha-sweep (offline)", cache_dir=cache_dir("alpha-sweep")))
     per_setting = len(ALPHA_SCALES) * len(seeds) + len(C_GAMMA_GRID) * len(seeds) + len(seeds)
     results, summary = {}, {}
     for i, (label, _, _) in enumerate(SETTINGS):
@@ -53,15 +69,47 @@ def compute_alpha(quick: bool) -> dict:
         summary[label] = (f"N={n}: MLE {mle.mean():.4f}; VPO best c={best_alpha:g} (α={best_alpha * np.sqrt(n):.3g}) "
                           f"{vpo.mean(axis=1).min():.4f}, at the default c=1 {vpo[ALPHA_SCALES.index(1.0)].mean():.4f}; "
                           f"LCB best c_Γ={best_gamma:g} {lcb.mean(axis=1).min():.4f}")
+    online, online_summary = _compute_alpha_online(quick)
+    summary.update(online_summary)
+    horizon, online_seeds = _online_size(quick)
     return {"config": {"quick": quick, "N": n, "seeds": seeds, "alpha_scales": ALPHA_SCALES, "c_gamma_grid": C_GAMMA_GRID,
-                       "settings": SETTINGS}, "results": results, "summary": summary}
+                       "settings": SETTINGS, "online": {"T": horizon, "seeds": online_seeds, "instances": ONLINE_INSTANCES,
+                                                        "alpha_scales": ONLINE_ALPHA_SCALES,
+                                                        "c_gamma_grid": ONLINE_C_GAMMA_GRID}},
+            "results": results, "online": online, "summary": summary}
+
+
+def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
+    """Regret(T) of VPO against c (α = c·√T) and of UCB against c_Γ; greedy as the reference line."""
+    horizon, seeds = _online_size(quick)
+    configs = ([("vpo", {"alpha_scale": c}) for c in ONLINE_ALPHA_SCALES]
+               + [("ucb", {"c_gamma": c}) for c in ONLINE_C_GAMMA_GRID] + [("greedy", {})])
+    cells = [(inst, alg, horizon, s, opts) for inst in ONLINE_INSTANCES for alg, opts in configs for s in seeds]
+    regrets = np.array(run_cells(_online_cell, cells, desc="alpha-sweep (online)",
+                                 cache_dir=cache_dir("alpha-sweep")))[:, -1]
+    regrets = regrets.reshape(len(ONLINE_INSTANCES), len(configs), len(seeds))
+    results, summary = {}, {}
+    k = len(ONLINE_ALPHA_SCALES)
+    for i, inst in enumerate(ONLINE_INSTANCES):
+        vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
+        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy}
+        best_c = ONLINE_ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
+        best_gamma = ONLINE_C_GAMMA_GRID[int(np.argmin(ucb.mean(axis=1)))]
+        summary[f"online {inst}"] = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO best c={best_c:g} "
+                                     f"{vpo.mean(axis=1).min():.1f}, at the default c=1 "
+                                     f"{vpo[ONLINE_ALPHA_SCALES.index(1.0)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
+                                     f"{ucb.mean(axis=1).min():.1f}")
+    return results, summary
 
 
 def plot_alpha(record: dict, path: Path) -> None:
     plt = pyplot()
     cfg = record["config"]
-    fig, axes = plt.subplots(1, len(record["results"]), figsize=(4.3 * len(record["results"]), 3.8))
-    for ax, (label, entry) in zip(np.atleast_1d(axes), record["results"].items()):
+    columns = max(len(record["results"]), len(record.get("online", {})))
+    rows = 2 if "online" in record else 1
+    fig, grid = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.8 * rows), squeeze=False)
+    axes = grid[0]
+    for ax, (label, entry) in zip(axes, record["results"].items()):
         for key, grid, color, name in (("vpo", cfg["alpha_scales"], "C0", "VPO: α = c·√N, x = c"),
                                        ("lcb", cfg["c_gamma_grid"], "C2", "LCB: x = c_Γ")):
             mean, ci = mean_and_ci(np.asarray(entry[key]).T)
@@ -69,7 +117,18 @@ def plot_alpha(record: dict, path: Path) -> None:
         ax.axhline(np.mean(entry["mle"]), color="C1", ls="--", label="MLE plug-in (α = 0)")
         ax.set(xscale="log", yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
         ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel(f"SubOpt at N = {cfg['N']}")
+    axes[0].set_ylabel(f"offline: SubOpt at N = {cfg['N']}")
+    if rows == 2:
+        online_cfg = cfg["online"]
+        for ax, (inst, entry) in zip(grid[1], record["online"].items()):
+            for key, values, color, name in (("vpo", online_cfg["alpha_scales"], "C0", "VPO s=+1: α = c·√T, x = c"),
+                                             ("ucb", online_cfg["c_gamma_grid"], "C2", "UCB: x = c_Γ")):
+                mean, ci = mean_and_ci(np.asarray(entry[key]).T)
+                ax.errorbar(values, mean, yerr=ci, marker="o", ms=3, capsize=2, color=color, label=name)
+            ax.axhline(np.mean(entry["greedy"]), color="C1", ls="--", label="greedy (MLE plug-in)")
+            ax.set(xscale="log", xlabel="c (VPO) / c_Γ (UCB)", title=f"online: {inst}")
+            ax.legend(fontsize=7)
+        grid[1][0].set_ylabel(f"online: Regret(T = {online_cfg['T']})")
     save_figure(fig, path)
 
 
@@ -79,7 +138,7 @@ def compute_calibration(quick: bool) -> dict:
     seeds = list(range(5 if quick else 20))
     cells = [(inst, beh, "vpo", n, s, {"calibration": cal}) for _, inst, beh in SETTINGS[:2]
              for cal in CALIBRATIONS for n in sizes for s in seeds]
-    values = np.array(run_cells(_cell, cells, desc="calibration (offline)"))
+    values = np.array(run_cells(_cell, cells, desc="calibration (offline)", cache_dir=cache_dir("calibration")))
     values = values.reshape(2, len(CALIBRATIONS), len(sizes), len(seeds))
     results, summary = {}, {}
     for i, (label, _, _) in enumerate(SETTINGS[:2]):
@@ -91,22 +150,53 @@ def compute_calibration(quick: bool) -> dict:
             results[label][cal] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
             parts.append(f"{cal} {per_seed[:, -1].mean():.4f} (exponent {fit})")
         summary[label] = f"SubOpt at N={sizes[-1]}: " + "; ".join(parts)
+    horizon, online_seeds = _online_size(quick)
+    online_instances = ONLINE_INSTANCES[:2]
+    configs = [("vpo", {"calibration": cal}) for cal in ONLINE_CALIBRATIONS] + [("greedy", {})]
+    cells = [(inst, alg, horizon, s, opts) for inst in online_instances for alg, opts in configs for s in online_seeds]
+    curves = np.array(run_cells(_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration")))
+    curves = curves.reshape(len(online_instances), len(configs), len(online_seeds), horizon)
+    stride = max(1, horizon // 50)
+    online = {}
+    for i, inst in enumerate(online_instances):
+        online[inst] = {}
+        for j, (alg, opts) in enumerate(configs):
+            name = f"VPO, π_cal = {opts['calibration']}" if alg == "vpo" else "greedy (MLE)"
+            online[inst][name] = curves[i, j][:, stride - 1::stride]
+        summary[f"online {inst}"] = f"Regret({horizon}): " + "; ".join(
+            f"{name} {np.asarray(c)[:, -1].mean():.1f}" for name, c in online[inst].items())
     return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "calibrations": CALIBRATIONS,
-                       "settings": SETTINGS[:2]}, "results": results, "summary": summary}
+                       "settings": SETTINGS[:2], "online": {"T": horizon, "seeds": online_seeds, "stride": stride,
+                                                            "instances": online_instances}},
+            "results": results, "online": online, "summary": summary}
 
 
 def plot_calibration(record: dict, path: Path) -> None:
     plt = pyplot()
     sizes = np.asarray(record["config"]["sizes"])
-    fig, axes = plt.subplots(1, len(record["results"]), figsize=(5 * len(record["results"]), 3.8))
-    for ax, (label, entry) in zip(np.atleast_1d(axes), record["results"].items()):
+    rows = 2 if "online" in record else 1
+    fig, grid = plt.subplots(rows, len(record["results"]), figsize=(5 * len(record["results"]), 3.8 * rows),
+                             squeeze=False)
+    axes = grid[0]
+    for ax, (label, entry) in zip(axes, record["results"].items()):
         for k, (cal, values) in enumerate(entry.items()):
             mean, ci = mean_and_ci(np.asarray(values["suboptimality"]))
             ax.errorbar(sizes, mean, yerr=ci, marker="o", ms=3, capsize=2, color=f"C{k}",
                         label=f"π_cal = {cal}: N^{values['slope']:+.2f}")
         ax.set(xscale="log", yscale="log", xlabel="N", title=f"pessimistic VPO — {label}")
         ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel("SubOpt(π̂)")
+    axes[0].set_ylabel("offline: SubOpt(π̂)")
+    if rows == 2:
+        cfg = record["config"]["online"]
+        steps = np.arange(1, cfg["T"] + 1)[cfg["stride"] - 1::cfg["stride"]]
+        for ax, (inst, entry) in zip(grid[1], record["online"].items()):
+            for k, (name, curve) in enumerate(entry.items()):
+                mean, ci = mean_and_ci(np.asarray(curve))
+                ax.plot(steps, mean, color=f"C{k}", label=name)
+                ax.fill_between(steps, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+            ax.set(xlabel="round t", title=f"optimistic VPO online — {inst}")
+            ax.legend(fontsize=7)
+        grid[1][0].set_ylabel("online: Regret(t)")
     save_figure(fig, path)
 
 
