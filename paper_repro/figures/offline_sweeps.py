@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_offline, run_online
+from vpo_theory.online import OnlineOptions
 from vpo_theory.rates import fit_loglog_slope
 
 from ..common import cache_dir, mean_and_ci, pyplot, save_figure
@@ -95,9 +96,10 @@ def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
         results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy}
         best_c = ONLINE_ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
         best_gamma = ONLINE_C_GAMMA_GRID[int(np.argmin(ucb.mean(axis=1)))]
+        default = OnlineOptions().alpha_scale
         summary[f"online {inst}"] = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO best c={best_c:g} "
-                                     f"{vpo.mean(axis=1).min():.1f}, at the default c=1 "
-                                     f"{vpo[ONLINE_ALPHA_SCALES.index(1.0)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
+                                     f"{vpo.mean(axis=1).min():.1f}, at the default c={default:g} "
+                                     f"{vpo[ONLINE_ALPHA_SCALES.index(default)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
                                      f"{ucb.mean(axis=1).min():.1f}")
     return results, summary
 
@@ -107,8 +109,8 @@ def plot_alpha(record: dict, path: Path) -> None:
     cfg = record["config"]
     columns = max(len(record["results"]), len(record.get("online", {})))
     rows = 2 if "online" in record else 1
-    fig, grid = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.8 * rows), squeeze=False)
-    axes = grid[0]
+    fig, panels = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.8 * rows), squeeze=False, layout="constrained")
+    axes = panels[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
         for key, grid, color, name in (("vpo", cfg["alpha_scales"], "C0", "VPO: α = c·√N, x = c"),
                                        ("lcb", cfg["c_gamma_grid"], "C2", "LCB: x = c_Γ")):
@@ -120,7 +122,7 @@ def plot_alpha(record: dict, path: Path) -> None:
     axes[0].set_ylabel(f"offline: SubOpt at N = {cfg['N']}")
     if rows == 2:
         online_cfg = cfg["online"]
-        for ax, (inst, entry) in zip(grid[1], record["online"].items()):
+        for ax, (inst, entry) in zip(panels[1], record["online"].items()):
             for key, values, color, name in (("vpo", online_cfg["alpha_scales"], "C0", "VPO s=+1: α = c·√T, x = c"),
                                              ("ucb", online_cfg["c_gamma_grid"], "C2", "UCB: x = c_Γ")):
                 mean, ci = mean_and_ci(np.asarray(entry[key]).T)
@@ -128,7 +130,7 @@ def plot_alpha(record: dict, path: Path) -> None:
             ax.axhline(np.mean(entry["greedy"]), color="C1", ls="--", label="greedy (MLE plug-in)")
             ax.set(xscale="log", xlabel="c (VPO) / c_Γ (UCB)", title=f"online: {inst}")
             ax.legend(fontsize=7)
-        grid[1][0].set_ylabel(f"online: Regret(T = {online_cfg['T']})")
+        panels[1][0].set_ylabel(f"online: Regret(T = {online_cfg['T']})")
     save_figure(fig, path)
 
 
@@ -175,7 +177,7 @@ def plot_calibration(record: dict, path: Path) -> None:
     plt = pyplot()
     sizes = np.asarray(record["config"]["sizes"])
     rows = 2 if "online" in record else 1
-    fig, grid = plt.subplots(rows, len(record["results"]), figsize=(5 * len(record["results"]), 3.8 * rows),
+    fig, grid = plt.subplots(rows, len(record["results"]), figsize=(5 * len(record["results"]), 3.8 * rows), layout="constrained",
                              squeeze=False)
     axes = grid[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
