@@ -31,6 +31,41 @@ def interleaved(a: Callable[[], object], b: Callable[[], object], *, repeats: in
     return {"a_s": a_s, "b_s": b_s, "ratio": a_s / b_s}
 
 
+def saved_activation_bytes(step: Callable[[], object]) -> int:
+    """Bytes of the tensors autograd saves for backward during ``step`` (each storage counted once).
+
+    This is the activation memory a training step holds at its peak, beyond the weights and
+    optimizer state both sides share; unlike process RSS it is exact and repeatable on CPU.
+    On CUDA, ``peak_memory`` below also reports ``torch.cuda.max_memory_allocated``.
+    """
+    import torch
+
+    seen: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    return sum(seen.values())
+
+
+def peak_memory(step: Callable[[], object]) -> dict:
+    """{"saved_bytes": …} and, on CUDA, {"cuda_peak_bytes": …} for one call of ``step``."""
+    import torch
+
+    out = {"saved_bytes": saved_activation_bytes(step)}
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        out["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
+    return out
+
+
 # --------------------------------------------------------------------------- theory
 def theory_solver_vs_cvxpy(quick: bool) -> dict:
     """Pessimistic VPO fit (s = −1, bounded tabular class): the cvxpy program vs our Newton/barrier solver."""
@@ -105,8 +140,14 @@ def llm_steps(quick: bool) -> dict:
                          step(dataclasses.replace(base, loss="dpo")), repeats=repeats)
     samples = interleaved(step(dataclasses.replace(base, loss="vpo", calibration="ref")),
                           step(dataclasses.replace(base, loss="dpo")), repeats=repeats)
+    memory = {name: peak_memory(step(dataclasses.replace(base, **change)))["saved_bytes"]
+              for name, change in (("dpo", {"loss": "dpo"}), ("chosen", {"loss": "vpo", "calibration": "chosen"}),
+                                   ("ref", {"loss": "vpo", "calibration": "ref"}))}
     return {"llm_vpo_over_dpo_step_chosen": chosen["ratio"], "llm_vpo_over_dpo_step_refsamples": samples["ratio"],
-            "llm_dpo_step_s": chosen["b_s"], "llm_refsamples_per_pair": 1}
+            "llm_dpo_step_s": chosen["b_s"], "llm_refsamples_per_pair": 1,
+            "llm_vpo_over_dpo_memory_chosen": memory["chosen"] / memory["dpo"],
+            "llm_vpo_over_dpo_memory_refsamples": memory["ref"] / memory["dpo"],
+            "llm_dpo_step_saved_bytes": memory["dpo"]}
 
 
 def llm_vs_trl(quick: bool) -> dict:
@@ -161,8 +202,9 @@ def llm_vs_trl(quick: bool) -> dict:
             optimizer.step()
 
         result = interleaved(ours, theirs, repeats=5 if quick else 20)
+        memory_ours, memory_trl = peak_memory(ours)["saved_bytes"], peak_memory(theirs)["saved_bytes"]
     return {"llm_ours_over_trl_dpo_step": result["ratio"], "llm_ours_step_s": result["a_s"],
-            "llm_trl_step_s": result["b_s"]}
+            "llm_trl_step_s": result["b_s"], "llm_ours_over_trl_memory": memory_ours / memory_trl}
 
 
 def dataclasses_replace(instance, **changes):

@@ -19,3 +19,18 @@ def test_every_target_names_a_key_some_suite_reports():
 
     source = inspect.getsource(suites)
     assert all(f'"{key}"' in source.split("TARGETS")[0] for key in TARGETS)
+
+
+def test_saved_activation_bytes_counts_what_autograd_keeps():
+    """x·w saves both factors (each storage once); exp saves its output; no_grad saves nothing."""
+    import torch
+
+    from benchmarks.suites import saved_activation_bytes
+
+    x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    assert saved_activation_bytes(lambda: (x * w).sum().backward()) == 2 * 8000
+    assert saved_activation_bytes(lambda: (x * x).sum().backward()) == 8000  # one storage, counted once
+    assert saved_activation_bytes(lambda: torch.exp(x).sum().backward()) == 8000
+    with torch.no_grad():
+        assert saved_activation_bytes(lambda: (x * w).sum()) == 0

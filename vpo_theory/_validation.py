@@ -136,3 +136,13 @@ def check_preferences(x, winner, loser, *, num_contexts: int, num_responses: int
             f"{len(arrays[0])}, {len(arrays[1])} and {len(arrays[2])}"
         )
     return arrays[0], arrays[1], arrays[2]
+
+
+def check_option_numbers(options, names) -> None:
+    """Options given as numbers must be real numbers (None allowed): a TypeError naming the option otherwise."""
+    import numbers
+
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise TypeError(f"option `{name}` must be a number, got {type(value).__name__} {value!r}")

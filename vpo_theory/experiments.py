@@ -17,6 +17,7 @@ from .baselines import class_constants, confidence_set, lcb_policy, one_hot_feat
 from .data import empirical_chosen_policy, sample_preferences
 from .estimators import fit_mle, fit_vpo
 from ._threads import single_blas_thread
+from ._validation import check_option_numbers
 from .instances import BanditInstance
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "mle_confidence",
@@ -61,6 +62,7 @@ class OfflineOptions:
     delta: float = 0.05
 
     def __post_init__(self):
+        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "ridge", "delta"))
         for name in ("alpha_scale", "bound_scale", "c_gamma", "ridge", "delta"):
             value = getattr(self, name)
             if value is None and name in ("ridge", "c_gamma"):
@@ -105,13 +107,31 @@ def resolve_calibration(calibration, instance: BanditInstance, behavior: np.ndar
             return empirical_chosen_policy(x, winner, instance.pi_ref)
         raise ValueError(f"option `calibration` must be 'behavior', 'ref', 'uniform', 'chosen' or an (X, Y) table, "
                          f"got {calibration!r}")
-    return np.asarray(calibration, dtype=np.float64)
+    return _option_table("calibration", calibration, instance)
+
+
+def _option_table(name: str, value, instance: BanditInstance) -> np.ndarray:
+    """An (X, Y) policy table given as an option: shape, finiteness and rows summing to 1 checked by name."""
+    try:
+        table = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        table = None
+    if table is None or table.shape != instance.pi_ref.shape:
+        raise ValueError(f"option `{name}` must be a name or an (X, Y) = {instance.pi_ref.shape} policy table, "
+                         f"got {value!r}")
+    if not np.all(np.isfinite(table)) or np.any(table < 0) or not np.allclose(table.sum(axis=1), 1.0, atol=1e-9):
+        raise ValueError(f"option `{name}`: every row of the table must be a probability distribution "
+                         f"(finite, >= 0, summing to 1)")
+    return table
 
 
 def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
     """Resolved options, the data draw (``default_rng(seed)``), π_cal and the class bound of one offline run."""
     opts = OfflineOptions(**options)
-    behavior = opts.behavior if isinstance(opts.behavior, np.ndarray) else instance.behavior(opts.behavior)
+    if opts.behavior is None or isinstance(opts.behavior, str):
+        behavior = instance.behavior(opts.behavior)
+    else:
+        behavior = _option_table("behavior", opts.behavior, instance)
     data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
     x, winner, _ = data.astuple()
     pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)

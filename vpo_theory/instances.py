@@ -98,7 +98,7 @@ class BanditInstance:
         if name == "uniform":
             return np.full(self.pi_ref.shape, 1.0 / self.num_responses)
         if name not in self.behaviors:
-            raise ValueError(f"instance {self.name!r} has no behaviour {name!r}; "
+            raise ValueError(f"option `behavior`: instance {self.name!r} has no behaviour {name!r}; "
                              f"choose from {sorted(self.behaviors) + ['ref', 'uniform']}")
         return self.behaviors[name]
 
@@ -189,5 +189,5 @@ def list_instances() -> dict[str, str]:
 def make_instance(name: str, seed: int = 0) -> BanditInstance:
     """A named instance, drawn with ``numpy.random.default_rng(seed)``: the same seed, the same instance."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown instance {name!r}; choose from {', '.join(_REGISTRY)}")
+        raise ValueError(f"`name`: unknown instance {name!r}; choose from {', '.join(_REGISTRY)}")
     return _REGISTRY[name][0](np.random.default_rng(seed))

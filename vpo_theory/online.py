@@ -23,6 +23,7 @@ from .data import label_pairs, sample_pairs
 from .estimators import VPOFit, fit_mle, fit_vpo
 from .experiments import DEFAULT_C_GAMMA, resolve_calibration
 from ._threads import single_blas_thread
+from ._validation import check_option_numbers
 from .instances import BanditInstance
 
 __all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
@@ -66,6 +67,9 @@ class OnlineOptions:
     restart_every: int = 0
 
     def __post_init__(self):
+        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every"))
+        if isinstance(self.restart_every, float):
+            raise TypeError(f"option `restart_every` must be an integer, got {self.restart_every!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")
         if self.alpha_schedule not in ("constant", "sqrt"):
