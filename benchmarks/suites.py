@@ -207,13 +207,71 @@ def llm_vs_trl(quick: bool) -> dict:
             "llm_trl_step_s": result["b_s"], "llm_ours_over_trl_memory": memory_ours / memory_trl}
 
 
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}  # dense, per GPU
+
+
+def llm_cuda_throughput(quick: bool) -> dict:
+    """On a CUDA device: tokens/s of one VPO step (π_cal = ref samples) in bfloat16, and an MFU estimate.
+
+    MFU = 6 · parameters · tokens/s / the device's dense bf16 peak (the 6·N·D rule for a
+    forward and backward pass; attention FLOPs ignored, so it is a slight underestimate).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"llm_cuda_skipped": "no CUDA device"}
+    from vpo_llm.logprobs import sequence_logps
+    from vpo_llm.losses import vpo_loss
+    from vpo_llm.models import TinyLMConfig, tiny_causal_lm
+
+    device = torch.device("cuda")
+    size = TinyLMConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=8,
+                        num_attention_heads=16, num_key_value_heads=8, max_position_embeddings=1024)
+    model = tiny_causal_lm(size, dtype=torch.bfloat16).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    batch, length, prompt = 16, 512, 256
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, size.vocab_size, (3 * batch, length), generator=generator).to(device)  # chosen, rejected, cal
+    attention = torch.ones_like(ids)
+    response = torch.zeros_like(ids)
+    response[:, prompt:] = 1
+    ref = torch.randn(3 * batch, device=device, dtype=torch.float32) - 200.0
+
+    def step():
+        logps = sequence_logps(model, ids, attention, response).float()
+        chosen, rejected, cal = logps.chunk(3)
+        ref_chosen, ref_rejected, ref_cal = ref.chunk(3)
+        loss, _ = vpo_loss(chosen, rejected, ref_chosen, ref_rejected, cal, ref_cal, beta=0.1, alpha=0.05, sign=1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    repeats = 5 if quick else 20
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / repeats
+    tokens_per_s = ids.numel() / seconds
+    parameters = sum(p.numel() for p in model.parameters())
+    name = torch.cuda.get_device_name()
+    peak = next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+    memory = peak_memory(step)
+    return {"llm_cuda_device": name, "llm_cuda_step_s": seconds, "llm_cuda_tokens_per_s": tokens_per_s,
+            "llm_cuda_parameters": parameters, "llm_cuda_peak_bytes": memory.get("cuda_peak_bytes"),
+            "llm_cuda_mfu": 6 * parameters * tokens_per_s / peak if peak else None}
+
+
 def dataclasses_replace(instance, **changes):
     import dataclasses
 
     return dataclasses.replace(instance, **changes)
 
 
-SUITES = [theory_solver_vs_cvxpy, theory_round_cost, llm_steps, llm_vs_trl]
+SUITES = [theory_solver_vs_cvxpy, theory_round_cost, llm_steps, llm_vs_trl, llm_cuda_throughput]
 
 TARGETS = {  # key: (comparison, target) from the benchmark issue
     "theory_vpo_vs_cvxpy_speedup": (">=", 20.0),

@@ -34,3 +34,15 @@ def test_saved_activation_bytes_counts_what_autograd_keeps():
     assert saved_activation_bytes(lambda: torch.exp(x).sum().backward()) == 8000
     with torch.no_grad():
         assert saved_activation_bytes(lambda: (x * w).sum()) == 0
+
+
+def test_cuda_suite_says_why_it_did_not_run_on_cpu():
+    import torch
+
+    from benchmarks.suites import llm_cuda_throughput
+
+    if torch.cuda.is_available():
+        result = llm_cuda_throughput(quick=True)
+        assert result["llm_cuda_tokens_per_s"] > 0
+    else:
+        assert llm_cuda_throughput(quick=True) == {"llm_cuda_skipped": "no CUDA device"}

@@ -40,7 +40,7 @@ class OnlineConfig:
 
     loss: str = "vpo"  # "vpo" (value-incentivized, sign s) or "dpo" (online DPO: α = 0)
     sign: int = 1  # VPO's sign: +1 optimism (online, MATH §6); −1 pessimism
-    alpha_scale: float = 1.0  # VPO weight; schedule "sqrt": sum-form α_t = alpha_scale·√N_t (mean form a = alpha_scale/√N_t)
+    alpha_scale: float = 0.1  # VPO weight; schedule "sqrt": sum-form α_t = alpha_scale·√N_t (mean form a = alpha_scale/√N_t); 1.0 doubled the regret in llm-online
     alpha_schedule: str = "sqrt"  # "sqrt" (α_t = alpha_scale·√N_t) or "constant" (α_t = alpha_scale, a = alpha_scale/N_t)
     scheme: str = "policy-ref"  # pair sampling: "policy-ref" (y¹ ~ π_t, y² ~ π_ref) or "policy-policy" (both ~ π_t)
     calibration: str = "ref"  # π_cal: "ref" (cached π_ref samples, MATH §5 default) or "chosen" (preferred responses)
