@@ -209,3 +209,22 @@ def test_unbounded_pessimism_needs_pi_cal_of_full_support():
         vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal)
     bounded = vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal, bound=5.0)
     assert bounded.reward[0, 2] == pytest.approx(-5.0, rel=1e-9)  # the bound decides
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from([None, 0.7, 3.0]), st.one_of(st.just(0.0), st.floats(0.2, 30)),
+       st.sampled_from([0.0, 0.1]))
+def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge):
+    """The all-contexts-at-once Newton solve (cold fits) against the per-context solver (warm-started fits,
+    which never take the batched path), on the same problem."""
+    prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=4, num_responses=5)
+    if bound is None and ridge == 0 and alpha == 0:
+        ridge = 0.1  # the MLE without bound or ridge need not exist
+    cold = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge)
+    warm_start = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge + 0.05)
+    per_context = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge,
+                             init=warm_start)
+    assert cold.converged and per_context.converged
+    assert cold.objective == pytest.approx(per_context.objective, rel=1e-9, abs=1e-9)
+    if alpha > 0 or ridge > 0:  # strictly convex: one minimizer (α = 0: uncompared responses are free)
+        assert total_variation(cold.policy, per_context.policy) <= 1e-6

@@ -28,10 +28,12 @@ def calibrated_bases(pi_cal: np.ndarray) -> np.ndarray:
 
 def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float,
                         value_weight: float, ridge: float, basis: np.ndarray, w0: np.ndarray | None = None,
-                        *, max_iter: int = 100, rtol: float = 1e-15):
+                        *, max_iter: int = 100, rtol: float = 1e-15, give_up_beyond: float = np.inf):
     """argmin_w Σ_x [ℓ_x + value_weight·J*_x](B_x w_x) + λ/2‖w‖² by batched damped Newton.
 
     Shapes: counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), basis (X, Y, k), w0 (X, k).
+    ``give_up_beyond``: stop (not converged) once some |r| exceeds it — the unconstrained
+    minimizer is then far outside the reward class, or does not exist (separable data).
     Returns (w (X, k), converged, iterations, max |gradient|).
     """
     from .estimators import _nll_pieces, _value_pieces  # the same objective pieces as every other solve
@@ -58,8 +60,11 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
             direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]  # (X, k): every context's Newton step
         except np.linalg.LinAlgError:
             return w, False, iteration, float(np.max(np.abs(grad)))
-        decrement = float(-np.sum(grad * direction)) / 2.0
-        if not np.isfinite(decrement):
+        per_context = -np.sum(grad * direction, axis=1) / 2.0  # each context's Newton decrement, ≥ 0 if H ≻ 0
+        decrement = float(per_context.sum())
+        if not np.all(np.isfinite(per_context)) or np.any(per_context < -1e-12 * max(1.0, abs(value))):
+            # a numerically singular Hessian (a flat direction: rewards so large that π_r is a point
+            # mass and the data do not pin them down): leave it to the per-context safeguarded solver
             return w, False, iteration, float(np.max(np.abs(grad)))
         if decrement <= rtol * max(1.0, abs(value)):
             if done:
@@ -76,4 +81,6 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
                 converged = done or decrement <= 1e-10 * max(1.0, abs(value))
                 return w, converged, iteration, float(np.max(np.abs(grad)))
         w, value, grad, hess = candidate, new_value, new_grad, new_hess
+        if np.max(np.abs(np.einsum("xyk,xk->xy", basis, w))) > give_up_beyond:
+            return w, False, iteration, float(np.max(np.abs(grad)))
     return w, done, max_iter, float(np.max(np.abs(grad)))

@@ -30,6 +30,7 @@ from scipy.linalg import null_space
 from scipy.special import expit
 
 from . import core
+from ._batched import calibrated_bases, solve_unconstrained
 from ._newton import Ball, Box, minimize_convex
 from ._validation import (
     as_array,
@@ -57,7 +58,7 @@ class VPOFit:
     stationarity: float  # convex solves: gradient norm or barrier gap; s = +1: ‖r_{k+1} − r_k‖_∞ of one more CCP step
     converged: bool
     iterations: int  # Newton (or CCP × Newton) iterations summed
-    solver: str  # s = −1 / MLE: "newton", "barrier" or "sqp" (warm-started bounded); s = +1: the method used
+    solver: str  # s = −1 / MLE: "newton-batched" (every context at once), "newton", "barrier", "sqp" (warm-started bounded), or a "+"-joined mix; s = +1: the method used
     start_objectives: list[float] = field(default_factory=list)  # s = +1: best objective from each start
 
 
@@ -69,9 +70,10 @@ def _nll_pieces(r, counts):
     """
     margins = r[:, :, None] - r[:, None, :]  # (X, Y, Y)
     value = float(np.sum(counts * np.logaddexp(0.0, -margins)))
-    loss_slope = counts * expit(-margins)  # n·σ(−m) = −∂/∂m of n·softplus(−m)
+    sigma_minus = expit(-margins)  # σ(−m); σ(m) = 1 − σ(−m) to full relative accuracy where it matters
+    loss_slope = counts * sigma_minus  # n·σ(−m) = −∂/∂m of n·softplus(−m)
     grad = -loss_slope.sum(axis=2) + loss_slope.sum(axis=1)  # (X, Y)
-    weight = counts * expit(margins) * expit(-margins)  # n·σ(m)σ(−m)
+    weight = loss_slope * expit(margins)  # n·σ(m)σ(−m)
     weight = weight + weight.transpose(0, 2, 1)  # symmetric per context
     hess = -weight
     idx = np.arange(r.shape[1])
@@ -335,8 +337,24 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         )
     log_pi_ref = np.log(pi_ref)
 
+    rng = np.random.default_rng(seed)
+    reward = np.zeros(pi_ref.shape)
+    w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
+    solved = np.zeros(num_contexts, dtype=bool)  # contexts already answered by the batched solve
+    solver = None
+    if features is None and not optimistic and init is None:
+        # every context's unconstrained Newton solve at once (see _batched); kept where it lies in the class
+        basis = calibrated_bases(pi_cal)  # (X, Y, Y−1)
+        give_up = np.inf if bound is None else 10.0 * bound + 10.0
+        w, converged, iterations, residual = solve_unconstrained(counts, log_pi_ref, rho, beta, alpha, ridge, basis,
+                                                                 give_up_beyond=give_up)
+        if converged:
+            batched = np.einsum("xyk,xk->xy", basis, w)  # (X, Y)
+            solved = np.ones(num_contexts, dtype=bool) if bound is None else np.max(np.abs(batched), axis=1) <= bound
+            reward[solved] = batched[solved]
+            iterations_all, residual_all, solver = iterations, residual, "newton-batched"
     if features is None:
-        blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound), None
+        blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=solved), None
     else:
         features = as_array("features", features, ndim=3)
         if features.shape[:2] != pi_ref.shape:
@@ -345,9 +363,6 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         block, theta_map = _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound)
         blocks = [(slice(None), block)]
 
-    rng = np.random.default_rng(seed)
-    reward = np.zeros(pi_ref.shape)
-    w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
     start_objectives = np.zeros(0)
     for rows, block in blocks:
         k = block.basis.shape[-1]
@@ -365,7 +380,11 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
             start_objectives = np.add(start_objectives, objectives) if start_objectives.size else np.array(objectives)
             solver = method
         else:
-            w, converged, iterations, residual, solver = _solve_pessimistic(block, alpha, w_init)
+            w, converged, iterations, residual, block_solver = _solve_pessimistic(block, alpha, w_init)
+            if solver is None:
+                solver = block_solver
+            elif block_solver not in solver.split("+"):
+                solver = f"{solver}+{block_solver}"
         reward[rows] = block.reward(w)
         w_all.append(w)
         converged_all &= converged
@@ -396,10 +415,12 @@ def fit_mle(x, winner, loser, pi_ref, rho, beta: float, pi_cal, bound: float | N
 
 
 # --------------------------------------------------------------------------- classes
-def _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
-    """One block per context: basis of {v ∈ R^Y : π_cal(x)·v = 0}, orthonormal (Y, Y−1)."""
+def _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=None):
+    """One block per context (except ``skip``-ped ones): basis of {v ∈ R^Y : π_cal(x)·v = 0}, orthonormal (Y, Y−1)."""
     blocks = []
     for i in range(counts.shape[0]):
+        if skip is not None and skip[i]:
+            continue
         basis = null_space(pi_cal[i][None, :])[None]  # (1, Y, Y−1)
         constraint = None
         if bound is not None:  # |r| ≤ bound  ⇔  [B; −B] w ≤ bound
