@@ -394,8 +394,9 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     theta = theta_map @ w_all[0] if theta_map is not None else None
     penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
     policy = core._policy_from_logits(reward / beta + log_pi_ref)
-    nll = _nll_pieces(reward, counts)[0]
-    j_star = _value_pieces(reward, log_pi_ref, rho, beta)[0]
+    margins = reward[:, :, None] - reward[:, None, :]
+    nll = float(np.sum(counts * np.logaddexp(0.0, -margins)))  # ℓ alone (MATH §3): no derivatives needed here
+    j_star = float(beta * rho @ core._log_optimal_policy(reward, log_pi_ref, beta)[1])  # J* = β Σ ρ log Z (MATH §2)
     return VPOFit(
         reward=reward, policy=policy, theta=theta, objective=nll - sign * alpha * j_star + penalty, nll=nll,
         optimal_value=j_star, stationarity=residual_all, converged=converged_all, iterations=iterations_all,
