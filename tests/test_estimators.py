@@ -68,7 +68,8 @@ def test_mle_matches_cvxpy(seed, dim, bound):
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(seed, dim=dim, num_pairs=30)
     fit = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_cal, bound, features)
     reward = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, 0.0, pi_cal, bound, features).reward
-    assert fit.nll == pytest.approx(vt.bt_nll(reward, *prefs.astuple()), rel=1e-9)
+    # two-sided to the conic solver's accuracy (seed 979517: cvxpy 2.4e-9 above ours), one-sided tightly
+    assert fit.nll == pytest.approx(vt.bt_nll(reward, *prefs.astuple()), rel=1e-8)
     assert fit.nll <= vt.bt_nll(reward, *prefs.astuple()) + 1e-10 * fit.nll  # cvxpy may sit 1e-12 outside the ball
 
 

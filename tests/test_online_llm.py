@@ -236,6 +236,11 @@ def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
     _, rejected = environment.describe(x, buffer["rejected"])
     assert np.all(oracle.scores(texts, chosen) >= oracle.scores(texts, rejected) - 1e-6)
     assert (tmp_path / "run" / "checkpoint.pt").exists() and "loss/dpo" in result["history"][-1]
+    # the collected pairs come out in TRL's layout, as texts that load back as preference rows
+    from vpo_llm.data import load_preference_rows
+
+    rows = load_preference_rows(tmp_path / "run" / "pairs.jsonl")
+    assert len(rows) == 8 and rows.chosen == chosen and rows.prompt == texts
 
 
 def test_cli_online_on_the_task_and_refusals(tmp_path):

@@ -9,7 +9,8 @@ label the pairs with a preference oracle; D_t = D_{t−1} ∪ new (or the fresh 
 The reference policy is frozen, so its samples and their log π_ref are generated once per prompt
 (``ReferenceSampleCache``) and reused by the `policy-ref` scheme and by the calibration term.
 Everything a resume needs — model, optimizer, data buffer, random state, history, the reference
-cache — is written atomically at the end of every iteration.
+cache — is written atomically at the end of every iteration, with the pairs collected so far in
+TRL's layout (``pairs.jsonl``: prompt / chosen / rejected).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .oracles import BradleyTerryOracle, RewardModelOracle, as_oracle
 from .tasks import EnumerableTask, TaskConfig
 from .training import _atomic_torch_save, _atomic_write_text, _pretrain_reference, accumulated_step
 
-__all__ = ["OnlineConfig", "ReferenceSampleCache", "train_online", "load_prompts"]
+__all__ = ["OnlineConfig", "ReferenceSampleCache", "train_online", "load_prompts", "preference_rows"]
 
 
 @dataclass
@@ -154,6 +155,30 @@ class ReferenceSampleCache:
 
     def load(self, state: dict) -> None:
         self.pools, self.generated = state["pools"], state["generated"]
+
+
+def preference_rows(environment, buffer: dict) -> list[dict]:
+    """The collected pairs in TRL's layout, one dict per pair: {"prompt", "chosen", "rejected"}.
+
+    A local model gives texts (ready for ``DPOTrainer`` or ``vpo llm offline --dataset``); the
+    built-in task gives prompt and response indices plus the response token ids.
+    """
+    prompts = torch.as_tensor(buffer["prompt"], dtype=torch.long)
+    if not len(prompts):
+        return []
+    texts, chosen = environment.describe(prompts, buffer["chosen"])
+    _, rejected = environment.describe(prompts, buffer["rejected"])
+    rows = []
+    for i in range(len(prompts)):
+        row = {"prompt": _plain(texts[i]), "chosen": _plain(chosen[i]), "rejected": _plain(rejected[i])}
+        if not isinstance(row["chosen"], str):
+            row |= {"chosen_tokens": buffer["chosen"][i].tolist(), "rejected_tokens": buffer["rejected"][i].tolist()}
+        rows.append(row)
+    return rows
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
 
 
 def _build(config: OnlineConfig, oracle):
@@ -307,6 +332,8 @@ def train_online(config: OnlineConfig, *, oracle=None, progress: bool = True) ->
                                 "history": history, "buffer": buffer, "rng": rng.bit_generator.state,
                                 "reference_cache": cache.state()}, out / "checkpoint.pt")
             _atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            _atomic_write_text(out / "pairs.jsonl", "".join(json.dumps(row) + "\n"
+                                                            for row in preference_rows(environment, buffer)))
         accelerator.wait_for_everyone()
 
     final = {"iteration": config.iterations + 1, **environment.evaluate(policy)}

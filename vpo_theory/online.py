@@ -69,7 +69,7 @@ class OnlineOptions:
     def __post_init__(self):
         check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every"))
         if isinstance(self.restart_every, float):
-            raise TypeError(f"option `restart_every` must be an integer, got {self.restart_every!r}")
+            raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")
         if self.alpha_schedule not in ("constant", "sqrt"):

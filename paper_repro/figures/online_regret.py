@@ -73,3 +73,55 @@ def plot(record: dict, path: Path) -> None:
 
 register(Figure("online-regret", "Regret(T) vs T (log–log): optimistic VPO vs greedy vs UCB vs π_ref",
                 compute, plot))
+
+
+# --------------------------------------------------------------------------- online-schemes
+SCHEMES = ["policy-ref", "policy-policy"]
+BETAS = [0.1, 0.5]
+BOUND_SCALES = [1.0, 2.0]
+
+
+def _scheme_cell(instance_name: str, algorithm: str, horizon: int, seed: int, scheme: str, beta: float,
+                 bound_scale: float) -> float:
+    import dataclasses
+
+    instance = dataclasses.replace(make_instance(instance_name, 0), beta=beta)
+    return float(run_online(instance, algorithm, horizon, seed, scheme=scheme, bound_scale=bound_scale).regret[-1])
+
+
+def compute_schemes(quick: bool) -> dict:
+    horizon = 150 if quick else 400
+    seeds = list(range(3 if quick else 8))
+    grid = [(scheme, beta, bound) for scheme in SCHEMES for beta in BETAS for bound in BOUND_SCALES]
+    cells = [("tabular-small", alg, horizon, s, *g) for g in grid for alg in ("vpo", "greedy") for s in seeds]
+    values = np.array(run_cells(_scheme_cell, cells, desc="online-schemes", cache_dir=cache_dir("online-schemes")))
+    values = values.reshape(len(grid), 2, len(seeds))
+    results, summary = [], {}
+    for (scheme, beta, bound), (vpo, greedy) in zip(grid, values):
+        results.append({"scheme": scheme, "beta": beta, "bound_scale": bound, "vpo": vpo, "greedy": greedy})
+        summary[f"{scheme}, β={beta}, bound {bound:g}× truth"] = (f"Regret({horizon}) VPO {vpo.mean():.1f} vs greedy "
+                                                                  f"{greedy.mean():.1f} (ratio {vpo.mean() / greedy.mean():.2f})")
+    return {"config": {"quick": quick, "T": horizon, "seeds": seeds, "instance": "tabular-small (β replaced)",
+                       "options": "run_online defaults except scheme, bound_scale; α = 0.1·√T"},
+            "results": results, "summary": summary}
+
+
+def plot_schemes(record: dict, path: Path) -> None:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(SCHEMES), figsize=(5.5 * len(SCHEMES), 3.8), sharey=True, layout="constrained")
+    for ax, scheme in zip(np.atleast_1d(axes), SCHEMES):
+        rows = [r for r in record["results"] if r["scheme"] == scheme]
+        labels = [f"β={r['beta']}\nbound {r['bound_scale']:g}×" for r in rows]
+        positions = np.arange(len(rows))
+        for offset, key, color in ((-0.18, "vpo", "C0"), (0.18, "greedy", "C1")):
+            mean, ci = mean_and_ci(np.asarray([r[key] for r in rows]).T)
+            ax.bar(positions + offset, mean, width=0.36, yerr=ci, capsize=3, color=color,
+                   label="VPO (s=+1)" if key == "vpo" else "greedy (MLE)")
+        ax.set(xticks=positions, xticklabels=labels, title=f"scheme {scheme}")
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel(f"Regret(T = {record['config']['T']}), tabular-small")
+    save_figure(fig, path)
+
+
+register(Figure("online-schemes", "online regret of VPO vs greedy across sampling schemes, β and the class bound",
+                compute_schemes, plot_schemes))
