@@ -16,6 +16,7 @@ barrier method for the contexts whose answer left the class.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 _ARMIJO, _SHRINK = 0.25, 0.5
 
@@ -36,21 +37,39 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
     minimizer is then far outside the reward class, or does not exist (separable data).
     Returns (w (X, k), converged, iterations, max |gradient|).
     """
-    from .estimators import _nll_pieces, _value_pieces  # the same objective pieces as every other solve
-
-    X, _, k = basis.shape
+    X, Y, k = basis.shape
     basis_t = basis.transpose(0, 2, 1)  # (X, k, Y)
     eye = np.eye(k)
+    diagonal = np.arange(Y)
+    value_rho = value_weight * rho  # (X,)
 
     def fun(w):
-        r = np.einsum("xyk,xk->xy", basis, w)  # (X, Y)
-        f, g, h = _nll_pieces(r, counts)
+        # the objective pieces of estimators._nll_pieces / _value_pieces, fused (MATH §2, §3): the same
+        # formulas with fewer NumPy calls, which is what a 5 × 6 problem's time is made of
+        r = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
+        margins = r[:, :, None] - r[:, None, :]  # (X, Y, Y)
+        sigma_minus = expit(-margins)  # σ(−m)
+        slope = counts * sigma_minus  # n·σ(−m)
+        value = float(np.sum(counts * np.logaddexp(0.0, -margins)))  # ℓ = Σ n·softplus(−m)
+        grad_r = slope.sum(axis=1) - slope.sum(axis=2)  # (X, Y)
+        weight = slope * (1.0 - sigma_minus)  # n·σ(−m)σ(m)
+        weight = weight + weight.transpose(0, 2, 1)
+        hess_r = -weight
+        hess_r[:, diagonal, diagonal] += weight.sum(axis=2)  # graph Laplacian per context
         if value_weight:
-            fj, gj, hj, _ = _value_pieces(r, log_pi_ref, rho, beta)
-            f, g, h = f + value_weight * fj, g + value_weight * gj, h + value_weight * hj
-        grad = np.einsum("xky,xy->xk", basis_t, g) + ridge * w  # (X, k)
-        hess = basis_t @ h @ basis + ridge * eye  # (X, k, k) block diagonal of the joint Hessian
-        return f + 0.5 * ridge * float(np.sum(w * w)), grad, hess
+            logits = r / beta + log_pi_ref
+            top = logits.max(axis=1)
+            exps = np.exp(logits - top[:, None])
+            total = exps.sum(axis=1)
+            pi = exps / total[:, None]  # π_r (X, Y)
+            value += float(beta * (value_rho @ (top + np.log(total))))  # α·J* = α β Σ ρ log Z
+            grad_r += value_rho[:, None] * pi  # α ρ π_r (I2)
+            curvature = (value_rho / beta)[:, None, None]
+            hess_r -= curvature * (pi[:, :, None] * pi[:, None, :])
+            hess_r[:, diagonal, diagonal] += curvature[:, :, 0] * pi
+        grad = (basis_t @ grad_r[:, :, None])[:, :, 0] + ridge * w  # (X, k)
+        hess = basis_t @ hess_r @ basis + ridge * eye  # (X, k, k) block diagonal of the joint Hessian
+        return value + 0.5 * ridge * float(np.sum(w * w)), grad, hess
 
     w = np.zeros((X, k)) if w0 is None else np.array(w0, dtype=np.float64)
     value, grad, hess = fun(w)
