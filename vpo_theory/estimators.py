@@ -137,13 +137,17 @@ class _Block:
 def _solve_pessimistic(block: _Block, alpha: float, w0):
     """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE).
 
-    Warm-started bounded solves (online rounds) go through SLSQP from the warm start — the
-    problem is convex, so its local answer is the global one — then a barrier check only if
-    SLSQP did not converge. Cold solves use Newton / the barrier method.
+    Warm-started bounded solves (online rounds), and the one-context bounded solves of the
+    tabular class (contexts where the bound binds), go through SLSQP — the problem is convex,
+    so its local answer is the global one — with the barrier method only if SLSQP did not
+    converge. Other cold solves use Newton / the barrier method.
     """
     k = block.basis.shape[-1]
-    if w0 is not None and block.constraint is not None:
-        w, converged, iterations, residual, _ = _local_sqp(block, alpha, w0, sign=-1)
+    strictly_convex = block.ridge > 0 or (alpha > 0 and bool(np.all(block.rho > 0)))
+    if block.constraint is not None and (w0 is not None or (block.basis.shape[0] == 1 and strictly_convex)):
+        # a warm start, or one context (the tabular fallback when the bound binds) with a unique minimizer:
+        # SQP from there. (A non-unique MLE keeps the barrier's choice among its minimizers.)
+        w, converged, iterations, residual, _ = _local_sqp(block, alpha, w0 if w0 is not None else np.zeros(k), sign=-1)
         if converged:
             return w, True, iterations, residual, "sqp"
     w, info = minimize_convex(block.convex(alpha, None), k, constraint=block.constraint, w0=w0)
