@@ -220,3 +220,33 @@ def test_suboptimality_of_a_policy_without_full_support():
     rho = np.array([0.3, 0.7])
     expected = float(reference.optimal_value_mp(r, pi_ref, rho, 0.5) - reference.value_mp(r, pi, pi_ref, rho, 0.5))
     assert vt.suboptimality(pi, r, pi_ref, rho, 0.5) == pytest.approx(expected, rel=1e-10)
+
+
+@MANY
+@given(instances(), st.floats(0.1, 10.0), st.floats(-5.0, 5.0))
+def test_uncalibrated_optimism_runs_away(inst, alpha, shift):
+    """Why VPO calibrates (EXPERIMENTS "calibration"): ℓ is shift-invariant (I5) and J*(r + c) = J*(r) + c
+    (I3), so along a constant shift the optimistic objective falls linearly, ℓ − αJ*(r + c) = ℓ − αJ*(r) − αc:
+    over an uncalibrated class it has no minimizer, and over a bounded one it runs to the boundary."""
+    args = (inst.x, inst.winner, inst.loser, inst.pi_ref, inst.rho, inst.beta)
+    base = vt.vpo_objective(inst.r, *args, alpha, +1)
+    moved = vt.vpo_objective(inst.r + shift, *args, alpha, +1)
+    assert moved == pytest.approx(base - alpha * shift, rel=1e-9, abs=1e-9 * (abs(base) + alpha * abs(shift) + 1))
+
+
+def test_uncalibrated_optimism_sits_on_the_bound_and_calibrated_does_not():
+    """A 3-response bandit: minimizing ℓ − αJ* over the box |r| ≤ R without calibration pushes every
+    reward up to the box's top face; the calibrated fit (fit_vpo) stays centred under π_cal."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(0)
+    pi_ref, rho = np.array([[0.5, 0.3, 0.2]]), np.array([1.0])
+    prefs = vt.sample_preferences(rng, rho, pi_ref, np.array([[0.0, 0.4, 0.8]]), 40)
+    beta, alpha, bound = 0.5, 4.0, 2.0
+    objective = lambda r: vt.vpo_objective(r.reshape(1, 3), *prefs.astuple(), pi_ref, rho, beta, alpha, +1)  # noqa: E731
+    best = min((minimize(objective, start, method="L-BFGS-B", bounds=[(-bound, bound)] * 3)
+                for start in rng.uniform(-bound, bound, size=(8, 3))), key=lambda result: result.fun)
+    assert best.x.max() == pytest.approx(bound, abs=1e-6)  # ran to the boundary
+    calibrated = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound)
+    assert abs(float(pi_ref[0] @ calibrated.reward[0])) <= 1e-9  # centred under π_cal
+    assert pi_ref[0] @ best.x > 0.5 * bound  # the uncalibrated estimate's level drifted up by most of R
