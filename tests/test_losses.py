@@ -108,3 +108,25 @@ def test_bad_inputs_are_refused(kwargs, message):
     arguments = dict(beta=0.1, alpha=1.0, sign=-1) | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
         vpo_loss(pc, pr, rc, rr, pcal, rcal, **arguments)
+
+
+@settings(max_examples=120, deadline=None)
+@given(argument=st.sampled_from(["policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps",
+                                 "ref_rejected_logps", "policy_cal_logps", "ref_cal_logps"]),
+       bad=st.sampled_from([float("nan"), float("inf"), float("-inf")]), index=st.integers(0, 5),
+       scalar=st.sampled_from([None, ("beta", 0.0), ("beta", -1.0), ("beta", float("inf")), ("alpha", float("nan")),
+                               ("alpha", -0.5), ("sign", 2), ("sign", 1.0 + 1e-9)]))
+def test_any_non_finite_log_prob_or_bad_scalar_is_refused_by_name(argument, bad, index, scalar):
+    tensors = dict(zip(["policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps",
+                        "policy_cal_logps", "ref_cal_logps"], _batch(6)))
+    arguments = dict(beta=0.1, alpha=1.0, sign=-1)
+    if scalar is None:
+        tensors[argument] = tensors[argument].clone()
+        tensors[argument][index % len(tensors[argument])] = bad
+        expected = argument
+    else:
+        arguments[scalar[0]] = scalar[1]
+        expected = scalar[0]
+    with pytest.raises((ValueError, TypeError)) as error:
+        vpo_loss(**tensors, **arguments)
+    assert f"`{expected}`" in str(error.value)

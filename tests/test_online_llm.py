@@ -243,6 +243,19 @@ def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
     assert len(rows) == 8 and rows.chosen == chosen and rows.prompt == texts
 
 
+def test_prompts_from_a_datasets_dataset(local_models, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    policy, _, _ = local_models
+    rows = datasets.Dataset.from_dict({"prompt": ["w1 w2", "w3"]})
+    config = OnlineConfig(model=str(policy), prompts=None, iterations=1, prompts_per_iteration=4,
+                          steps_per_iteration=1, batch_size=4, max_new_tokens=3)
+    result = train_online(config, prompts=rows, oracle=lambda p, a, b: [len(x) <= len(y) for x, y in zip(a, b)],
+                          progress=False)
+    assert set(result["buffer"]["prompt"]) <= {0, 1} and len(result["buffer"]["prompt"]) == 4
+    with pytest.raises(ValueError, match="prompt"):
+        train_online(config, prompts=[{"text": "no prompt field"}], progress=False)
+
+
 def test_cli_online_on_the_task_and_refusals(tmp_path):
     from vpo.cli import main
 

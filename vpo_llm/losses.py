@@ -39,6 +39,12 @@ def _check_batch(**tensors: torch.Tensor) -> None:
             raise TypeError(f"`{name}` must be a torch.Tensor of per-sequence log-probs, got {type(tensor).__name__}")
         if tensor.ndim != 1:
             raise ValueError(f"`{name}` must have shape (B,) (one summed log-prob per sequence), got {tuple(tensor.shape)}")
+        if not tensor.is_floating_point():
+            raise TypeError(f"`{name}` must be a floating-point tensor, got {tensor.dtype}")
+        # one reduction per input; the caller reads the loss anyway, so this adds no extra device sync
+        if not bool(torch.isfinite(tensor.detach()).all()):
+            raise ValueError(f"`{name}` holds NaN or ±inf log-probs; a response with a zero-probability token "
+                             f"(log π = −inf) or an overflow upstream — fix the inputs rather than the loss")
         shapes[name] = tensor.shape[0]
     if len(set(shapes.values())) > 1:
         raise ValueError(f"batch sizes differ: {shapes}; chosen, rejected and their reference log-probs must align")

@@ -68,7 +68,7 @@ class OnlineConfig:
     reference_pretrain_steps: int = 50  # built-in task: fit π_ref towards a target first (0: the random init)
     reference_target: str = "skewed"  # that target: "skewed" (random Dirichlet) or "trap" (little mass on the best responses)
     model: str = ""  # folder of a local Hugging Face causal LM: train it instead of the built-in task
-    prompts: str = ""  # with --model: JSONL file with a "prompt" text per line
+    prompts: str | None = ""  # with --model: JSONL file with a "prompt" text per line (None: rows given to train_online)
     reward_model: str = ""  # with --model: folder of a local reward model (AutoModelForSequenceClassification)
     oracle_sample: bool = True  # labels drawn from Bradley–Terry (True) or the deterministic argmax (False)
     skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
@@ -86,8 +86,9 @@ class OnlineConfig:
                               "reference_target": ("skewed", "trap"), "dtype": ("float32", "float64")})
         if self.top_p > 1:
             raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}")
-        if self.model and not self.prompts:
-            raise ValueError("a local `model` needs `prompts` (a JSONL file of prompts)")
+        if self.model and not self.prompts and self.prompts is not None:
+            raise ValueError("a local `model` needs `prompts` (a JSONL file of prompts; or pass "
+                             "train_online(config, prompts=rows) and set prompts=None)")
         if (self.prompts or self.reward_model) and not self.model:
             raise ValueError("`prompts` and `reward_model` apply to a local `model`; pass --model too")
 
@@ -100,20 +101,24 @@ class OnlineConfig:
         return self.alpha_scale / num_pairs
 
 
-def load_prompts(path: str | Path) -> list[str]:
-    """Prompts from a JSONL file (a "prompt" text per object, as in TRL's prompt-only layout)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"`prompts` {path} does not exist; pass a JSONL file with one {{\"prompt\": ...}} per line")
+def load_prompts(source) -> list[str]:
+    """Prompts from a JSONL file or any iterable of rows (e.g. a ``datasets.Dataset``), each with a
+    "prompt" text (TRL's prompt-only layout)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"`prompts` {path} does not exist; pass a JSONL file with one {{\"prompt\": ...}} "
+                                    f"per line")
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    else:
+        rows = list(source)
     prompts = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if line.strip():
-            row = json.loads(line)
-            if not isinstance(row.get("prompt"), str):
-                raise ValueError(f"`prompts` line {i + 1} has no text field 'prompt'")
-            prompts.append(row["prompt"])
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+            raise ValueError(f"`prompts` row {i + 1} has no text field 'prompt'")
+        prompts.append(row["prompt"])
     if not prompts:
-        raise ValueError(f"`prompts` {path} holds no prompts")
+        raise ValueError("`prompts` holds no prompts")
     return prompts
 
 
@@ -181,14 +186,15 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _build(config: OnlineConfig, oracle):
+def _build(config: OnlineConfig, oracle, prompts=None):
     """(model, reference, environment, oracle, beta) for the built-in task or a local model."""
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
     if config.model:
         from .models import load_local_model
 
         model, tokenizer = load_local_model(config.model, dtype=torch_dtype)
-        environment = HFEnvironment(tokenizer, load_prompts(config.prompts), max_new_tokens=config.max_new_tokens or 32)
+        environment = HFEnvironment(tokenizer, load_prompts(config.prompts if prompts is None else prompts),
+                                    max_new_tokens=config.max_new_tokens or 32)
         if oracle is None:
             if not config.reward_model:
                 raise ValueError("a local model needs a preference oracle: `reward_model` (a local folder) or "
@@ -210,18 +216,20 @@ def _build(config: OnlineConfig, oracle):
     return model, reference, environment, as_oracle(oracle), beta
 
 
-def train_online(config: OnlineConfig, *, oracle=None, progress: bool = True) -> dict:
+def train_online(config: OnlineConfig, *, oracle=None, prompts=None, progress: bool = True) -> dict:
     """Run Algorithm 1 (MATH §6) with the LLM loss; return history (one row per iteration), final and regret.
 
     ``oracle``: any preference oracle (``vpo_llm.oracles``) or a callable ``judge(prompts, first, second)``;
     None → Bradley–Terry on the task's r* (built-in task) or the configured local reward model.
+    ``prompts``: with a local model, rows with a "prompt" text (e.g. a ``datasets.Dataset``) instead
+    of ``config.prompts``.
     Each history row holds the exact metrics of π_t — the policy that collected round t's pairs —
     so ``regret`` = cumulative SubOpt(π_t) (built-in task only).
     """
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list
 
-    model, reference, environment, oracle, beta = _build(config, oracle)
+    model, reference, environment, oracle, beta = _build(config, oracle, prompts)
     accelerator = Accelerator(cpu=config.device == "cpu")
     world = accelerator.num_processes
     if config.batch_size % world:
