@@ -40,14 +40,14 @@ class OnlineOptions:
     alpha_scale: c in α = c·√T (constant schedule) or α_t = c·√t ("sqrt" schedule). Default 0.1:
         chosen on held-out instances (tabular-small, tabular-trap, linear-d8 drawn with instance
         seed 1, 4 seeds, T = 600) from {0.03, 0.1, 0.3, 1} × bound_scale {1, 2}; c = 1 was
-        35–50 % worse than greedy there (see the alpha-sweep figure for the whole curve).
+        28–53 % worse than greedy there (bound 1×) (see the alpha-sweep figure for the whole curve).
     alpha_schedule: "constant" (default) or "sqrt".
     scheme: how the pair is drawn — "policy-ref" (y¹ ~ π_t, y² ~ π_ref; XPO-like, default),
         "policy-policy" (both from π_t) or "policy-cal" (y² ~ π_cal).
     calibration: π_cal — "ref" (default online), "uniform", or an (X, Y) table.
     bound: the reward class, part of the method (MATH §4); None → bound_scale × instance.reward_bound.
     bound_scale: see bound. Default 1 (the tightest class holding r*): a looser class lets the
-        optimistic step reach for rewards no data can refute, and cost VPO 10–60 % more regret.
+        optimistic step reach for rewards no data can refute: 2× cost VPO 4–41 % more regret at c = 0.1.
     c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
     delta: UCB's confidence level.
     restart_every: VPO re-runs the multi-start global solve every this many rounds (and at
