@@ -216,16 +216,27 @@ def test_unbounded_pessimism_needs_pi_cal_of_full_support():
 @given(st.integers(0, 10**6), st.sampled_from([None, 0.7, 3.0]), st.one_of(st.just(0.0), st.floats(0.2, 30)),
        st.sampled_from([0.0, 0.1]))
 def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge):
-    """The all-contexts-at-once Newton solve (cold fits) against the per-context solver (warm-started fits,
-    which never take the batched path), on the same problem."""
+    """fit_vpo (all contexts at once, cold and warm-started) against the per-context solver run context by
+    context (Newton / barrier / SQP of ``_solve_pessimistic``) on the same problem."""
+    from vpo_theory.data import pair_counts
+    from vpo_theory.estimators import _solve_pessimistic, _tabular_blocks
+
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=4, num_responses=5)
     if bound is None and ridge == 0 and alpha == 0:
         ridge = 0.1  # the MLE without bound or ridge need not exist
     cold = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge)
-    warm_start = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge + 0.05)
-    per_context = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge,
-                             init=warm_start)
-    assert cold.converged and per_context.converged
-    assert cold.objective == pytest.approx(per_context.objective, rel=1e-9, abs=1e-9)
+    counts = pair_counts(*prefs.astuple(), num_contexts=4, num_responses=5)
+    reward = np.zeros_like(pi_ref)
+    for rows, block in _tabular_blocks(counts, pi_cal, np.log(pi_ref), rho, beta, ridge, bound):
+        w, converged, *_ = _solve_pessimistic(block, alpha, None)
+        assert converged
+        reward[rows] = block.reward(w)
+    per_context = vt.vpo_objective(reward, *prefs.astuple(), pi_ref, rho, beta, alpha, -1) + 0.5 * ridge * np.sum(reward**2)
+    assert cold.converged
+    assert cold.objective == pytest.approx(per_context, rel=1e-9, abs=1e-9)
     if alpha > 0 or ridge > 0:  # strictly convex: one minimizer (α = 0: uncompared responses are free)
-        assert total_variation(cold.policy, per_context.policy) <= 1e-6
+        assert total_variation(cold.policy, vt.optimal_policy(reward, pi_ref, beta)) <= 1e-6
+        # a warm start from a nearby problem's answer reaches the same minimizer
+        nearby = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge + 0.05)
+        warm = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge, init=nearby)
+        assert warm.converged and total_variation(warm.policy, cold.policy) <= 1e-6

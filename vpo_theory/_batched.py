@@ -84,14 +84,12 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
             return w, False, iteration, float(np.max(np.abs(grad)))
         per_context = -np.sum(grad * direction, axis=1) / 2.0  # each context's Newton decrement, ≥ 0 if H ≻ 0
         decrement = float(per_context.sum())
-        if not np.all(np.isfinite(per_context)) or np.any(per_context < -1e-12 * max(1.0, abs(value))):
+        if not per_context.min() >= -1e-12 * max(1.0, abs(value)):  # (False for NaN too)
             # a numerically singular Hessian (a flat direction: rewards so large that π_r is a point
             # mass and the data do not pin them down): leave it to the per-context safeguarded solver
             return w, False, iteration, float(np.max(np.abs(grad)))
         if decrement <= rtol * max(1.0, abs(value)):
-            if done:
-                return w, True, iteration, float(np.max(np.abs(grad)))
-            done = True  # one more full step past the tolerance (quadratic convergence)
+            done = True  # one more full step past the tolerance (quadratic convergence), then stop
         step = 1.0
         while True:
             candidate = w + step * direction
@@ -103,6 +101,8 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
                 converged = done or decrement <= 1e-10 * max(1.0, abs(value))
                 return w, converged, iteration, float(np.max(np.abs(grad)))
         w, value, grad, hess = candidate, new_value, new_grad, new_hess
+        if done:
+            return w, True, iteration, float(np.max(np.abs(grad)))
         if give_up_beyond < np.inf and np.max(np.abs(np.einsum("xyk,xk->xy", basis, w))) > give_up_beyond:
             return w, False, iteration, float(np.max(np.abs(grad)))
     return w, done, max_iter, float(np.max(np.abs(grad)))

@@ -346,12 +346,18 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
     solved = np.zeros(num_contexts, dtype=bool)  # contexts already answered by the batched solve
     solver = None
-    if features is None and not optimistic and init is None:
-        # every context's unconstrained Newton solve at once (see _batched); kept where it lies in the class
+    strictly_convex = ridge > 0 or (alpha > 0 and bool(np.all(rho > 0)))
+    if features is None and not optimistic and (init is None or strictly_convex):
+        # every context's unconstrained Newton solve at once (see _batched); kept where it lies in the class.
+        # A warm start (init) is used only when the minimizer is unique: the bounded MLE keeps its
+        # per-context path, whose choice among non-unique minimizers the online baselines rely on.
         basis = calibrated_bases(pi_cal)  # (X, Y, Y−1)
         give_up = np.inf if bound is None else 10.0 * bound + 10.0
+        w0 = None
+        if init is not None and init.reward.shape == pi_ref.shape:
+            w0 = np.einsum("xyk,xy->xk", basis, init.reward)  # B_xᵀ r: r projected on the calibrated plane
         w, converged, iterations, residual = solve_unconstrained(counts, log_pi_ref, rho, beta, alpha, ridge, basis,
-                                                                 give_up_beyond=give_up)
+                                                                 w0, give_up_beyond=give_up)
         if converged:
             batched = np.einsum("xyk,xk->xy", basis, w)  # (X, Y)
             solved = np.ones(num_contexts, dtype=bool) if bound is None else np.max(np.abs(batched), axis=1) <= bound
