@@ -51,10 +51,15 @@ def cell_key(function: Callable, cell: tuple, commit: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _run_and_store(function: Callable, cell: tuple, path: Path | None):
-    value = function(*cell)
+def _store(path: Path | None, cell: tuple, value) -> None:
+    """One finished cell, written atomically (no-op without a cache)."""
     if path is not None:
         atomic_write_json(path, {"cell": list(cell), "value": value})
+
+
+def _run_and_store(function: Callable, cell: tuple, path: Path | None):
+    value = function(*cell)
+    _store(path, cell, value)
     return value
 
 
@@ -108,8 +113,6 @@ def _run_on_dask(function, cells, todo, paths, results, scheduler, desc):
         futures = {client.submit(function, *cells[i], pure=False): i for i in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} (dask)", leave=False):
             i = futures[future]
-            value = future.result()
-            if paths[i] is not None:
-                atomic_write_json(paths[i], {"cell": list(cells[i]), "value": value})
-            results[i] = value
+            results[i] = future.result()
+            _store(paths[i], cells[i], results[i])
     return results

@@ -6,10 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -23,6 +21,8 @@ from vpo_llm.models import TinyLMConfig, tiny_causal_lm  # noqa: E402
 from vpo_llm.online import OnlineConfig, ReferenceSampleCache, train_online  # noqa: E402
 from vpo_llm.oracles import BradleyTerryOracle, CallableOracle, as_oracle  # noqa: E402
 from vpo_llm.tasks import EnumerableTask, TaskConfig  # noqa: E402
+
+from tests.processes import kill_when, start  # noqa: E402
 
 SMALL = OnlineConfig(iterations=3, prompts_per_iteration=8, steps_per_iteration=2, batch_size=8,
                      ref_samples_per_prompt=4, reference_pretrain_steps=0, dtype="float64",
@@ -166,16 +166,8 @@ def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
     command = [sys.executable, "-m", "vpo.cli", "llm", "online", *args]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     subprocess.run([*command, "--out-dir", str(clean)], check=True, env=env, capture_output=True, timeout=600)
-    process = subprocess.Popen([*command, "--out-dir", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        metrics = killed / "metrics.jsonl"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = start([*command, "--out-dir", str(killed)], env)
+    kill_when(process, lambda: len((killed / "metrics.jsonl").read_text().splitlines()) >= 2)
     interrupted = torch.load(killed / "checkpoint.pt", weights_only=False)
     assert 2 <= interrupted["iteration"] < 8 and len(interrupted["buffer"]["prompt"]) == 8 * interrupted["iteration"]
     subprocess.run([*command, "--out-dir", str(killed)], check=True, env=env, capture_output=True, timeout=600)

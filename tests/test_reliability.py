@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -31,6 +30,8 @@ from vpo_llm.bridge import BridgeConfig  # noqa: E402
 from vpo_llm.online import OnlineConfig, train_online  # noqa: E402
 from vpo_llm.tasks import TaskConfig  # noqa: E402
 from vpo_llm.training import DatasetConfig, OfflineConfig, train_offline  # noqa: E402
+
+from tests.processes import kill_when, start  # noqa: E402
 
 NAN, INF = math.nan, math.inf
 BAD = {  # category → values that must be refused
@@ -230,14 +231,9 @@ def test_killed_theory_sweep_resumes_to_the_same_records(tmp_path, how):
             "--T", "120", "--seeds", *map(str, range(8))]
     clean, killed = tmp_path / "clean" / "run.json", tmp_path / "killed" / "run.json"
     subprocess.run([*args, "--out", str(clean)], check=True, env=env, capture_output=True, timeout=600)
-    process = subprocess.Popen([*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
     cells = killed.parent / ".cells"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(cells.glob("*.json"))) < 2:
-        time.sleep(0.05)
-    os.killpg(process.pid, how)  # the driver and its joblib workers
-    process.wait()
+    process = start([*args, "--out", str(killed)], env)
+    kill_when(process, lambda: len(list(cells.glob("*.json"))) >= 2, how=how)  # the driver and its joblib workers
     finished = len(list(cells.glob("*.json")))
     assert 2 <= finished < 8 and not killed.exists() and not list(cells.glob(".*"))
     subprocess.run([*args, "--out", str(killed)], check=True, env=env, capture_output=True, timeout=600)

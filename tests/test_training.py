@@ -118,29 +118,19 @@ def test_kill_9_mid_run_then_resume_ends_where_an_uninterrupted_run_ends(tmp_pat
     """A real process killed with SIGKILL after a checkpoint; the rerun resumes and matches a clean run."""
     import json
     import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.processes import kill_when, start
 
     args = ["--steps", "60", "--eval-every", "5", "--num-pairs", "64", "--batch-size", "8", "--dtype", "float64"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "vpo.cli", "llm", "offline", *args]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     subprocess.run([*command, "--out-dir", str(clean)], check=True, env=env, capture_output=True, timeout=600)
-    process = subprocess.Popen([*command, "--out-dir", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # wait for a checkpoint past step 10, then kill -9
-        if (killed / "checkpoint.pt").exists():
-            try:
-                if torch.load(killed / "checkpoint.pt", weights_only=False)["step"] >= 10:
-                    break
-            except Exception:  # noqa: BLE001 — a checkpoint being renamed into place
-                pass
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = start([*command, "--out-dir", str(killed)], env)
+    # wait for a checkpoint past step 10, then kill -9
+    kill_when(process, lambda: torch.load(killed / "checkpoint.pt", weights_only=False)["step"] >= 10)
     interrupted_at = torch.load(killed / "checkpoint.pt", weights_only=False)["step"]
     assert 10 <= interrupted_at < 60 and not list(killed.glob(".*tmp"))
     subprocess.run([*command, "--out-dir", str(killed)], check=True, env=env, capture_output=True, timeout=600)

@@ -77,8 +77,6 @@ def add_llm_commands(subparsers) -> None:
 
 
 def _run_offline(args, parser) -> int:
-    from paper_repro.common import atomic_write_json, provenance
-
     from vpo_llm.training import DatasetConfig, OfflineConfig, train_offline, train_on_dataset
 
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("handler", "parser")}
@@ -93,49 +91,40 @@ def _run_offline(args, parser) -> int:
     if not values.get("out_dir"):
         values["out_dir"] = str(Path("runs") / f"llm-offline-{values.get('loss', 'vpo')}-seed{values.get('seed', 0)}-"
                                                f"{time.strftime('%Y%m%d-%H%M%S')}")
-    try:
-        config = config_class(**values)
-    except ValueError as error:
-        parser.error(str(error))
-    start = time.time()
-    try:
-        result = train_on_dataset(config) if local else train_offline(config)
-    except (FileNotFoundError, ValueError, TypeError) as error:
-        parser.error(str(error))
-    final = result["final"]
-    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in final.items()}))
-    atomic_write_json(Path(config.out_dir) / "result.json",
-                      {"config": dataclasses.asdict(config), "history": result["history"],
-                       "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
-    print(f"wrote {config.out_dir}/metrics.jsonl, result.json, checkpoint.pt")
-    return 0
+    return _train_and_record(parser, config_class, values, train_on_dataset if local else train_offline)
 
 
-def _run_online(args, parser) -> int:
+def _train_and_record(parser, config_class, values: dict, train) -> int:
+    """Build the config (a bad value → exit 2), train, print the final row, write OUT_DIR/result.json."""
     from paper_repro.common import atomic_write_json, provenance
 
-    from vpo_llm.online import OnlineConfig, train_online
-
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OnlineConfig) if f.name != "task"}
-    if not values["out_dir"]:
-        values["out_dir"] = str(Path("runs") / f"llm-online-{values['loss']}-seed{values['seed']}-"
-                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        config = OnlineConfig(**values)
-    except ValueError as error:
+        config = config_class(**values)
+    except (ValueError, TypeError) as error:
         parser.error(str(error))
     start = time.time()
     try:
-        result = train_online(config)
+        result = train(config)
     except (FileNotFoundError, ValueError, TypeError) as error:
         parser.error(str(error))
     summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in result["final"].items()}
     if "regret" in result:
         summary["regret"] = round(result["regret"][-1], 6)
     print(json.dumps(summary))
+    record = {"config": dataclasses.asdict(config), "history": result["history"], "final": result["final"]}
+    if "regret" in result:  # online runs on the built-in task
+        record["regret"] = result["regret"]
     atomic_write_json(Path(config.out_dir) / "result.json",
-                      {"config": dataclasses.asdict(config), "history": result["history"], "final": result["final"],
-                       "regret": result.get("regret"),
-                       "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
+                      record | {"provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
     print(f"wrote {config.out_dir}/metrics.jsonl, result.json, checkpoint.pt")
     return 0
+
+
+def _run_online(args, parser) -> int:
+    from vpo_llm.online import OnlineConfig, train_online
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OnlineConfig) if f.name != "task"}
+    if not values["out_dir"]:
+        values["out_dir"] = str(Path("runs") / f"llm-online-{values['loss']}-seed{values['seed']}-"
+                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    return _train_and_record(parser, OnlineConfig, values, train_online)

@@ -24,11 +24,8 @@ def add_theory_commands(subparsers) -> None:
         "SubOpt(π̂) for each seed; the result (with config, seeds, version, commit) is written as JSON.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    offline.add_argument("--instance", default="offline-poor-coverage", help="a name from --list-instances")
-    offline.add_argument("--instance-seed", type=int, default=0, help="seed that draws the instance")
-    offline.add_argument("--algorithm", choices=OFFLINE_ALGORITHMS, default="vpo", help="estimator")
+    _add_run_arguments(offline, instance="offline-poor-coverage", algorithms=OFFLINE_ALGORITHMS, role="estimator")
     offline.add_argument("--N", type=int, default=1000, help="number of comparisons")
-    offline.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="data seeds")
     offline.add_argument("--alpha", type=float, default=None, help="sum-form VPO weight (default alpha_scale·√N)")
     offline.add_argument("--alpha-scale", type=float, default=1.0, help="c in α = c·√N")
     offline.add_argument("--calibration", default="behavior", choices=["behavior", "ref", "uniform", "chosen"],
@@ -49,11 +46,8 @@ def add_theory_commands(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     defaults = OnlineOptions()
-    online.add_argument("--instance", default="tabular-small", help="a name from --list-instances")
-    online.add_argument("--instance-seed", type=int, default=0, help="seed that draws the instance")
-    online.add_argument("--algorithm", choices=ONLINE_ALGORITHMS, default="vpo", help="learner")
+    _add_run_arguments(online, instance="tabular-small", algorithms=ONLINE_ALGORITHMS, role="learner")
     online.add_argument("--T", type=int, default=600, help="number of rounds")
-    online.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="data seeds")
     online.add_argument("--alpha", type=float, default=None, help="constant sum-form VPO weight (default alpha_scale·√T)")
     online.add_argument("--alpha-scale", type=float, default=defaults.alpha_scale, help="c in α = c·√T or α_t = c·√t")
     online.add_argument("--alpha-schedule", choices=["constant", "sqrt"], default=defaults.alpha_schedule,
@@ -69,6 +63,14 @@ def add_theory_commands(subparsers) -> None:
                         help="JSON file (default runs/online-<instance>-<algorithm>-<time>.json); finished seeds "
                              "are kept in OUT's folder under .cells/")
     online.set_defaults(handler=_run_online_command, parser=online)
+
+
+def _add_run_arguments(parser, *, instance: str, algorithms, role: str) -> None:
+    """The flags every theory run shares: which instance, which algorithm, which data seeds."""
+    parser.add_argument("--instance", default=instance, help="a name from --list-instances")
+    parser.add_argument("--instance-seed", type=int, default=0, help="seed that draws the instance")
+    parser.add_argument("--algorithm", choices=algorithms, default="vpo", help=role)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="data seeds")
 
 
 def _list_or_help(args, parser) -> int:

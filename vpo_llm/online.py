@@ -254,8 +254,10 @@ def train_online(config: OnlineConfig, *, oracle=None, prompts=None, progress: b
         _atomic_write_text(out / "config.json", json.dumps(asdict(config), indent=1, default=str))
     policy = accelerator.unwrap_model(model)
 
-    def logps(net, prompts, responses):
-        return environment.logps(net, prompts, responses)
+    logps = environment.logps  # (net, prompts (B,), responses) → (B,) log π(y|x)
+    writes = out is not None and accelerator.is_main_process
+    # the collected pairs as TRL-layout JSON lines, each pair described (decoded) once
+    pair_lines = [json.dumps(r) for r in preference_rows(environment, buffer)] if writes else []
 
     bar = tqdm(range(start, config.iterations), desc=f"{config.loss} online",
                disable=not (progress and accelerator.is_main_process), leave=False)
@@ -285,11 +287,13 @@ def train_online(config: OnlineConfig, *, oracle=None, prompts=None, progress: b
                "ref_rejected": torch.where(torch.as_tensor(first_wins), ref_second, ref_first).tolist()}
         if world > 1:  # every process trains on the main process's pairs (generation may differ on accelerators)
             new = broadcast_object_list([new])[0]
+        new_lines = [json.dumps(r) for r in preference_rows(environment, new)] if writes else []
         if config.accumulate:
             for key in buffer:
-                buffer[key] = buffer[key] + new[key]
+                buffer[key].extend(new[key])
+            pair_lines.extend(new_lines)
         else:
-            buffer = new
+            buffer, pair_lines = new, new_lines
         row["oracle/first_win_rate"] = float(np.mean(first_wins))
 
         # ---- train on D_t: steps_per_iteration AdamW steps on vpo_loss (s, a_t = α_t / N_t)
@@ -334,14 +338,13 @@ def train_online(config: OnlineConfig, *, oracle=None, prompts=None, progress: b
         history.append(row)
         if "suboptimality" in row:
             bar.set_postfix({"subopt": f"{row['suboptimality']:.4f}"})
-        if out is not None and accelerator.is_main_process:
+        if writes:
             # one atomic file holds everything a resume needs; metrics.jsonl is rewritten from it
             _atomic_torch_save({"model": policy.state_dict(), "optimizer": optimizer.state_dict(), "iteration": t + 1,
                                 "history": history, "buffer": buffer, "rng": rng.bit_generator.state,
                                 "reference_cache": cache.state()}, out / "checkpoint.pt")
             _atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            _atomic_write_text(out / "pairs.jsonl", "".join(json.dumps(row) + "\n"
-                                                            for row in preference_rows(environment, buffer)))
+            _atomic_write_text(out / "pairs.jsonl", "".join(line + "\n" for line in pair_lines))
         accelerator.wait_for_everyone()
 
     final = {"iteration": config.iterations + 1, **environment.evaluate(policy)}

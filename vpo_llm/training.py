@@ -135,7 +135,7 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
     # for data parallelism: each process then takes its share of every micro-batch and the
     # gradients are averaged, so the update equals the single-process one with the same global batch.
     accelerator = Accelerator(cpu=config.device == "cpu")
-    world, rank = accelerator.num_processes, accelerator.process_index
+    world = accelerator.num_processes
     if config.batch_size % world:
         raise ValueError(f"`batch_size` ({config.batch_size}) must be divisible by the number of processes ({world})")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

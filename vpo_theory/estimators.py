@@ -63,21 +63,25 @@ class VPOFit:
 
 
 # --------------------------------------------------------------------------- objective pieces
+def _nll_value(r, counts) -> float:
+    """ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b])) alone  (MATH §3). Shapes: r (X, Y), counts (X, Y, Y)."""
+    return float((counts * np.logaddexp(0.0, r[:, None, :] - r[:, :, None])).sum())
+
+
 def _nll_pieces(r, counts):
     """ℓ and its r-gradient/Hessian from pair counts n[x, a, b]  (MATH §3, §6).
 
     ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b])).  Shapes: r (X, Y), counts (X, Y, Y).
+    Written with as few NumPy calls as possible: on the estimators' tiny arrays the calls, not
+    the arithmetic, are the cost (every solver, batched or per context, goes through here).
     """
-    margins = r[:, :, None] - r[:, None, :]  # (X, Y, Y)
-    value = float(np.sum(counts * np.logaddexp(0.0, -margins)))
-    sigma_minus = expit(-margins)  # σ(−m); σ(m) = 1 − σ(−m) to full relative accuracy where it matters
-    loss_slope = counts * sigma_minus  # n·σ(−m) = −∂/∂m of n·softplus(−m)
-    grad = -loss_slope.sum(axis=2) + loss_slope.sum(axis=1)  # (X, Y)
-    weight = loss_slope * expit(margins)  # n·σ(m)σ(−m)
+    negative = r[:, None, :] - r[:, :, None]  # (X, Y, Y) −m, m = r[x,a] − r[x,b]
+    value = float((counts * np.logaddexp(0.0, negative)).sum())
+    loss_slope = counts * expit(negative)  # n·σ(−m) = −∂/∂m of n·softplus(−m)
+    grad = loss_slope.sum(axis=1) - loss_slope.sum(axis=2)  # (X, Y)
+    weight = loss_slope * expit(-negative)  # n·σ(m)σ(−m)
     weight = weight + weight.transpose(0, 2, 1)  # symmetric per context
-    hess = -weight
-    idx = np.arange(r.shape[1])
-    hess[:, idx, idx] += weight.sum(axis=2)  # graph Laplacian per context (X, Y, Y)
+    hess = weight.sum(axis=2)[:, :, None] * np.eye(r.shape[1]) - weight  # graph Laplacian per context (X, Y, Y)
     return value, grad, hess
 
 
@@ -87,9 +91,8 @@ def _value_pieces(r, log_pi_ref, rho, beta):
     pi = np.exp(log_pi)
     value = float(beta * rho @ log_z)
     grad = rho[:, None] * pi
-    hess = -(rho / beta)[:, None, None] * (pi[:, :, None] * pi[:, None, :])
-    idx = np.arange(r.shape[1])
-    hess[:, idx, idx] += (rho / beta)[:, None] * pi
+    scaled = (rho / beta)[:, None] * pi  # (X, Y)
+    hess = scaled[:, :, None] * np.eye(r.shape[1]) - scaled[:, :, None] * pi[:, None, :]
     return value, grad, hess, pi
 
 
@@ -134,6 +137,12 @@ class _Block:
         return nll - sign * alpha * j + 0.5 * self.ridge * float(w @ w)
 
 
+def _strictly_convex(alpha: float, ridge: float, rho: np.ndarray) -> bool:
+    """ℓ + αJ* + λ/2‖r‖² has one minimizer over the calibrated class (ℓ alone may be flat: α = 0 leaves
+    never-compared responses free)."""
+    return ridge > 0 or (alpha > 0 and bool(np.all(rho > 0)))
+
+
 def _solve_pessimistic(block: _Block, alpha: float, w0):
     """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE).
 
@@ -143,8 +152,8 @@ def _solve_pessimistic(block: _Block, alpha: float, w0):
     converge. Other cold solves use Newton / the barrier method.
     """
     k = block.basis.shape[-1]
-    strictly_convex = block.ridge > 0 or (alpha > 0 and bool(np.all(block.rho > 0)))
-    if block.constraint is not None and (w0 is not None or (block.basis.shape[0] == 1 and strictly_convex)):
+    if block.constraint is not None and (w0 is not None or (block.basis.shape[0] == 1
+                                                            and _strictly_convex(alpha, block.ridge, block.rho))):
         # a warm start, or one context (the tabular fallback when the bound binds) with a unique minimizer:
         # SQP from there. (A non-unique MLE keeps the barrier's choice among its minimizers.)
         w, converged, iterations, residual, _ = _local_sqp(block, alpha, w0 if w0 is not None else np.zeros(k), sign=-1)
@@ -346,8 +355,7 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
     solved = np.zeros(num_contexts, dtype=bool)  # contexts already answered by the batched solve
     solver = None
-    strictly_convex = ridge > 0 or (alpha > 0 and bool(np.all(rho > 0)))
-    if features is None and not optimistic and (init is None or strictly_convex):
+    if features is None and not optimistic and (init is None or _strictly_convex(alpha, ridge, rho)):
         # every context's unconstrained Newton solve at once (see _batched); kept where it lies in the class.
         # A warm start (init) is used only when the minimizer is unique: the bounded MLE keeps its
         # per-context path, whose choice among non-unique minimizers the online baselines rely on.
@@ -404,8 +412,7 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     theta = theta_map @ w_all[0] if theta_map is not None else None
     penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
     policy = core._policy_from_logits(reward / beta + log_pi_ref)
-    margins = reward[:, :, None] - reward[:, None, :]
-    nll = float(np.sum(counts * np.logaddexp(0.0, -margins)))  # ℓ alone (MATH §3): no derivatives needed here
+    nll = _nll_value(reward, counts)  # ℓ alone (MATH §3): no derivatives needed here
     j_star = float(beta * rho @ core._log_optimal_policy(reward, log_pi_ref, beta)[1])  # J* = β Σ ρ log Z (MATH §2)
     return VPOFit(
         reward=reward, policy=policy, theta=theta, objective=nll - sign * alpha * j_star + penalty, nll=nll,

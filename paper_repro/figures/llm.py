@@ -55,6 +55,19 @@ def plot_bridge(record: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def _per_method(out: list, methods, num_seeds: int, keys) -> dict:
+    """Cells laid out method-major (method × seed) → {method: {key: [one list per seed]}}."""
+    return {method: {key: [run[key] for run in out[i * num_seeds:(i + 1) * num_seeds]] for key in keys}
+            for i, method in enumerate(methods)}
+
+
+def _band(ax, x, values, k: int, label: str) -> None:
+    """Seed mean with its 95 % CI band, colour C{k}."""
+    mean, ci = mean_and_ci(np.asarray(values))
+    ax.plot(x, mean, color=f"C{k}", label=label)
+    ax.fill_between(x, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+
+
 # --------------------------------------------------------------------------- llm-offline
 METHODS = {  # label → OfflineConfig overrides
     "DPO": {"loss": "dpo"},
@@ -78,11 +91,10 @@ def compute_offline(quick: bool) -> dict:
     seeds = list(range(2 if quick else 5))
     cells = [(m, s, steps) for m in METHODS for s in seeds]
     out = run_cells(_offline_cell, cells, desc="llm-offline", cache_dir=cache_dir("llm-offline"))
-    results, summary = {}, {}
+    results = _per_method(out, METHODS, len(seeds), ("value", "true_reward", "kl", "suboptimality"))
+    summary = {}
     for i, method in enumerate(METHODS):
-        runs = out[i * len(seeds):(i + 1) * len(seeds)]
-        results[method] = {key: [r[key] for r in runs] for key in ("value", "true_reward", "kl", "suboptimality")}
-        results[method]["step"] = runs[0]["step"]
+        results[method]["step"] = out[i * len(seeds)]["step"]
         value = np.asarray(results[method]["value"])
         summary[method] = (f"J(r*, π): start {value[:, 0].mean():.3f}, best {value.mean(0).max():.3f}, "
                            f"end {value[:, -1].mean():.3f}; KL at end {np.mean([r[-1] for r in results[method]['kl']]):.2f}")
@@ -98,9 +110,7 @@ def plot_offline(record: dict, path: Path) -> None:
     for k, (method, entry) in enumerate(record["results"].items()):
         steps = np.asarray(entry["step"])
         for ax, key in ((left, "value"), (right, "true_reward")):
-            mean, ci = mean_and_ci(np.asarray(entry[key]))
-            ax.plot(steps, mean, color=f"C{k}", label=method)
-            ax.fill_between(steps, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+            _band(ax, steps, entry[key], k, method)
     left.set(xlabel="training step", ylabel="J(r*, π) = E r* − β KL (exact)", title="KL-regularized value")
     right.set(xlabel="training step", ylabel="E_π r* (exact)", title="true reward")
     left.legend(fontsize=7)
@@ -133,10 +143,9 @@ def compute_online(quick: bool) -> dict:
     seeds = list(range(2 if quick else 5))
     cells = [(m, s, iterations) for m in ONLINE_METHODS for s in seeds]
     out = run_cells(_online_cell, cells, desc="llm-online", cache_dir=cache_dir("llm-online"))
-    results, summary = {}, {}
-    for i, method in enumerate(ONLINE_METHODS):
-        runs = out[i * len(seeds):(i + 1) * len(seeds)]
-        results[method] = {key: [r[key] for r in runs] for key in ("suboptimality", "kl", "regret")}
+    results = _per_method(out, ONLINE_METHODS, len(seeds), ("suboptimality", "kl", "regret"))
+    summary = {}
+    for method in ONLINE_METHODS:
         regret = np.asarray(results[method]["regret"])[:, -1]
         final = np.asarray(results[method]["suboptimality"])[:, -1]
         regret_mean, regret_ci = mean_and_ci(regret[:, None])
@@ -156,12 +165,8 @@ def plot_online(record: dict, path: Path) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     for k, (method, entry) in enumerate(record["results"].items()):
-        subopt, regret = np.asarray(entry["suboptimality"]), np.asarray(entry["regret"])
-        for ax, values in ((left, subopt), (right, regret)):
-            mean, ci = mean_and_ci(values)
-            steps = np.arange(1, values.shape[1] + 1)
-            ax.plot(steps, mean, color=f"C{k}", label=method)
-            ax.fill_between(steps, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+        for ax, key in ((left, "suboptimality"), (right, "regret")):
+            _band(ax, np.arange(1, len(entry[key][0]) + 1), entry[key], k, method)
     left.set(xlabel="iteration t", ylabel="SubOpt(π_t) (exact)", title="suboptimality of the collecting policy")
     right.set(xlabel="iteration t", ylabel="Σ SubOpt(π_s), s ≤ t", title="regret")
     left.legend(fontsize=7)
