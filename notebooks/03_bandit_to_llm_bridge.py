@@ -20,10 +20,9 @@
 
 # %%
 import numpy as np
-import torch
 
 import vpo_theory as vt
-from vpo_llm import BridgeConfig, run_bridge, vpo_loss
+from vpo_llm import BridgeConfig, run_bridge
 
 # (I6) on a tabular "model": the policy-space value at a random π equals the reward-space one
 rng = np.random.default_rng(0)

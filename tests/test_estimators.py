@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
@@ -67,9 +67,12 @@ def test_mle_matches_cvxpy(seed, dim, bound):
     """The MLE need not be unique (responses never compared): compare optimal objectives."""
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(seed, dim=dim, num_pairs=30)
     fit = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_cal, bound, features)
-    reward = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, 0.0, pi_cal, bound, features).reward
-    # two-sided to the conic solver's accuracy (seed 979517: cvxpy 2.4e-9 above ours), one-sided tightly
-    assert fit.nll == pytest.approx(vt.bt_nll(reward, *prefs.astuple()), rel=1e-8)
+    reference = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, 0.0, pi_cal, bound, features)
+    reward = reference.reward
+    # two-sided to the conic solver's accuracy when it claims one (seed 979517: cvxpy 2.4e-9 above ours;
+    # seed 145, bound 0.896: "optimal_inaccurate", 7e-7 above ours), one-sided tightly always
+    if reference.status == "optimal":
+        assert fit.nll == pytest.approx(vt.bt_nll(reward, *prefs.astuple()), rel=1e-8)
     assert fit.nll <= vt.bt_nll(reward, *prefs.astuple()) + 1e-10 * fit.nll  # cvxpy may sit 1e-12 outside the ball
 
 
@@ -240,3 +243,72 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
         nearby = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge + 0.05)
         warm = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge, init=nearby)
         assert warm.converged and total_variation(warm.policy, cold.policy) <= 1e-6
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=9).filter(lambda p: sum(p) > 1e-3))
+def test_calibrated_bases_are_orthonormal_and_calibrated(weights):
+    """The Householder bases: BᵀB = I and π_cal·B = 0 per context, also with zero-mass responses."""
+    from vpo_theory._batched import calibrated_bases
+
+    pi_cal = np.array([weights, weights[::-1]]) / sum(weights)  # (2, Y)
+    basis = calibrated_bases(pi_cal)  # (2, Y, Y−1)
+    Y = pi_cal.shape[1]
+    np.testing.assert_allclose(basis.transpose(0, 2, 1) @ basis, np.broadcast_to(np.eye(Y - 1), (2, Y - 1, Y - 1)),
+                               atol=1e-14)
+    np.testing.assert_allclose(np.einsum("xy,xyk->xk", pi_cal, basis), 0.0, atol=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 6), st.integers(2, 8), st.sampled_from([10, 100, 1000, 10000]),
+       st.sampled_from([0.0, 1.0, "sqrt", "10sqrt"]), st.sampled_from([0.0, 0.1]))
+def test_batched_newton_stops_at_the_minimizer(seed, num_contexts, num_responses, num_pairs, alpha, ridge):
+    """The batched solver's stopping rule (a last Newton step shorter than 1e-5) leaves the rewards within
+    1e-8 of the same iteration run until its line search can no longer decrease the objective."""
+    from vpo_theory._batched import calibrated_bases, solve_unconstrained
+    from vpo_theory.data import pair_counts
+
+    prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=num_contexts, num_responses=num_responses,
+                                                         num_pairs=num_pairs)
+    alpha = {"sqrt": np.sqrt(num_pairs), "10sqrt": 10 * np.sqrt(num_pairs)}.get(alpha, alpha)
+    if alpha == 0:
+        ridge = 0.1  # the MLE without a ridge need not exist
+    counts = pair_counts(*prefs.astuple(), num_contexts=num_contexts, num_responses=num_responses)
+    basis = calibrated_bases(pi_cal)
+    args = (counts, np.log(pi_ref), rho, beta, alpha, ridge, basis)
+    w, converged, _, gradient = solve_unconstrained(*args)
+    assume(converged)  # it may hand a context to the per-context solver (e.g. only ties: the minimizer is far out)
+    # never "short enough": it runs to max_iter or until the line search cannot decrease f any more
+    w_limit, _, _, gradient_limit = solve_unconstrained(*args, xtol=0.0, max_iter=60)
+    assert gradient_limit <= 1e-9 * max(1.0, num_pairs)
+    reward, reward_limit = basis @ w[:, :, None], basis @ w_limit[:, :, None]
+    assert np.abs(reward - reward_limit).max() <= 1e-8 * (1 + np.abs(reward_limit).max())
+    assert gradient <= 1e-6 * max(1.0, num_pairs)  # and it reports a small gradient there
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_preconditioned_local_step_reaches_the_plain_slsqp_answer(seed):
+    """The online local step solves in z with w = M z (a change of variables fitted to ∇²ℓ): from the same
+    warm start it must reach the objective that SLSQP in the original coordinates reaches, on a late-round
+    problem (thousands of comparisons) where the two take different paths."""
+    from vpo_theory.data import pair_counts
+    from vpo_theory.estimators import _local_sqp, _tabular_blocks
+
+    instance = vt.make_instance("tabular-trap", 0)
+    rng = np.random.default_rng(seed)
+    prefs = sample_preferences(rng, instance.rho, instance.pi_ref, instance.reward, 4000)
+    counts = pair_counts(*prefs.astuple(), num_contexts=instance.num_contexts, num_responses=instance.num_responses)
+    bound, alpha = float(np.abs(instance.reward).max()), 0.1 * np.sqrt(4000)
+    previous = vt.fit_vpo(None, None, None, instance.pi_ref, instance.rho, instance.beta, alpha, +1, instance.pi_ref,
+                          bound, counts=np.maximum(counts - 1, 0))  # the answer one round of data earlier
+    blocks = _tabular_blocks(counts, instance.pi_ref, np.log(instance.pi_ref), instance.rho, instance.beta, 0.0, bound)
+    for rows, block in blocks:
+        w_start = np.einsum("xyk,xy->k", block.basis, previous.reward[rows])
+        w, converged, _, residual, (objective,) = _local_sqp(block, alpha, w_start)
+        fun = block.convex(-alpha, None)
+        plain = minimize(lambda v: fun(v, hessian=False)[:2], w_start * (1 - 1e-9), jac=True, method="SLSQP",
+                         constraints=[{"type": "ineq", "fun": lambda v: block.constraint.b - block.constraint.A @ v}],
+                         options={"ftol": 1e-14, "maxiter": 500})
+        assert converged and residual <= 1e-5 * max(1.0, np.abs(fun(w)[1]).max())
+        assert objective <= block.objective(plain.x, alpha, +1) + 1e-9 * abs(objective)
+        assert np.abs(block.reward(w) - block.reward(plain.x)).max() <= 1e-5

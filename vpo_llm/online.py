@@ -27,10 +27,9 @@ from tqdm.auto import tqdm
 from ._checks import check_fields
 from .environments import HFEnvironment, TaskEnvironment
 from .losses import dpo_loss, vpo_loss
-from .models import TinyLMConfig, tiny_causal_lm
 from .oracles import BradleyTerryOracle, RewardModelOracle, as_oracle
 from .tasks import EnumerableTask, TaskConfig
-from .training import _atomic_torch_save, _atomic_write_text, _pretrain_reference, accumulated_step
+from .training import _atomic_torch_save, _atomic_write_text, _task_model, accumulated_step
 
 __all__ = ["OnlineConfig", "ReferenceSampleCache", "train_online", "load_prompts", "preference_rows"]
 
@@ -203,10 +202,8 @@ def _build(config: OnlineConfig, oracle, prompts=None):
         beta = config.beta if config.beta is not None else 0.1
     else:
         task = EnumerableTask(config.task)
-        model = tiny_causal_lm(TinyLMConfig(vocab_size=config.task.vocab_size, seed=config.seed), dtype=torch_dtype)
-        if config.reference_pretrain_steps:
-            _pretrain_reference(model, task, config.reference_pretrain_steps, seed=config.seed,
-                                target=config.reference_target)
+        model = _task_model(task, seed=config.seed, dtype=torch_dtype, device=config.device,
+                            steps=config.reference_pretrain_steps, target=config.reference_target)
         environment = TaskEnvironment(task, task.policy_table(model))
         if oracle is None:
             oracle = BradleyTerryOracle(task.reward, sample=config.oracle_sample)

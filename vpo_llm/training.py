@@ -93,9 +93,7 @@ def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
     device = torch.device(config.device)
     task = EnumerableTask(config.task)
     beta = config.beta if config.beta is not None else config.task.beta
-    model = tiny_causal_lm(TinyLMConfig(vocab_size=config.task.vocab_size, seed=config.seed), dtype=torch_dtype).to(device)
-    if config.reference_pretrain_steps:
-        _pretrain_reference(model, task, config.reference_pretrain_steps, seed=config.seed)
+    model = _task_model(task, seed=config.seed, dtype=torch_dtype, device=device, steps=config.reference_pretrain_steps)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     with torch.no_grad():
         ref_table = task.policy_logps(reference)  # (X, Y) log π_ref, computed once
@@ -248,6 +246,15 @@ def _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, lo
 def reference_cache_dir() -> Path:
     """Where fitted reference policies are cached: $VPO_CACHE_DIR, else ~/.cache/vpo."""
     return Path(os.environ.get("VPO_CACHE_DIR", Path.home() / ".cache" / "vpo"))
+
+
+def _task_model(task: EnumerableTask, *, seed: int, dtype: torch.dtype, device, steps: int, target: str = "skewed"):
+    """The tiny Llama of the built-in task (seeded), moved to ``device`` and fitted to its reference policy
+    by ``steps`` cross-entropy steps (none: the random initialization is π_ref). Offline and online both start here."""
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=seed), dtype=dtype).to(device)
+    if steps:
+        _pretrain_reference(model, task, steps, seed=seed, target=target)
+    return model
 
 
 def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int, target: str = "skewed") -> None:

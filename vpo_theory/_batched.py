@@ -21,69 +21,82 @@ _ARMIJO, _SHRINK = 0.25, 0.5
 
 
 def calibrated_bases(pi_cal: np.ndarray) -> np.ndarray:
-    """(X, Y, Y−1) orthonormal bases of {v : π_cal(x)·v = 0}, from one batched complete QR."""
-    q, _ = np.linalg.qr(pi_cal[:, :, None], mode="complete")  # (X, Y, Y): column 0 ∝ π_cal(x)
-    return q[:, :, 1:]
+    """(X, Y, Y−1) orthonormal bases of {v : π_cal(x)·v = 0}, one Householder reflection per context.
+
+    With p = π_cal(x)/‖π_cal(x)‖ (p ≥ 0) and u = p + e₀, ‖u‖² = 2(1 + p₀), the reflection
+    H = I − uuᵀ/(1 + p₀) is orthogonal and symmetric and maps e₀ to −p, so its columns 1..Y−1
+    are orthonormal and orthogonal to p. (This is what a complete QR of p computes, without
+    LAPACK's per-call overhead on these tiny arrays; p₀ ≥ 0 means no cancellation in 1 + p₀.)
+    """
+    Y = pi_cal.shape[1]
+    p = pi_cal / np.sqrt((pi_cal * pi_cal).sum(axis=1))[:, None]  # (X, Y) unit rows
+    u = p.copy()
+    u[:, 0] += 1.0
+    v = p[:, 1:] / (1.0 + p[:, :1])  # (X, Y−1): rows 1.. of u, over 1 + p₀
+    return np.eye(Y)[:, 1:] - u[:, :, None] * v[:, None, :]  # (X, Y, Y−1) columns 1.. of H
 
 
 def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float,
                         value_weight: float, ridge: float, basis: np.ndarray, w0: np.ndarray | None = None,
-                        *, max_iter: int = 100, rtol: float = 1e-15, give_up_beyond: float = np.inf):
+                        *, max_iter: int = 100, xtol: float = 1e-5, give_up_beyond: float = np.inf):
     """argmin_w Σ_x [ℓ_x + value_weight·J*_x](B_x w_x) + λ/2‖w‖² by batched damped Newton.
 
     Shapes: counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), basis (X, Y, k), w0 (X, k).
-    ``give_up_beyond``: stop (not converged) once some |r| exceeds it — the unconstrained
+    Stops after taking a Newton step no longer than ``xtol``·(1 + max|w|) in every context
+    (‖Δr_x‖₂ = ‖Δw_x‖₂): such a step is in the quadratic phase, so the error left after it is of
+    order its square. Only that last step's gradient is computed, not its Hessian. Measured on
+    400 random problems (tests/test_estimators.py): rewards within 1e-9·(1 + max|r|) of a run
+    to the line search's limit, the same as testing the decrement against 1e-15·|f| afterwards,
+    with one Hessian fewer.
+    ``give_up_beyond``: stop (not converged) once some |w_xi| (≤ ‖r_x‖₂) exceeds it — the unconstrained
     minimizer is then far outside the reward class, or does not exist (separable data).
     Returns (w (X, k), converged, iterations, max |gradient|).
     """
-    from .estimators import _nll_pieces, _value_pieces  # the objective pieces every solver uses
+    from .estimators import _objective_pieces  # the objective every solver evaluates
 
     X, _, k = basis.shape
     basis_t = basis.transpose(0, 2, 1)  # (X, k, Y)
-    eye = np.eye(k)
 
-    def fun(w):
+    def fun(w, hessian=True):
         r = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
-        value, grad_r, hess_r = _nll_pieces(r, counts)  # ℓ (MATH §3)
-        if value_weight:  # + α J* (MATH §2, I2)
-            value_j, grad_j, hess_j, _ = _value_pieces(r, log_pi_ref, rho, beta)
-            value, grad_r, hess_r = value + value_weight * value_j, grad_r + value_weight * grad_j, \
-                hess_r + value_weight * hess_j
+        value, grad_r, hess_r = _objective_pieces(r, counts, log_pi_ref, rho, beta, value_weight, hessian)  # ℓ + αJ*
         grad = (basis_t @ grad_r[:, :, None])[:, :, 0]  # (X, k)
-        hess = basis_t @ hess_r @ basis  # (X, k, k) block diagonal of the joint Hessian
+        hess = basis_t @ hess_r @ basis if hessian else None  # (X, k, k) block diagonal of the joint Hessian
         if ridge:
-            return value + 0.5 * ridge * float((w * w).sum()), grad + ridge * w, hess + ridge * eye
+            value, grad = value + 0.5 * ridge * float((w * w).sum()), grad + ridge * w
+            if hessian:
+                hess = hess + ridge * np.eye(k)
         return value, grad, hess
 
     w = np.zeros((X, k)) if w0 is None else np.array(w0, dtype=np.float64)
     value, grad, hess = fun(w)
-    done = False
     for iteration in range(1, max_iter + 1):
+        size = float(abs(w).max())  # ‖r_x‖₂ = ‖w_x‖₂ ≥ every |w_xi|: no need to form r for the two tests below
+        if size > give_up_beyond:
+            return w, False, iteration, float(abs(grad).max())
         try:
             direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]  # (X, k): every context's Newton step
         except np.linalg.LinAlgError:
-            return w, False, iteration, float(np.max(np.abs(grad)))
-        per_context = -np.sum(grad * direction, axis=1) / 2.0  # each context's Newton decrement, ≥ 0 if H ≻ 0
-        decrement = float(per_context.sum())
-        if not per_context.min() >= -1e-12 * max(1.0, abs(value)):  # (False for NaN too)
+            return w, False, iteration, float(abs(grad).max())
+        per_context = (grad * direction).sum(axis=1)  # (X,) −2·(each context's Newton decrement), ≤ 0 if H ≻ 0
+        decrement = -0.5 * float(per_context.sum())
+        if not per_context.max() <= 2e-12 * max(1.0, abs(value)):  # (False for NaN too)
             # a numerically singular Hessian (a flat direction: rewards so large that π_r is a point
             # mass and the data do not pin them down): leave it to the per-context safeguarded solver
-            return w, False, iteration, float(np.max(np.abs(grad)))
-        if decrement <= rtol * max(1.0, abs(value)):
-            done = True  # one more full step past the tolerance (quadratic convergence), then stop
+            return w, False, iteration, float(abs(grad).max())
+        # a Newton step this short is in the quadratic phase: take it, and stop without a Hessian after it
+        done = float((direction * direction).sum(axis=1).max()) <= (xtol * (1.0 + size)) ** 2
         step = 1.0
         while True:
             candidate = w + step * direction
-            new_value, new_grad, new_hess = fun(candidate)
-            if np.isfinite(new_value) and new_value <= value - _ARMIJO * step * 2 * decrement + 1e-15 * abs(value):
+            new_value, new_grad, new_hess = fun(candidate, hessian=not done)
+            if new_value <= value - _ARMIJO * step * 2 * decrement + 1e-15 * abs(value):  # (False for NaN)
                 break
             step *= _SHRINK
             if step < 1e-20:
                 converged = done or decrement <= 1e-10 * max(1.0, abs(value))
-                return w, converged, iteration, float(np.max(np.abs(grad)))
+                return w, converged, iteration, float(abs(grad).max())
         w, value, grad, hess = candidate, new_value, new_grad, new_hess
         if done:
-            return w, True, iteration, float(np.max(np.abs(grad)))
-        if give_up_beyond < np.inf and np.max(np.abs(np.einsum("xyk,xk->xy", basis, w))) > give_up_beyond:
-            return w, False, iteration, float(np.max(np.abs(grad)))
-    return w, done, max_iter, float(np.max(np.abs(grad)))
+            return w, True, iteration, float(abs(grad).max())
+    return w, False, max_iter, float(abs(grad).max())

@@ -32,7 +32,7 @@ def as_array(name: str, value, *, ndim: int) -> np.ndarray:
         )
     if array.size == 0:
         raise ValueError(f"`{name}` is empty (shape {array.shape}); it needs at least one entry per axis")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():  # (ndarray methods: the estimators call this per fit, on tiny arrays)
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"`{name}` has a non-finite entry at index {tuple(int(i) for i in bad)}; all entries must be finite")
     return array
@@ -67,11 +67,10 @@ def check_distribution(name: str, value, *, shape: tuple[int, ...] | None = None
     array = as_array(name, value, ndim=ndim)
     if shape is not None and array.shape != shape:
         raise ValueError(f"`{name}` has shape {array.shape} but must have shape {shape} to match the other arguments")
-    if np.any(array < 0):
+    if array.min() < 0:
         bad = np.argwhere(array < 0)[0]
         raise ValueError(f"`{name}` has a negative probability at index {tuple(int(i) for i in bad)}; probabilities must be >= 0")
-    sums = array.sum(axis=-1)
-    worst = np.max(np.abs(sums - 1.0))
+    worst = float(abs(array.sum(axis=-1) - 1.0).max())
     if worst > DISTRIBUTION_ATOL:
         where = "each row of " if ndim == 2 else ""
         raise ValueError(
@@ -83,7 +82,7 @@ def check_distribution(name: str, value, *, shape: tuple[int, ...] | None = None
 
 def check_full_support(name: str, pi: np.ndarray) -> None:
     """Every response must have positive probability (log pi must be finite)."""
-    if np.any(pi <= 0):
+    if pi.min() <= 0:
         bad = np.argwhere(pi <= 0)[0]
         raise ValueError(
             f"`{name}` must give every response positive probability (full support); entry "
@@ -94,7 +93,7 @@ def check_full_support(name: str, pi: np.ndarray) -> None:
 def check_support_inside(name: str, pi: np.ndarray, outer_name: str, outer: np.ndarray) -> None:
     """supp(pi) must lie inside supp(outer)."""
     outside = (pi > 0) & (outer <= 0)
-    if np.any(outside):
+    if outside.any():
         bad = np.argwhere(outside)[0]
         raise ValueError(
             f"`{name}` puts mass on response {tuple(int(i) for i in bad)} where `{outer_name}` has none; "
@@ -121,8 +120,10 @@ def check_preferences(x, winner, loser, *, num_contexts: int, num_responses: int
         array = np.asarray(value)
         if array.ndim != 1:
             raise ValueError(f"`{name}` must be a 1-D array of indices, got shape {array.shape}")
-        if array.size and not np.issubdtype(array.dtype, np.integer):
-            if np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+        if array.dtype != np.int64 and array.size:
+            if array.dtype.kind in "iu":
+                array = array.astype(np.int64)
+            elif array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
                 array = array.astype(np.int64)
             else:
                 raise TypeError(f"`{name}` must hold integer indices, got dtype {array.dtype}")

@@ -41,9 +41,9 @@ class Preferences:
 def pair_counts(x, winner, loser, *, num_contexts: int, num_responses: int) -> np.ndarray:
     """n[x, y⁺, y⁻] (X, Y, Y) float64: how often y⁺ beat y⁻ in context x."""
     x, winner, loser = check_preferences(x, winner, loser, num_contexts=num_contexts, num_responses=num_responses)
-    counts = np.zeros((num_contexts, num_responses, num_responses))
-    np.add.at(counts, (x, winner, loser), 1.0)
-    return counts
+    flat = (x * num_responses + winner) * num_responses + loser  # (N,) index into the raveled (X, Y, Y) table
+    counts = np.bincount(flat, minlength=num_contexts * num_responses * num_responses)
+    return counts.reshape(num_contexts, num_responses, num_responses).astype(np.float64)
 
 
 def sample_pairs(rng: np.random.Generator, rho: np.ndarray, first: np.ndarray, second: np.ndarray, n: int):

@@ -9,7 +9,8 @@ V an orthonormal basis of the directions of θ the features can see (‖θ‖ = 
 directions of θ change no reward, so the minimum-norm θ is reported.
 
 - s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved by damped Newton (no
-  bound) or a log-barrier interior-point method (bound), to machine precision.
+  bound) or a log-barrier interior-point method (bound), to machine precision (the batched
+  all-contexts Newton of ``_batched``: rewards within 1e-8·(1 + max|r|) of its limit).
 - s = +1 (optimism): ℓ − αJ* is a difference of convex functions. The convex–concave
   procedure linearizes J* at the iterate (∇J* = ρ·π_r, I2) and solves the convex rest
   exactly; the objective never increases and its fixed points are the KKT points. Because
@@ -68,32 +69,45 @@ def _nll_value(r, counts) -> float:
     return float((counts * np.logaddexp(0.0, r[:, None, :] - r[:, :, None])).sum())
 
 
-def _nll_pieces(r, counts):
-    """ℓ and its r-gradient/Hessian from pair counts n[x, a, b]  (MATH §3, §6).
+def _objective_pieces(r, counts, log_pi_ref, rho, beta: float, value_weight: float, hessian: bool = True):
+    """f = ℓ(r) + value_weight·J*(r), its r-gradient and (unless ``hessian=False``) its r-Hessian.
 
-    ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b])).  Shapes: r (X, Y), counts (X, Y, Y).
-    Written with as few NumPy calls as possible: on the estimators' tiny arrays the calls, not
-    the arithmetic, are the cost (every solver, batched or per context, goes through here).
+    ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b]))  (MATH §3): ∇ and ∇² from σ(−m); ∇²ℓ is a graph
+    Laplacian per context. J* = β Σ_x ρ(x) log Z_r(x)  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ).
+    Shapes: r (X, Y), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,) → (float, (X, Y), (X, Y, Y)).
+    Every solver (batched, per-context Newton/barrier, SLSQP) evaluates its objective here. It is
+    written with as few NumPy calls as possible: on these tiny arrays the calls, not the
+    arithmetic, are the cost.
     """
     negative = r[:, None, :] - r[:, :, None]  # (X, Y, Y) −m, m = r[x,a] − r[x,b]
-    value = float((counts * np.logaddexp(0.0, negative)).sum())
-    loss_slope = counts * expit(negative)  # n·σ(−m) = −∂/∂m of n·softplus(−m)
-    grad = loss_slope.sum(axis=1) - loss_slope.sum(axis=2)  # (X, Y)
-    weight = loss_slope * expit(-negative)  # n·σ(m)σ(−m)
-    weight = weight + weight.transpose(0, 2, 1)  # symmetric per context
-    hess = weight.sum(axis=2)[:, :, None] * np.eye(r.shape[1]) - weight  # graph Laplacian per context (X, Y, Y)
+    value = float(np.vdot(counts, np.logaddexp(0.0, negative)))  # ℓ
+    sigma_negative = expit(negative)  # σ(−m)
+    slope = counts * sigma_negative  # n·σ(−m) = −∂/∂m of n·softplus(−m)
+    grad = (slope.transpose(0, 2, 1) - slope).sum(axis=2)  # (X, Y): Σ_b n[b,y]σ(·) − n[y,b]σ(·)
+    if value_weight:
+        log_pi, log_z = core._log_optimal_policy(r, log_pi_ref, beta)  # the one J* of the package (MATH §2)
+        pi = np.exp(log_pi)  # (X, Y) π_r
+        value += value_weight * beta * float(rho @ log_z)
+        grad_value = (value_weight * rho)[:, None] * pi  # (X, Y) w·ρπ_r  (I2)
+        grad += grad_value
+    if not hessian:  # first-order solvers (SLSQP) need no Hessian
+        return value, grad, None
+    weight = slope * (1.0 - sigma_negative)  # n·σ(m)σ(−m), with σ(m) = 1 − σ(−m)
+    weight += weight.transpose(0, 2, 1)  # symmetric per context: the Laplacian's edge weights
+    diagonal = weight.sum(axis=2)  # (X, Y)
+    if value_weight:  # the J* Hessian (w ρ/β)(diag π − ππᵀ) joins as more "edges" w(ρ/β)π_a π_b and a diagonal
+        curvature = grad_value / beta  # (X, Y) w(ρ/β)π_r
+        weight += curvature[:, :, None] * pi[:, None, :]
+        diagonal += curvature
+    hess = -weight  # (X, Y, Y)
+    _diagonal(hess)[...] += diagonal
     return value, grad, hess
 
 
-def _value_pieces(r, log_pi_ref, rho, beta):
-    """J* and its r-gradient/Hessian  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ)."""
-    log_pi, log_z = core._log_optimal_policy(r, log_pi_ref, beta)  # the one J* of the package (MATH §2)
-    pi = np.exp(log_pi)
-    value = float(beta * rho @ log_z)
-    grad = rho[:, None] * pi
-    scaled = (rho / beta)[:, None] * pi  # (X, Y)
-    hess = scaled[:, :, None] * np.eye(r.shape[1]) - scaled[:, :, None] * pi[:, None, :]
-    return value, grad, hess, pi
+def _diagonal(stack: np.ndarray) -> np.ndarray:
+    """A writable (X, Y) view of the diagonals of a C-contiguous (X, Y, Y) stack."""
+    X, Y, _ = stack.shape
+    return stack.reshape(X, Y * Y)[:, :: Y + 1]
 
 
 @dataclass
@@ -116,15 +130,14 @@ class _Block:
         basis = self.basis
         basis_t = basis.transpose(0, 2, 1)  # (Xb, k, Y)
 
-        def fun(w):
+        def fun(w, hessian: bool = True):
             r = basis @ w
-            f, g, h = _nll_pieces(r, self.counts)
-            if value_weight:
-                fj, gj, hj, _ = _value_pieces(r, self.log_pi_ref, self.rho, self.beta)
-                f, g, h = f + value_weight * fj, g + value_weight * gj, h + value_weight * hj
+            f, g, h = _objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta, value_weight, hessian)
             if linear is not None:
                 f, g = f + float(np.sum(linear * r)), g + linear
             grad = np.einsum("xyk,xy->k", basis, g) + self.ridge * w
+            if not hessian:  # first-order solvers (SLSQP) need no Hessian
+                return f + 0.5 * self.ridge * float(w @ w), grad, None
             hess = (basis_t @ h @ basis).sum(axis=0) + self.ridge * np.eye(len(w))  # Σ_x B_xᵀ H_x B_x
             return f + 0.5 * self.ridge * float(w @ w), grad, hess
 
@@ -132,9 +145,8 @@ class _Block:
 
     def objective(self, w, alpha, sign):
         r = self.reward(w)
-        nll = _nll_pieces(r, self.counts)[0]
-        j = _value_pieces(r, self.log_pi_ref, self.rho, self.beta)[0]
-        return nll - sign * alpha * j + 0.5 * self.ridge * float(w @ w)
+        j = float(self.beta * (self.rho @ core._log_optimal_policy(r, self.log_pi_ref, self.beta)[1]))  # MATH §2
+        return _nll_value(r, self.counts) - sign * alpha * j + 0.5 * self.ridge * float(w @ w)
 
 
 def _strictly_convex(alpha: float, ridge: float, rho: np.ndarray) -> bool:
@@ -168,7 +180,8 @@ def _solve_pessimistic(block: _Block, alpha: float, w0):
 
 def _ccp_step(block: _Block, alpha: float, w: np.ndarray):
     """One convex–concave step: minimize ℓ − α⟨∇J*(r_k), r⟩ (+ ridge) over the class  (MATH §4)."""
-    _, grad_j, _, _ = _value_pieces(block.reward(w), block.log_pi_ref, block.rho, block.beta)  # ρ·π_{r_k} (I2)
+    log_pi, _ = core._log_optimal_policy(block.reward(w), block.log_pi_ref, block.beta)
+    grad_j = block.rho[:, None] * np.exp(log_pi)  # ∇J*(r_k) = ρ·π_{r_k}  (I2)
     return minimize_convex(block.convex(0.0, -alpha * grad_j), len(w), constraint=block.constraint, w0=w)
 
 
@@ -247,19 +260,37 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1)
 
     fun = block.convex(-sign * alpha, None)
     constraint = block.constraint
-    if isinstance(constraint, Box):
-        constraints = [{"type": "ineq", "fun": lambda w: constraint.b - constraint.A @ w, "jac": lambda w: -constraint.A}]
-    elif isinstance(constraint, Ball):
-        constraints = [{"type": "ineq", "fun": lambda w: np.array([constraint.radius**2 - w @ w]),
-                        "jac": lambda w: -2.0 * w[None, :]}]
-    else:
-        constraints = []
     start_objective = block.objective(w_start, alpha, sign)
     # start a hair inside (0 is the centre of both classes): from a point on several faces at once
     # SLSQP's linearized subproblem can report "constraints incompatible" and not move at all
     x0 = np.asarray(w_start, dtype=np.float64) * (1.0 - 1e-9) if constraint is not None else np.asarray(w_start, float)
-    result = minimize(lambda w: fun(w)[:2], x0, jac=True, method="SLSQP",
+    # Precondition: SLSQP's quasi-Newton model starts from the identity, while ∇²ℓ grows with the
+    # number of comparisons, so late in an online run it spent most of its iterations learning that
+    # scale (8 per round at t = 10⁴ against 3 at t = 10²). Solving in z with w = M z, MMᵀ = (∇²ℓ(x0) + I)⁻¹
+    # (+ ridge), makes the identity model right again where the data dominate, and leaves the metric
+    # at the identity where there are none (∇²ℓ = 0: the old iterates exactly). The Hessian of ℓ alone
+    # keeps the metric positive definite (−αJ* is concave). A change of variables only: the same
+    # problem, the same local minimizers.
+    curvature = block.convex(0.0, None)(x0)[2]  # ∇²ℓ + λI, (k, k) positive semidefinite
+    eigenvalues, vectors = np.linalg.eigh(curvature)
+    root = np.sqrt(np.maximum(eigenvalues, 0.0) + 1.0)  # (k,)
+    M, M_inverse = vectors / root, (vectors * root).T  # w = M z, z = M⁻¹ w
+    if isinstance(constraint, Box):  # A w ≤ b  ⇔  (A M) z ≤ b
+        A_z = constraint.A @ M
+        constraints = [{"type": "ineq", "fun": lambda z: constraint.b - A_z @ z, "jac": lambda z: -A_z}]
+    elif isinstance(constraint, Ball):
+        constraints = [{"type": "ineq", "fun": lambda z: np.array([constraint.radius**2 - (M @ z) @ (M @ z)]),
+                        "jac": lambda z: -2.0 * ((M @ z) @ M)[None, :]}]
+    else:
+        constraints = []
+
+    def fun_z(z):
+        value, grad, _ = fun(M @ z, hessian=False)
+        return value, M.T @ grad  # ∇_z = Mᵀ∇_w
+
+    result = minimize(fun_z, M_inverse @ x0, jac=True, method="SLSQP",
                       constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
+    result.x = M @ result.x
     w = result.x
     if constraint is not None and not constraint.contains(w):  # SLSQP may end a hair outside: pull in
         w = w * (1 - 1e-12) if isinstance(constraint, Ball) else w
@@ -267,7 +298,7 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1)
     if not objective <= start_objective + 1e-12 * max(1.0, abs(start_objective)):
         w, objective = np.asarray(w_start, dtype=np.float64), start_objective
     # KKT residual: gradient minus its component along the active constraints' normals
-    grad = fun(w)[1]
+    grad = fun(w, hessian=False)[1]
     normals = np.zeros((0, len(w)))
     if isinstance(constraint, Box):
         normals = constraint.A[constraint.slack(w) <= 1e-8 * np.max(constraint.b)]
@@ -350,7 +381,6 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         )
     log_pi_ref = np.log(pi_ref)
 
-    rng = np.random.default_rng(seed)
     reward = np.zeros(pi_ref.shape)
     w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
     solved = np.zeros(num_contexts, dtype=bool)  # contexts already answered by the batched solve
@@ -367,9 +397,9 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         w, converged, iterations, residual = solve_unconstrained(counts, log_pi_ref, rho, beta, alpha, ridge, basis,
                                                                  w0, give_up_beyond=give_up)
         if converged:
-            batched = np.einsum("xyk,xk->xy", basis, w)  # (X, Y)
-            solved = np.ones(num_contexts, dtype=bool) if bound is None else np.max(np.abs(batched), axis=1) <= bound
-            reward[solved] = batched[solved]
+            batched = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
+            solved = np.ones(num_contexts, dtype=bool) if bound is None else abs(batched).max(axis=1) <= bound
+            reward = batched if solved.all() else np.where(solved[:, None], batched, reward)
             iterations_all, residual_all, solver = iterations, residual, "newton-batched"
     if features is None:
         blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=solved), None
@@ -381,7 +411,7 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         block, theta_map = _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound)
         blocks = [(slice(None), block)]
 
-    start_objectives = np.zeros(0)
+    start_objectives, rng = np.zeros(0), None
     for rows, block in blocks:
         k = block.basis.shape[-1]
         w_init = None
@@ -391,6 +421,8 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
             if method == "local":  # one local solve from the warm start (online rounds)
                 starts = [w_init if w_init is not None else np.zeros(k)]
             else:
+                if rng is None:  # made on first use: a Generator costs more than a small convex fit
+                    rng = np.random.default_rng(seed)
                 starts = _optimistic_starts(block, rows, theta_map, bound, w_init, num_starts, rng)
             w, converged, iterations, residual, objectives = _solve_optimistic(
                 block, alpha, starts, tol=tol, max_iter=max_ccp_iter, method=method
@@ -410,10 +442,11 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         residual_all = max(residual_all, residual)
 
     theta = theta_map @ w_all[0] if theta_map is not None else None
-    penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
-    policy = core._policy_from_logits(reward / beta + log_pi_ref)
+    penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2)) if ridge else 0.0
+    log_policy, log_z = core._log_optimal_policy(reward, log_pi_ref, beta)  # (MATH §2)
+    policy = core._policy_from_logits(log_policy)  # softmax(log π_r) = π_r, rows normalized exactly
     nll = _nll_value(reward, counts)  # ℓ alone (MATH §3): no derivatives needed here
-    j_star = float(beta * rho @ core._log_optimal_policy(reward, log_pi_ref, beta)[1])  # J* = β Σ ρ log Z (MATH §2)
+    j_star = float(beta * (rho @ log_z))  # J* = β Σ ρ log Z (MATH §2)
     return VPOFit(
         reward=reward, policy=policy, theta=theta, objective=nll - sign * alpha * j_star + penalty, nll=nll,
         optimal_value=j_star, stationarity=residual_all, converged=converged_all, iterations=iterations_all,
