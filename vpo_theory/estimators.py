@@ -268,7 +268,7 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1)
     # number of comparisons, so late in an online run it spent most of its iterations learning that
     # scale (8 per round at t = 10⁴ against 3 at t = 10²). Solving in z with w = M z, MMᵀ = (∇²ℓ(x0) + I)⁻¹
     # (+ ridge), makes the identity model right again where the data dominate, and leaves the metric
-    # at the identity where there are none (∇²ℓ = 0: the old iterates exactly). The Hessian of ℓ alone
+    # at the identity where there are none (∇²ℓ = 0, e.g. the first round). The Hessian of ℓ alone
     # keeps the metric positive definite (−αJ* is concave). A change of variables only: the same
     # problem, the same local minimizers.
     curvature = block.convex(0.0, None)(x0)[2]  # ∇²ℓ + λI, (k, k) positive semidefinite
@@ -290,8 +290,7 @@ def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1)
 
     result = minimize(fun_z, M_inverse @ x0, jac=True, method="SLSQP",
                       constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
-    result.x = M @ result.x
-    w = result.x
+    w = M @ result.x
     if constraint is not None and not constraint.contains(w):  # SLSQP may end a hair outside: pull in
         w = w * (1 - 1e-12) if isinstance(constraint, Ball) else w
     objective = block.objective(w, alpha, sign)
