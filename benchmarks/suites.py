@@ -113,33 +113,37 @@ def theory_round_cost(quick: bool) -> dict:
 
     Medians over 100 rounds around each t, in one run, so both windows see the same machine. The
     run is the same in ``--quick`` (the key is defined at 10⁴ rounds; it takes ~25 s). Also
-    reported: the SLSQP iterations per local step in each window, the cause the cost once grew with.
+    reported: the local step's SLSQP iterations and objective evaluations per round in each
+    window — the evaluations are what once grew with t.
     """
+    import scipy.optimize
+
     import vpo_theory as vt
-    from vpo_theory import estimators
 
     early, late = 100, 10_000
-    iterations: list[int] = []
-    local_step = estimators._local_sqp
+    counts: list[tuple[int, int]] = []
+    minimize = scipy.optimize.minimize
 
-    def counted(*args, **kwargs):  # count the local step's SLSQP iterations, round by round
-        out = local_step(*args, **kwargs)
-        iterations.append(out[2])
-        return out
+    def counted(*args, **kwargs):  # the local step imports scipy's minimize at call time: count its work
+        result = minimize(*args, **kwargs)
+        counts.append((result.nit, result.nfev))
+        return result
 
-    estimators._local_sqp = counted
+    scipy.optimize.minimize = counted
     try:
         result = vt.run_online(vt.make_instance("tabular-small", 0), "vpo", late + 50, 0)
     finally:
-        estimators._local_sqp = local_step
+        scipy.optimize.minimize = minimize
     seconds = result.round_seconds
     window = lambda values, t: float(np.median(values[t - 50:t + 50]))  # noqa: E731
     # one local step per round after the first (one stale context), which solves every context from several starts
-    per_round = np.array(iterations[len(iterations) - (len(seconds) - 1):], dtype=float)
+    per_round = np.array(counts[len(counts) - (len(seconds) - 1):], dtype=float)  # (T − 1, 2), round t at t − 2
     return {"theory_round_cost_growth": window(seconds, late) / window(seconds, early),
             "theory_round_s_early": window(seconds, early), "theory_round_s_late": window(seconds, late),
-            "theory_round_slsqp_iterations_early": window(per_round, early - 1),
-            "theory_round_slsqp_iterations_late": window(per_round, late - 1), "theory_round_t": [early, late]}
+            "theory_round_slsqp_iterations_early": window(per_round[:, 0], early - 2),
+            "theory_round_slsqp_iterations_late": window(per_round[:, 0], late - 2),
+            "theory_round_evaluations_early": window(per_round[:, 1], early - 2),
+            "theory_round_evaluations_late": window(per_round[:, 1], late - 2), "theory_round_t": [early, late]}
 
 
 # --------------------------------------------------------------------------- LLM
