@@ -85,7 +85,6 @@ def _list_or_help(args, parser) -> int:
 
 
 def _run_offline_command(args, parser) -> int:
-    from paper_repro.common import atomic_write_json, provenance
 
     from vpo_theory.experiments import run_offline
     from vpo_theory.instances import make_instance
@@ -109,11 +108,18 @@ def _run_offline_command(args, parser) -> int:
             print(f"seed {seed}: SubOpt = {result.suboptimality:.6g}")
     except ValueError as error:
         parser.error(str(error))
+    out = args.out or Path("runs") / f"offline-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    return _summarize_and_write(args, out, results, "SubOpt", [r["suboptimality"] for r in results], start)
+
+
+def _summarize_and_write(args, out: Path, results: list, label: str, values: list, start: float) -> int:
+    """Print the mean ± sd of ``values`` over seeds and write the run record (config, results, provenance)."""
     import numpy as np
 
-    values = [r["suboptimality"] for r in results]
-    print(f"mean SubOpt over {len(values)} seeds: {np.mean(values):.6g} (sd {np.std(values, ddof=1) if len(values) > 1 else 0:.3g})")
-    out = args.out or Path("runs") / f"offline-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    from paper_repro.common import atomic_write_json, provenance
+
+    print(f"mean {label} over {len(values)} seeds: {np.mean(values):.6g} "
+          f"(sd {np.std(values, ddof=1) if len(values) > 1 else 0:.3g})")
     record = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                          if k not in ("handler", "parser")},
               "results": results, "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}}
@@ -130,9 +136,7 @@ def _online_seed(instance_name: str, instance_seed: int, algorithm: str, T: int,
 
 
 def _run_online_command(args, parser) -> int:
-    import numpy as np
 
-    from paper_repro.common import atomic_write_json, provenance
     from paper_repro.sweep import run_cells
     from vpo_theory.instances import make_instance
     from vpo_theory.online import OnlineOptions
@@ -160,12 +164,4 @@ def _run_online_command(args, parser) -> int:
         parser.error(str(error))
     for seed, result in zip(args.seeds, results):
         print(f"seed {seed}: Regret({args.T}) = {result['regret'][-1]:.6g}")
-    final = [r["regret"][-1] for r in results]
-    print(f"mean Regret({args.T}) over {len(final)} seeds: {np.mean(final):.6g} "
-          f"(sd {np.std(final, ddof=1) if len(final) > 1 else 0:.3g})")
-    record = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                         if k not in ("handler", "parser")},
-              "results": results, "provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}}
-    atomic_write_json(out, record)
-    print(f"wrote {out}")
-    return 0
+    return _summarize_and_write(args, out, results, f"Regret({args.T})", [r["regret"][-1] for r in results], start)

@@ -17,7 +17,7 @@ from .baselines import class_constants, confidence_set, lcb_policy, one_hot_feat
 from .data import empirical_chosen_policy, sample_preferences
 from .estimators import fit_mle, fit_vpo
 from ._threads import single_blas_thread
-from ._validation import check_option_numbers
+from ._validation import check_distribution, check_option_numbers
 from .instances import BanditInstance
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "mle_confidence",
@@ -119,10 +119,7 @@ def _option_table(name: str, value, instance: BanditInstance) -> np.ndarray:
     if table is None or table.shape != instance.pi_ref.shape:
         raise ValueError(f"option `{name}` must be a name or an (X, Y) = {instance.pi_ref.shape} policy table, "
                          f"got {value!r}")
-    if not np.all(np.isfinite(table)) or np.any(table < 0) or not np.allclose(table.sum(axis=1), 1.0, atol=1e-9):
-        raise ValueError(f"option `{name}`: every row of the table must be a probability distribution "
-                         f"(finite, >= 0, summing to 1)")
-    return table
+    return check_distribution(name, table)  # finite, >= 0, rows summing to 1: the package's one check
 
 
 def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
