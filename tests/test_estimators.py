@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
@@ -35,6 +35,7 @@ def random_problem(seed, *, num_contexts=3, num_responses=4, num_pairs=60, dim=N
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10**6), st.sampled_from([None, 4]), st.sampled_from([None, 0.7]), st.floats(0.2, 30))
+@example(163860, None, None, 0.2)  # cvxpy off by 1.06e-6 in TV
 def test_pessimistic_vpo_matches_cvxpy(seed, dim, bound, alpha):
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(seed, dim=dim)
     if dim is not None and bound is not None:
@@ -43,7 +44,9 @@ def test_pessimistic_vpo_matches_cvxpy(seed, dim, bound, alpha):
     reference = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, alpha, pi_cal, bound, features)
     assert fit.converged
     if reference.status == "optimal":
-        assert total_variation(fit.policy, reference.policy) <= 1e-6
+        # to the conic solver's accuracy: with r/β large its exponential-cone point is off by ~1e-6 in TV
+        # (seed 163860, α = 0.2: 1.06e-6, while ours has gradient 4e-12 and the lower objective)
+        assert total_variation(fit.policy, reference.policy) <= 1e-5
     # always: no worse than the conic solver's point (which may be "optimal_inaccurate" when r/β is
     # large), after shrinking that point into the class (conic solvers end up to ~1e-9 outside it;
     # shrinking towards 0 keeps it calibrated)
@@ -85,6 +88,7 @@ def test_ridge_mle_matches_cvxpy():
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10**6), st.floats(0.5, 20), st.sampled_from([1, -1]))
+@example(9, 1.5, -1)  # BFGS alone stalled at TV 2e-4
 def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign):
     """(I6): minimizing vpo_policy_objective over logits finds the same policy as fit_vpo.
 
@@ -103,6 +107,9 @@ def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign)
         return vt.vpo_policy_objective(pi, *prefs.astuple(), pi_ref, pi_cal, rho, beta, alpha, sign)
 
     result = minimize(objective, np.log(pi_ref).ravel(), method="BFGS", options=dict(gtol=1e-10, maxiter=2000))
+    # BFGS's finite-difference gradients stall in flat directions (seed 9: TV 2e-4); a derivative-free
+    # Nelder–Mead polish from there reaches ~1e-7
+    result = minimize(objective, result.x, method="Nelder-Mead", options=dict(xatol=1e-12, fatol=1e-14, maxiter=20000))
     logits = result.x.reshape(pi_ref.shape)
     pi = np.exp(logits - logits.max(axis=1, keepdims=True))
     pi /= pi.sum(axis=1, keepdims=True)
@@ -218,11 +225,14 @@ def test_unbounded_pessimism_needs_pi_cal_of_full_support():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10**6), st.sampled_from([None, 0.7, 3.0]), st.one_of(st.just(0.0), st.floats(0.2, 30)),
        st.sampled_from([0.0, 0.1]))
+@example(8677, 0.7, 0.5, 0.1)  # the per-context SQP alone stopped 6e-8 from stationary: TV 1.4e-6
 def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge):
     """fit_vpo (all contexts at once, cold and warm-started) against the per-context solver run context by
-    context (Newton / barrier / SQP of ``_solve_pessimistic``) on the same problem."""
+    context on the same problem: Newton, or with a bound the log-barrier method (to machine precision;
+    the SQP that ``_solve_pessimistic`` tries first stops at SLSQP's ftol, ~1e-7 in the rewards)."""
+    from vpo_theory._newton import minimize_convex
     from vpo_theory.data import pair_counts
-    from vpo_theory.estimators import _solve_pessimistic, _tabular_blocks
+    from vpo_theory.estimators import _tabular_blocks
 
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=4, num_responses=5)
     if bound is None and ridge == 0 and alpha == 0:
@@ -231,8 +241,8 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
     counts = pair_counts(*prefs.astuple(), num_contexts=4, num_responses=5)
     reward = np.zeros_like(pi_ref)
     for rows, block in _tabular_blocks(counts, pi_cal, np.log(pi_ref), rho, beta, ridge, bound):
-        w, converged, *_ = _solve_pessimistic(block, alpha, None)
-        assert converged
+        w, info = minimize_convex(block.convex(alpha, None), block.basis.shape[-1], constraint=block.constraint)
+        assert info.converged
         reward[rows] = block.reward(w)
     per_context = vt.vpo_objective(reward, *prefs.astuple(), pi_ref, rho, beta, alpha, -1) + 0.5 * ridge * np.sum(reward**2)
     assert cold.converged
