@@ -117,7 +117,7 @@ def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign)
     assert total_variation(pi, fit.policy) <= 1e-4  # BFGS on logits is the less accurate side
 
 
-@pytest.mark.parametrize("method", ["ccp+newton", "sqp-multistart"])
+@pytest.mark.parametrize("method", ["certified", "ccp+newton", "sqp-multistart"])
 @pytest.mark.parametrize("seed,num_pairs,alpha", [(7, 12, 3.0), (8, 3, 1.0), (9, 40, 6.0)])
 def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha):
     """K = 3 responses, one context: the calibrated reward plane is 2-D; grid it finely."""
@@ -150,7 +150,7 @@ def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha
 def test_optimistic_methods_agree_and_never_lose_to_their_starts():
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(11, num_contexts=2, num_responses=4, num_pairs=40)
     ccp = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="ccp")
-    polished = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5)
+    polished = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="ccp+newton")
     assert ccp.converged and polished.converged
     assert polished.objective == pytest.approx(ccp.objective, rel=1e-8)
     multistart = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="sqp-multistart")
@@ -160,14 +160,21 @@ def test_optimistic_methods_agree_and_never_lose_to_their_starts():
     mle = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_ref, 1.5)
     assert polished.objective <= min(polished.start_objectives) + 1e-9
     assert polished.optimal_value > mle.optimal_value
+    # the certified default: never above any heuristic, and its lower bound below all of them
+    exact = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5)
+    assert exact.certified and exact.objective <= min(ccp.objective, multistart.objective) + 1e-9
+    assert exact.lower_bound <= min(ccp.objective, multistart.objective)
 
 
 def test_optimistic_linear_beats_every_start_and_is_stationary():
     prefs, pi_ref, _, rho, beta, features = random_problem(5, dim=3, num_pairs=50)
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 5.0, +1, pi_ref, 1.0, features)
+    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 5.0, +1, pi_ref, 1.0, features, method="ccp+newton")
     assert fit.converged and fit.stationarity <= 1e-6
     assert np.linalg.norm(fit.theta) <= 1.0 + 1e-9
     assert fit.objective <= min(fit.start_objectives) + 1e-9
+    exact = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 5.0, +1, pi_ref, 1.0, features)  # certified, 3 dimensions
+    assert exact.certified and np.linalg.norm(exact.theta) <= 1.0 + 1e-9
+    assert exact.lower_bound <= fit.objective and exact.objective <= fit.objective + 1e-9
 
 
 def test_warm_start_gives_the_same_answer():

@@ -11,12 +11,14 @@ directions of θ change no reward, so the minimum-norm θ is reported.
 - s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved by damped Newton (no
   bound) or a log-barrier interior-point method (bound), to machine precision (the batched
   all-contexts Newton of ``_batched``: rewards within 1e-8·(1 + max|r|) of its limit).
-- s = +1 (optimism): ℓ − αJ* is a difference of convex functions. The convex–concave
-  procedure linearizes J* at the iterate (∇J* = ρ·π_r, I2) and solves the convex rest
-  exactly; the objective never increases and its fixed points are the KKT points. Because
-  r = 0 is stationary when there is no data (∇J* = ρ·π_ref is orthogonal to R_cal when
-  π_cal = π_ref), several starts are run: 0, the warm start, and one start leaning towards
-  each response (tabular) or random directions (linear); the best objective wins.
+- s = +1 (optimism): ℓ − αJ* is a difference of convex functions, with local minima that are
+  not global. The default, ``method="certified"``, solves it globally by branch and bound
+  (``certified``; docs/theory.md, "Certified optimism"): the fit carries a proven lower bound
+  on the minimum and the gap, and ``certified`` says whether the gap closed to
+  1e-8·(1 + |objective|). The other methods are heuristics that find stationary points only:
+  the convex–concave procedure (CCP: linearize J* at the iterate, ∇J* = ρ·π_r (I2), solve the
+  convex rest; its fixed points are the KKT points) from several starts, and SLSQP from one or
+  several starts.
 
 Tabular problems separate over contexts (ℓ, J*, calibration and the box all do), so they are
 solved one context at a time: each solve is over Y − 1 numbers.
@@ -33,6 +35,7 @@ from scipy.special import expit
 from . import core
 from ._batched import calibrated_bases, solve_unconstrained
 from ._newton import Ball, Box, minimize_convex
+from .certified import DEFAULT_MAX_CELLS, DEFAULT_RTOL, certified_minimize
 from ._validation import (
     as_array,
     check_distribution,
@@ -43,7 +46,10 @@ from ._validation import (
 )
 from .data import pair_counts
 
-__all__ = ["VPOFit", "fit_vpo", "fit_mle", "center_features"]
+__all__ = ["VPOFit", "fit_vpo", "fit_mle", "center_features", "OPTIMISTIC_METHODS"]
+
+OPTIMISTIC_METHODS = ("certified", "ccp+newton", "ccp", "local", "sqp-multistart")  # the first is the default
+_LINEAR_MAX_CELLS = 2_000  # linear class: ~1 ms a cell at X = 10, Y = 8, k = 8; beyond ~4 dimensions B&B rarely closes
 
 
 @dataclass
@@ -60,7 +66,12 @@ class VPOFit:
     converged: bool
     iterations: int  # Newton (or CCP × Newton) iterations summed
     solver: str  # s = −1 / MLE: "newton-batched" (every context at once), "newton", "barrier", "sqp" (warm-started bounded), or a "+"-joined mix; s = +1: the method used
-    start_objectives: list[float] = field(default_factory=list)  # s = +1: best objective from each start
+    start_objectives: list[float] = field(default_factory=list)  # s = +1 heuristics: best objective from each start
+    lower_bound: float | None = None  # s = +1, method "certified": a proven lower bound on the minimum
+    gap: float | None = None  # objective − lower_bound (≥ 0)
+    certified: bool | None = None  # gap ≤ 1e-8·(1 + |objective|) (summed over the contexts' tolerances)
+    cells: int = 0  # simplices the branch and bound examined
+    partitions: list = field(default_factory=list, repr=False)  # the searches' leaves, reused by fit_vpo(init=this)
 
 
 # --------------------------------------------------------------------------- objective pieces
@@ -248,6 +259,30 @@ def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, 
     return w, converged, total_iterations, residual, start_objectives
 
 
+def _solve_certified(block: _Block, alpha: float, w_init, bound: float, linear: bool, init, index: int,
+                     max_cells: int | None):
+    """The global minimum of ℓ − αJ* (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
+
+    Local SQP solves polish the incumbent: from the warm start (or 0 and each response's corner when there is
+    none), then from wherever the search finds a better point. The last fit's partition of this block is reused.
+    """
+    k = block.basis.shape[-1]
+    if w_init is not None:
+        starts = [w_init]
+    else:
+        starts = [np.zeros(k)]
+        if not linear:
+            starts += [0.5 * bound * block.basis[0, y, :] for y in range(block.basis.shape[1])]
+    previous = init.partitions[index] if init is not None and index < len(init.partitions) else None
+    default_cells = _LINEAR_MAX_CELLS if linear else DEFAULT_MAX_CELLS
+    solution, partition = certified_minimize(
+        block.basis, block.counts, block.log_pi_ref, block.rho, block.beta, weight=alpha, ridge=block.ridge,
+        kind="ball" if linear else "polytope", bound=bound, starts=starts,
+        polish=lambda w: _local_sqp(block, alpha, w)[0], partition=previous, rtol=DEFAULT_RTOL,
+        max_cells=default_cells if max_cells is None else int(max_cells))
+    return solution.w, solution, partition
+
+
 def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1):
     """A local minimizer of ℓ − s·αJ* (+ ridge) over the class from ``w_start`` by SLSQP.
 
@@ -325,7 +360,7 @@ def center_features(features, pi_cal) -> np.ndarray:
 def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int, pi_cal, bound: float | None = None,
             features=None, *, ridge: float = 0.0, counts=None, init: VPOFit | None = None,
             num_starts: int = 4, seed: int = 0, tol: float = 1e-9, max_ccp_iter: int = 2000,
-            method: str = "ccp+newton") -> VPOFit:
+            method: str = "certified", max_cells: int | None = None) -> VPOFit:
     """Exact VPO reward and policy  (MATH §4): r̂ = argmin_{r∈R} ℓ(r; D) − s·α·J*(r) + λ/2‖θ‖².
 
     Args:
@@ -343,11 +378,17 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
       init: a previous fit to warm-start from (online loops).
       num_starts: extra random starts for sign = +1 in the linear class.
       tol: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
-      method: sign = +1 only — "ccp+newton" (multi-start; CCP into a basin, then a local Newton
-        barrier solve), "ccp" (multi-start pure convex–concave procedure; slower, monotone), or
-        "local" (one local SQP solve from ``init``: the cheap warm-started step of an online
-        loop, which finds the nearest stationary point only), or "sqp-multistart" (that local
-        solve from each of the multi-start points, the best kept).
+      method: sign = +1 only — "certified" (default: the global minimum by branch and bound, with
+        ``lower_bound``, ``gap`` and ``certified`` on the result; see ``vpo_theory.certified``).
+        Heuristics, which find a stationary point and prove nothing: "ccp+newton" (multi-start;
+        CCP into a basin, then a local Newton barrier solve), "ccp" (multi-start pure convex–concave
+        procedure), "local" (one local SQP solve from ``init``), "sqp-multistart" (that local solve
+        from each multi-start point, the best kept).
+      max_cells: "certified" only — the simplices the search may examine before it stops and returns
+        its best point flagged ``certified=False`` with the gap it reached. None → 200 000 for the
+        tabular class (each context: Y − 1 dimensions; fast up to Y = 6, see the README), 2 000 for
+        the linear class (k dimensions; beyond k ≈ 4 only problems the data have made convex around
+        the minimizer are certified quickly).
     """
     pi_ref = check_distribution("pi_ref", pi_ref)
     check_full_support("pi_ref", pi_ref)
@@ -361,8 +402,10 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     ridge = positive_scalar("ridge", ridge, allow_zero=True)
     if bound is not None:
         bound = positive_scalar("bound", bound)
-    if method not in ("ccp+newton", "ccp", "local", "sqp-multistart"):
-        raise ValueError(f"`method` must be 'ccp+newton', 'ccp', 'local' or 'sqp-multistart', got {method!r}")
+    if method not in OPTIMISTIC_METHODS:
+        raise ValueError(f"`method` must be one of {OPTIMISTIC_METHODS}, got {method!r}")
+    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) != max_cells or max_cells < 1):
+        raise ValueError(f"`max_cells` must be a positive integer (or None), got {max_cells!r}")
     if counts is None:
         counts = pair_counts(x, winner, loser, num_contexts=num_contexts, num_responses=num_responses)
     else:
@@ -412,12 +455,20 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         blocks = [(slice(None), block)]
 
     start_objectives, rng = np.zeros(0), None
+    certificates, partitions = [], []  # method "certified": one per block
     for rows, block in blocks:
         k = block.basis.shape[-1]
         w_init = None
         if init is not None:
             w_init = _warm_start(init, block, rows, theta_map)
-        if optimistic:
+        if optimistic and method == "certified":
+            w, solution, partition = _solve_certified(block, alpha, w_init, bound, features is not None, init, len(w_all),
+                                                      max_cells)
+            certificates.append(solution)
+            partitions.append(partition)
+            converged, iterations, residual = solution.certified, solution.rounds, solution.gap
+            solver = method
+        elif optimistic:
             if method == "local":  # one local solve from the warm start (online rounds)
                 starts = [w_init if w_init is not None else np.zeros(k)]
             else:
@@ -447,10 +498,16 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
     policy = core._policy_from_logits(log_policy)  # softmax(log π_r) = π_r, rows normalized exactly
     nll = _nll_value(reward, counts)  # ℓ alone (MATH §3): no derivatives needed here
     j_star = float(beta * (rho @ log_z))  # J* = β Σ ρ log Z (MATH §2)
+    objective = nll - sign * alpha * j_star + penalty
+    lower_bound = gap = certified = None
+    if certificates:  # the blocks' objectives add up to the total, so do their lower bounds
+        lower_bound = min(objective, objective - sum(c.objective - c.lower_bound for c in certificates))
+        gap, certified = objective - lower_bound, all(c.certified for c in certificates)
     return VPOFit(
-        reward=reward, policy=policy, theta=theta, objective=nll - sign * alpha * j_star + penalty, nll=nll,
+        reward=reward, policy=policy, theta=theta, objective=objective, nll=nll,
         optimal_value=j_star, stationarity=residual_all, converged=converged_all, iterations=iterations_all,
-        solver=solver, start_objectives=[float(v) for v in start_objectives],
+        solver=solver, start_objectives=[float(v) for v in start_objectives], lower_bound=lower_bound, gap=gap,
+        certified=certified, cells=sum(c.cells for c in certificates), partitions=partitions,
     )
 
 

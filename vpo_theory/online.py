@@ -5,9 +5,12 @@
     Regret(T) = Σ_t SubOpt(π_t)
 
 The data are kept as pair counts n[x, y⁺, y⁻], so a round costs the same at t = 10⁴ as at
-t = 10². Each round warm-starts from the last round's answer. In the tabular class the
-problem separates over contexts, and with a constant α only the context that received the
-new comparison changes, so only that context is re-solved.
+t = 10². Every VPO round's optimistic step is the certified global minimum (``fit_vpo``'s
+default method; docs/theory.md, "Certified optimism"), warm-started from the last round's answer
+and the last round's branch-and-bound partition; each run records how many rounds were
+certified and the largest gap. In the tabular class the problem separates over contexts, and
+with a constant α only the context that received the new comparison changes, so only that
+context is re-solved.
 """
 
 from __future__ import annotations
@@ -50,9 +53,14 @@ class OnlineOptions:
         optimistic step reach for rewards no data can refute: 2× cost VPO 4–41 % more regret at c = 0.1.
     c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
     delta: UCB's confidence level.
-    restart_every: VPO re-runs the multi-start global solve every this many rounds (and at
-        round 1); other rounds take one warm-started local SQP step. 0 (default) → only at
-        round 1: the multi-start costs seconds, a local step milliseconds.
+    optimistic_method: VPO's step — "certified" (default: the global minimum with a proven lower
+        bound, every round) or "local" (a heuristic: a warm-started local SQP step, with the
+        multi-start SQP at round 1 and every ``restart_every`` rounds; proves nothing).
+    restart_every: "local" only — see optimistic_method. 0 → only at round 1.
+    max_cells: "certified" only — the branch and bound's budget per solve; a round that runs out is
+        recorded as uncertified with its gap. None → fit_vpo's default for the tabular class, and 1 for
+        the linear class: only the whole-class certificate (which holds once the data make the problem
+        convex around the minimizer), because branch and bound over 8 dimensions costs seconds a round.
     """
 
     alpha: float | None = None
@@ -64,12 +72,18 @@ class OnlineOptions:
     bound_scale: float = 1.0
     c_gamma: float | None = None
     delta: float = 0.05
+    optimistic_method: str = "certified"
     restart_every: int = 0
+    max_cells: int | None = None
 
     def __post_init__(self):
         check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every"))
         if isinstance(self.restart_every, float):
             raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every!r}")
+        if self.optimistic_method not in ("certified", "local"):
+            raise ValueError(f"option `optimistic_method` must be 'certified' or 'local', got {self.optimistic_method!r}")
+        if self.max_cells is not None and (isinstance(self.max_cells, (bool, float)) or self.max_cells < 1):
+            raise ValueError(f"option `max_cells` must be a positive integer (or None), got {self.max_cells!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")
         if self.alpha_schedule not in ("constant", "sqrt"):
@@ -100,6 +114,7 @@ class OnlineResult:
     regret: np.ndarray  # (T,) cumulative regret Σ_{s≤t} SubOpt(π_s)
     options: dict = field(default_factory=dict)
     round_seconds: np.ndarray | None = None  # (T,) wall time per round (not part of the determinism)
+    certificate: dict = field(default_factory=dict)  # VPO: rounds certified, their largest gaps
 
     def to_record(self) -> dict:
         record = asdict(self)
@@ -125,7 +140,9 @@ def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **op
     c_gamma = opts.c_gamma if opts.c_gamma is not None else DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
     resolved = {"alpha_scale": opts.alpha_scale, "alpha_schedule": opts.alpha_schedule, "scheme": opts.scheme,
                 "calibration": opts.calibration if isinstance(opts.calibration, str) else "table", "bound": bound,
-                "c_gamma": c_gamma, "delta": opts.delta, "restart_every": opts.restart_every}
+                "c_gamma": c_gamma, "delta": opts.delta, "optimistic_method": opts.optimistic_method}
+    if opts.optimistic_method == "local":
+        resolved["restart_every"] = opts.restart_every
     if opts.alpha_schedule == "constant":
         resolved["alpha"] = float(opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(T))
 
@@ -145,7 +162,8 @@ def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **op
         pair = label_pairs(rng, instance.reward, x, y1, y2)
         counts[pair.x[0], pair.winner[0], pair.loser[0]] += 1.0
         learner.observed(int(pair.x[0]))
-    return OnlineResult(algorithm, T, int(seed), subopt, np.cumsum(subopt), resolved, seconds)
+    return OnlineResult(algorithm, T, int(seed), subopt, np.cumsum(subopt), resolved, seconds,
+                        learner.certificate_summary(T) if algorithm == "vpo" else {})
 
 
 class _Learner:
@@ -159,9 +177,21 @@ class _Learner:
         self.fits: list[VPOFit | None] = [None] * X  # tabular: one warm start per context
         self.fit: VPOFit | None = None  # linear
         self.stale = set(range(X))  # contexts whose data changed since their last solve
+        self.gaps: list[float] = []  # VPO, certified: per solve, the gap and the tolerance it had to meet
+        self.tolerances: list[float] = []
+        self.uncertified_rounds = 0
 
     def observed(self, context: int) -> None:
         self.stale.add(context)
+
+    def certificate_summary(self, T: int) -> dict:
+        """What the record keeps of the certificates: how many rounds were certified, the largest gaps."""
+        if self.opts.optimistic_method != "certified":
+            return {"method": "local (heuristic, uncertified)"}
+        gaps, tolerances = np.array(self.gaps or [0.0]), np.array(self.tolerances or [1.0])
+        return {"method": "certified", "rounds": T, "rounds_certified": T - self.uncertified_rounds,
+                "solves": len(self.gaps), "max_gap": float(gaps.max()),
+                "max_gap_over_tolerance": float((gaps / tolerances).max())}
 
     def alpha_at(self, t: int) -> float:
         return self.alpha if self.alpha is not None else self.opts.alpha_scale * np.sqrt(t)
@@ -184,18 +214,29 @@ class _Learner:
     # ------------------------------------------------------------------ estimators
     def _solve_vpo(self, counts, alpha, restart):
         inst = self.instance
-        method = "sqp-multistart" if restart else "local"
+        certified = self.opts.optimistic_method == "certified"
+        method = "certified" if certified else ("sqp-multistart" if restart else "local")
+        max_cells = self.opts.max_cells if self.opts.max_cells is not None else (1 if inst.is_linear else None)
+        options = {"method": method, "max_cells": max_cells} if certified else {"method": method}
+        fits = []
         if inst.is_linear:
             self.fit = fit_vpo(None, None, None, inst.pi_ref, inst.rho, inst.beta, alpha, +1, self.pi_cal, self.bound,
-                               inst.features, counts=counts, init=self.fit, method=method)
+                               inst.features, counts=counts, init=self.fit, **options)
             self.reward = self.fit.reward
-            return
-        for x in sorted(self.stale):  # separable: one context at a time, weight α·ρ(x) on its J*
-            fit = fit_vpo(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, alpha * inst.rho[x], +1,
-                          self.pi_cal[x:x + 1], self.bound, counts=counts[x:x + 1], init=self.fits[x], method=method)
-            self.fits[x] = fit
-            self.reward[x] = fit.reward[0]
-        self.stale = set()
+            fits.append(self.fit)
+        else:
+            for x in sorted(self.stale):  # separable: one context at a time, weight α·ρ(x) on its J*
+                fit = fit_vpo(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, alpha * inst.rho[x], +1,
+                              self.pi_cal[x:x + 1], self.bound, counts=counts[x:x + 1], init=self.fits[x], **options)
+                self.fits[x] = fit
+                self.reward[x] = fit.reward[0]
+                fits.append(fit)
+            self.stale = set()
+        if certified:
+            for fit in fits:
+                self.gaps.append(fit.gap)
+                self.tolerances.append(1e-8 * (1.0 + abs(fit.objective)))
+            self.uncertified_rounds += not all(fit.certified for fit in fits)
 
     def _solve_mle(self, counts):
         inst = self.instance

@@ -23,8 +23,19 @@ INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
 ALGORITHMS = ["vpo", "greedy", "ucb", "ref"]
 
 
-def _cell(instance_name: str, algorithm: str, horizon: int, seed: int) -> list:
-    return run_online(make_instance(instance_name, 0), algorithm, horizon, seed).regret.tolist()
+def _cell(instance_name: str, algorithm: str, horizon: int, seed: int) -> dict:
+    result = run_online(make_instance(instance_name, 0), algorithm, horizon, seed)
+    return {"regret": result.regret.tolist(), "certificate": result.certificate,
+            "seconds_per_round": float(np.mean(result.round_seconds))}
+
+
+def certificate_summary(cells: list[dict]) -> dict:
+    """Rounds certified over all runs, the largest gap / tolerance, and the mean time per round (VPO runs)."""
+    certificates = [cell["certificate"] for cell in cells]
+    return {"rounds_certified": int(sum(c["rounds_certified"] for c in certificates)),
+            "rounds": int(sum(c["rounds"] for c in certificates)),
+            "max_gap_over_tolerance": float(max(c["max_gap_over_tolerance"] for c in certificates)),
+            "seconds_per_round": float(np.mean([cell["seconds_per_round"] for cell in cells]))}
 
 
 def compute(quick: bool) -> dict:
@@ -32,8 +43,9 @@ def compute(quick: bool) -> dict:
     seeds = list(range(4 if quick else 20))
     checkpoints = [horizon // 4, horizon // 2, horizon]
     cells = [(inst, alg, horizon, s) for inst in INSTANCES for alg in ALGORITHMS for s in seeds]
-    regrets = np.array(run_cells(_cell, cells, desc="online-regret", cache_dir=cache_dir("online-regret")))
-    regrets = regrets.reshape(len(INSTANCES), len(ALGORITHMS), len(seeds), horizon)
+    outputs = run_cells(_cell, cells, desc="online-regret", cache_dir=cache_dir("online-regret"))
+    regrets = np.array([out["regret"] for out in outputs]).reshape(len(INSTANCES), len(ALGORITHMS), len(seeds), horizon)
+    outputs = np.array(outputs, dtype=object).reshape(len(INSTANCES), len(ALGORITHMS), len(seeds))
     results, summary = {}, {}
     for i, inst in enumerate(INSTANCES):
         results[inst] = {}
@@ -44,11 +56,16 @@ def compute(quick: bool) -> dict:
             results[inst][alg] = {"regret": curve[:, ::max(1, horizon // 100)], "final": curve[:, -1],
                                   "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
             parts.append(f"{alg} {curve[:, -1].mean():.1f} (exponent {fit})")
-        summary[inst] = f"Regret({horizon}): " + "; ".join(parts)
+            if alg == "vpo":
+                results[inst][alg]["certificate"] = certificate_summary(list(outputs[i, j]))
+        vpo_certificate = results[inst]["vpo"]["certificate"]
+        summary[inst] = (f"Regret({horizon}): " + "; ".join(parts) + f" — VPO rounds certified "
+                         f"{vpo_certificate['rounds_certified']}/{vpo_certificate['rounds']}")
     return {"config": {"quick": quick, "T": horizon, "seeds": seeds, "checkpoints": checkpoints,
                        "instances": INSTANCES, "algorithms": ALGORITHMS, "stride": max(1, horizon // 100),
                        "options": "run_online defaults: scheme policy-ref, α = 0.1·√T, π_cal = π_ref, bound = truth's, "
-                                  "UCB c_Γ = DEFAULT_C_GAMMA, λ_t = 1/t"},
+                                  "UCB c_Γ = DEFAULT_C_GAMMA, λ_t = 1/t; VPO's step certified (tabular: branch and "
+                                  "bound; linear: the whole-class certificate only)"},
             "results": results, "summary": summary}
 
 
@@ -82,11 +99,13 @@ BOUND_SCALES = [1.0, 2.0]
 
 
 def _scheme_cell(instance_name: str, algorithm: str, horizon: int, seed: int, scheme: str, beta: float,
-                 bound_scale: float) -> float:
+                 bound_scale: float) -> dict:
     import dataclasses
 
     instance = dataclasses.replace(make_instance(instance_name, 0), beta=beta)
-    return float(run_online(instance, algorithm, horizon, seed, scheme=scheme, bound_scale=bound_scale).regret[-1])
+    result = run_online(instance, algorithm, horizon, seed, scheme=scheme, bound_scale=bound_scale)
+    return {"regret": float(result.regret[-1]), "certificate": result.certificate,
+            "seconds_per_round": float(np.mean(result.round_seconds))}
 
 
 def compute_schemes(quick: bool) -> dict:
@@ -94,15 +113,19 @@ def compute_schemes(quick: bool) -> dict:
     seeds = list(range(3 if quick else 8))
     grid = [(scheme, beta, bound) for scheme in SCHEMES for beta in BETAS for bound in BOUND_SCALES]
     cells = [("tabular-small", alg, horizon, s, *g) for g in grid for alg in ("vpo", "greedy") for s in seeds]
-    values = np.array(run_cells(_scheme_cell, cells, desc="online-schemes", cache_dir=cache_dir("online-schemes")))
-    values = values.reshape(len(grid), 2, len(seeds))
+    outputs = run_cells(_scheme_cell, cells, desc="online-schemes", cache_dir=cache_dir("online-schemes"))
+    values = np.array([out["regret"] for out in outputs]).reshape(len(grid), 2, len(seeds))
+    outputs = np.array(outputs, dtype=object).reshape(len(grid), 2, len(seeds))
     results, summary = [], {}
-    for (scheme, beta, bound), (vpo, greedy) in zip(grid, values):
-        results.append({"scheme": scheme, "beta": beta, "bound_scale": bound, "vpo": vpo, "greedy": greedy})
+    for (scheme, beta, bound), (vpo, greedy), runs in zip(grid, values, outputs):
+        results.append({"scheme": scheme, "beta": beta, "bound_scale": bound, "vpo": vpo, "greedy": greedy,
+                        "vpo_certificate": certificate_summary(list(runs[0]))})
         summary[f"{scheme}, β={beta}, bound {bound:g}× truth"] = (f"Regret({horizon}) VPO {vpo.mean():.1f} vs greedy "
-                                                                  f"{greedy.mean():.1f} (ratio {vpo.mean() / greedy.mean():.2f})")
+                                                                  f"{greedy.mean():.1f} (ratio {vpo.mean() / greedy.mean():.2f}); VPO rounds certified "
+                                                                  f"{results[-1]['vpo_certificate']['rounds_certified']}/"
+                                                                  f"{results[-1]['vpo_certificate']['rounds']}")
     return {"config": {"quick": quick, "T": horizon, "seeds": seeds, "instance": "tabular-small (β replaced)",
-                       "options": "run_online defaults except scheme, bound_scale; α = 0.1·√T"},
+                       "options": "run_online defaults except scheme, bound_scale; α = 0.1·√T; VPO's step certified"},
             "results": results, "summary": summary}
 
 

@@ -1,0 +1,278 @@
+"""The certified optimistic step (vpo_theory.certified, fit_vpo(sign=+1)) against independent global searches.
+
+Every expected value here is computed another way: vertices enumerated by brute force, dense grids polished
+by a local solver, random feasible points, many-start local searches. None is hard-coded.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+import vpo_theory as vt
+from vpo_theory import certified
+
+
+def _problem(seed: int, num_responses: int, num_pairs: int, *, num_contexts: int = 1):
+    """A random tabular problem: π_ref, ρ, counts from a random truth (seeded)."""
+    rng = np.random.default_rng(seed)
+    pi_ref = 0.7 * rng.dirichlet(np.ones(num_responses), size=num_contexts) + 0.3 / num_responses
+    truth = rng.uniform(-1, 1, size=(num_contexts, num_responses))
+    x = rng.integers(0, num_contexts, num_pairs)
+    first, second = rng.integers(0, num_responses, (2, num_pairs))
+    wins = rng.random(num_pairs) < 1 / (1 + np.exp(-(truth[x, first] - truth[x, second])))
+    counts = vt.pair_counts(x, np.where(wins, first, second), np.where(wins, second, first),
+                            num_contexts=num_contexts, num_responses=num_responses)
+    rho = np.full(num_contexts, 1.0 / num_contexts)
+    return pi_ref, rho, counts
+
+
+def _objective(r, counts, pi_ref, rho, beta, alpha):
+    """ℓ(r) − α·J*(r), written out directly (not through the package's kernels). r: (X, Y)."""
+    margins = r[:, :, None] - r[:, None, :]  # m[x, a, b] = r[x, a] − r[x, b]
+    nll = float(np.sum(counts * np.logaddexp(0.0, -margins)))
+    log_z = np.log(np.sum(pi_ref * np.exp(r / beta), axis=1))
+    return nll - alpha * beta * float(rho @ log_z)
+
+
+def _enumerated_vertices(pi_cal_row, bound):
+    """Every point of [−R, R]^Y on the plane π_cal·r = 0 with Y − 1 coordinates at ±R (brute force)."""
+    Y = len(pi_cal_row)
+    found = []
+    for free in range(Y):
+        if pi_cal_row[free] == 0:
+            continue
+        for signs in itertools.product((-bound, bound), repeat=Y - 1):
+            r = np.insert(np.array(signs), free, 0.0)
+            r[free] = -(pi_cal_row @ r) / pi_cal_row[free]
+            if abs(r[free]) <= bound * (1 + 1e-12):
+                found.append(r)
+    return np.array(found)
+
+
+def _plane_basis(pi_cal_row):
+    """(Y, Y−1) an orthonormal basis of {r : π_cal·r = 0}, by SVD."""
+    normal = pi_cal_row / np.linalg.norm(pi_cal_row)
+    return np.linalg.svd(np.eye(len(normal)) - np.outer(normal, normal))[0][:, : len(normal) - 1]
+
+
+def _calibrated_points(rng, pi_cal_row, bound, size):
+    """Random points of the class {|r| ≤ R, π_cal·r = 0}: uniform in the box, projected, kept if inside."""
+    normal = pi_cal_row / np.linalg.norm(pi_cal_row)
+    points = rng.uniform(-bound, bound, size=(size * 8, len(pi_cal_row)))
+    points -= np.outer(points @ normal, normal)
+    return points[np.all(np.abs(points) <= bound, axis=1)][:size]
+
+
+# --------------------------------------------------------------------------- no data: a vertex, whatever α
+@pytest.mark.parametrize("num_responses", [3, 4, 5, 6, 7, 8])
+def test_no_data_minimum_is_the_best_enumerated_vertex(num_responses):
+    """With no data the objective is −α·J*, concave: its minimum over the polytope is at a vertex."""
+    pi_ref, rho, counts = _problem(num_responses, num_responses, 0)
+    beta, bound = 0.25, 1.5
+    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, 2.0, +1, pi_ref, bound, counts=counts)
+    vertices = _enumerated_vertices(pi_ref[0], bound)
+    best = min(_objective(v[None], counts, pi_ref, rho, beta, 2.0) for v in vertices)
+    assert fit.certified and fit.gap <= 1e-8 * (1 + abs(fit.objective))
+    assert fit.objective == pytest.approx(best, rel=1e-12, abs=1e-12)
+    assert fit.lower_bound <= best + 1e-12
+
+
+def test_no_data_minimizer_does_not_depend_on_alpha():
+    """−α·J* has the same minimizers for every α > 0 (the heuristics' first rounds did not)."""
+    pi_ref, rho, counts = _problem(3, 6, 0)
+    fits = [vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, alpha, +1, pi_ref, 1.0, counts=counts)
+            for alpha in (0.2, 2.0, 20.0)]
+    values = [fit.optimal_value for fit in fits]  # J* at the minimizer, the same maximum of J* each time
+    assert max(values) - min(values) <= 1e-12
+    for fit in fits[1:]:
+        assert np.allclose(fit.reward, fits[0].reward, atol=1e-12)
+
+
+def test_certified_beats_the_old_default_with_no_data():
+    """The measured failure of the heuristic default: with no data it stopped short of the best vertex."""
+    pi_ref, rho, counts = _problem(5, 6, 0)
+    exact = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 1.0, counts=counts)
+    heuristic = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 1.0, counts=counts, method="ccp+newton")
+    assert exact.objective <= heuristic.objective + 1e-12
+    assert heuristic.lower_bound is None and heuristic.certified is None  # a heuristic proves nothing
+
+
+# --------------------------------------------------------------------------- with data: dense grid, 3–4 responses
+@pytest.mark.parametrize("num_responses,num_pairs,beta,alpha,seed",
+                         [(3, 12, 0.25, 2.0, 0), (3, 40, 0.1, 6.0, 1), (4, 20, 0.5, 4.0, 2), (4, 60, 0.25, 8.0, 3)])
+def test_matches_a_polished_dense_grid(num_responses, num_pairs, beta, alpha, seed):
+    pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
+    bound = 1.5
+    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    # a grid over the calibrated plane (orthonormal basis), the best 20 points polished by SLSQP
+    basis = _plane_basis(pi_ref[0])
+    axis = np.linspace(-bound * np.sqrt(num_responses), bound * np.sqrt(num_responses), 61 if num_responses == 3 else 25)
+    grid = np.array(list(itertools.product(axis, repeat=num_responses - 1))) @ basis.T  # (G, Y) on the plane
+    grid = grid[np.all(np.abs(grid) <= bound, axis=1)]
+    values = np.array([_objective(r[None], counts, pi_ref, rho, beta, alpha) for r in grid])
+    polished = []
+    for r in grid[np.argsort(values)[:20]]:
+        result = minimize(lambda w: _objective((basis @ w)[None], counts, pi_ref, rho, beta, alpha), basis.T @ r,
+                          method="SLSQP", constraints=[{"type": "ineq", "fun": lambda w: bound - np.abs(basis @ w)}],
+                          options={"ftol": 1e-14, "maxiter": 500})
+        w = result.x * min(1.0, bound / np.max(np.abs(basis @ result.x)))  # exactly inside the class
+        polished.append(_objective((basis @ w)[None], counts, pi_ref, rho, beta, alpha))
+    reference = min(min(polished), values.min())
+    assert fit.certified
+    assert fit.objective <= reference + 1e-9 * (1 + abs(reference))  # never worse than the grid's best basin
+    assert fit.lower_bound <= reference + 1e-12  # and the bound is a bound
+    assert abs(fit.objective - reference) <= 1e-6 * (1 + abs(reference))
+
+
+# --------------------------------------------------------------------------- soundness of the certificate
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), num_responses=st.integers(3, 6), num_pairs=st.sampled_from([0, 3, 15, 60]),
+       beta=st.sampled_from([0.1, 0.25, 0.5]), alpha=st.sampled_from([0.5, 2.0, 8.0]), bound=st.sampled_from([1.0, 2.0]))
+def test_lower_bound_is_below_the_objective_everywhere(seed, num_responses, num_pairs, beta, alpha, bound):
+    """The proven lower bound never exceeds the objective at thousands of random feasible points."""
+    pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
+    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    points = _calibrated_points(np.random.default_rng(seed), pi_ref[0], bound, 2000)
+    values = np.array([_objective(r[None], counts, pi_ref, rho, beta, alpha) for r in points])
+    assert fit.lower_bound <= values.min() + 1e-12
+    assert fit.objective <= values.min() + 1e-9 * (1 + abs(values.min()))  # the minimizer beats every sample
+    assert fit.lower_bound <= fit.objective
+    assert np.all(np.abs(fit.reward) <= bound * (1 + 1e-9)) and abs(pi_ref[0] @ fit.reward[0]) <= 1e-9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), num_responses=st.integers(3, 6), num_pairs=st.sampled_from([0, 5, 40]),
+       beta=st.sampled_from([0.1, 0.5]), alpha=st.sampled_from([0.5, 4.0]), shrink=st.sampled_from([1.0, 0.3, 0.05]))
+def test_every_cell_bound_is_below_the_objective_in_its_cell(seed, num_responses, num_pairs, beta, alpha, shrink):
+    """Each of the four cell bounds, on cells of every size, lies below f at random points of the cell."""
+    pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
+    bound = 1.5
+    basis = _plane_basis(pi_ref[0])  # (Y, Y−1)
+    objective = certified._Objective(basis[None], counts, np.log(pi_ref), rho, beta, alpha, 0.0)
+    space = certified._PolytopeClass(basis, bound)
+    rng = np.random.default_rng(seed)
+    cells = space.initial_cells()
+    cells = cells[rng.choice(len(cells), size=min(12, len(cells)), replace=False)]
+    centre = cells.mean(axis=1, keepdims=True)
+    cells = centre + shrink * (cells - centre)  # smaller cells, still inside the polytope (it is convex)
+    incumbent = cells[0].mean(axis=0)
+    gradient = certified._gradient(objective, incumbent)
+    multipliers = space.multipliers(incumbent, gradient)
+    bounds = certified._cell_bounds(objective, space, cells, incumbent, multipliers)
+    weights = rng.dirichlet(np.ones(cells.shape[1]), size=(len(cells), 400))  # (n, 400, m)
+    points = np.einsum("npm,nmk->npk", weights, cells)
+    values = np.array([[_objective((basis @ w)[None], counts, pi_ref, rho, beta, alpha) for w in cell] for cell in points])
+    assert np.all(bounds <= values.min(axis=1) + 1e-9 * (1 + np.abs(values.min(axis=1))))
+
+
+# --------------------------------------------------------------------------- an independent global search
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), num_responses=st.integers(3, 6), num_pairs=st.sampled_from([2, 10, 30, 120]),
+       beta=st.sampled_from([0.1, 0.25, 0.5]), alpha=st.sampled_from([0.5, 2.0, 8.0]))
+def test_matches_a_many_start_search_on_unseen_instances(seed, num_responses, num_pairs, beta, alpha):
+    """Within 1e-6 relative of the best of 60 random-start SLSQP solves (which never beat it)."""
+    pi_ref, rho, counts = _problem(seed, num_responses, num_pairs, num_contexts=2)
+    bound = 1.0
+    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    rng = np.random.default_rng(seed + 1)
+    best = np.inf
+    for x in range(2):
+        basis = _plane_basis(pi_ref[x])
+        one = counts[x:x + 1]
+
+        def f(w):
+            return _objective((basis @ w)[None], one, pi_ref[x:x + 1], rho[x:x + 1], beta, alpha)
+
+        context_best = np.inf
+        for start in _calibrated_points(rng, pi_ref[x], bound, 60):
+            result = minimize(f, basis.T @ start, method="SLSQP", options={"ftol": 1e-14, "maxiter": 500},
+                              constraints=[{"type": "ineq", "fun": lambda w: bound - np.abs(basis @ w)}])
+            w = result.x * min(1.0, bound / np.max(np.abs(basis @ result.x)))  # exactly inside the class
+            context_best = min(context_best, f(w))
+        best = context_best if x == 0 else best + context_best
+    assert fit.certified
+    assert fit.objective <= best + 1e-9 * (1 + abs(best))
+    assert abs(fit.objective - best) <= 1e-6 * (1 + abs(best))
+
+
+# --------------------------------------------------------------------------- classes, warm starts, online
+def test_linear_class_with_one_hot_features_equals_the_tabular_class():
+    """One context, two responses: the ball on θ and the box on r are the same segment, so the same answer."""
+    pi_ref, rho, counts = _problem(7, 2, 9)
+    features = np.eye(2)[None]  # (1, 2, 2) one-hot
+    # r = φ̃θ with φ̃ = e_y − π_cal (rank 1): r_y = (φ̃_y·v)·s, s the coordinate of θ along its one visible
+    # direction v, and the least ‖θ‖ for that r is |s|; so |r_y| ≤ box ⇔ ‖θ‖ ≤ box / max_y |φ̃_y·v|
+    centred = np.eye(2) - pi_ref[0][None, :]
+    direction = np.linalg.svd(centred)[2][0]
+    box = 1.3
+    ball = box / np.max(np.abs(centred @ direction))
+    for alpha, beta in [(3.0, 0.2), (0.5, 0.5)]:
+        tabular = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, box, counts=counts)
+        linear = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, ball, features, counts=counts)
+        assert tabular.certified and linear.certified
+        assert linear.objective == pytest.approx(tabular.objective, rel=1e-9)
+        assert np.allclose(linear.reward, tabular.reward, atol=1e-6)
+
+
+def test_warm_and_cold_starts_give_the_same_answer():
+    """A fit warm-started from the last one (its point and partition) equals a fit from scratch."""
+    pi_ref, rho, counts = _problem(11, 6, 25)
+    rng = np.random.default_rng(0)
+    previous = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts)
+    for _ in range(4):  # one more comparison each time, as in an online loop
+        a, b = rng.choice(6, size=2, replace=False)
+        counts = counts.copy()
+        counts[0, a, b] += 1
+        warm = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts, init=previous)
+        cold = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts)
+        assert warm.certified and cold.certified
+        assert warm.objective == pytest.approx(cold.objective, rel=1e-8, abs=1e-8)
+        assert warm.lower_bound <= cold.objective + 1e-12 and cold.lower_bound <= warm.objective + 1e-12
+        previous = warm
+
+
+def test_an_uncertified_search_says_so():
+    """A budget too small to close the gap gives certified=False and the gap it reached, not a silent answer."""
+    pi_ref, rho, counts = _problem(2, 6, 20)
+    fit = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts, max_cells=1)
+    full = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts)
+    assert full.certified
+    if not fit.certified:  # the root check alone may already close it
+        assert fit.gap > 1e-8 * (1 + abs(fit.objective)) and fit.lower_bound <= full.objective + 1e-12
+    with pytest.raises(ValueError, match="max_cells"):
+        vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts, max_cells=0)
+
+
+@pytest.mark.parametrize("instance_name", ["tabular-small", "tabular-trap"])
+def test_every_online_round_is_certified(instance_name):
+    result = vt.run_online(vt.make_instance(instance_name, 0), "vpo", 25, 1)
+    assert result.certificate["method"] == "certified"
+    assert result.certificate["rounds_certified"] == 25
+    assert result.certificate["max_gap_over_tolerance"] <= 1.0
+
+
+def test_triangulation_tiles_the_polytope():
+    """Simplex volumes add up to the polytope's (Monte Carlo), none is flat, and random points are covered."""
+    import math
+
+    pi_ref, _, _ = _problem(4, 5, 0)
+    basis = _plane_basis(pi_ref[0])
+    space = certified._PolytopeClass(basis, 1.0)
+    cells = space.initial_cells()
+    volumes = np.abs(np.linalg.det(cells[:, 1:] - cells[:, :1])) / math.factorial(basis.shape[1])
+    rng = np.random.default_rng(0)
+    vertices = certified.polytope_vertices(basis, 1.0)
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    samples = rng.uniform(low, high, size=(200_000, basis.shape[1]))
+    inside = space.feasible(samples)
+    volume = inside.mean() * np.prod(high - low)
+    assert volumes.min() > 1e-9
+    assert volumes.sum() == pytest.approx(volume, rel=0.02)
+    for point in samples[inside][:200]:
+        assert np.any(np.all(certified._barycentric(cells, point) >= -1e-9, axis=1))

@@ -1,0 +1,697 @@
+"""The optimistic step solved globally, with a certificate  (theory §6, "Certified optimism").
+
+    minimize  f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²   over the reward class P
+
+ℓ (the Bradley–Terry NLL) is convex and −a·J* is concave: f is a difference of convex
+functions, whose local minima need not be global. This module finds the global minimum by
+simplicial branch and bound and returns, beside the minimizer and its objective (an upper
+bound on the minimum), a *proven* lower bound on the minimum and their gap.
+
+The class P, in the coordinates w of the calibrated plane (r = B w, B orthonormal):
+- tabular, one context: the polytope {w : |(B w)_y| ≤ R for every y}. It is triangulated
+  exactly (its vertices enumerated, then Delaunay), so every vertex of P is a vertex of a cell.
+- linear: the ball ‖w‖ ≤ R (θ = V w, V orthonormal, so ‖θ‖ = ‖w‖). It is covered by the 2^k
+  simplices of the cross-polytope ‖w‖₁ ≤ R√k; cells that lie beyond a tangent plane of the
+  ball are dropped.
+
+Lower bounds on a simplex S with vertices v_0..v_k (each valid on S ∩ P; the largest is kept):
+1. *Tangent + chord.* For any convex C ≤ f + a·J* on P — here C = ℓ + λ/2‖w‖² + Σ μ_i c_i,
+   with c_i ≤ 0 the constraints of P in quadratic form and μ ≥ 0 — a tangent plane of C at
+   a vertex v_j lies below C, and the chord (affine interpolation of the vertex values) of the
+   concave −a·J* lies below it on S. Their sum is affine, so its minimum over S is at a vertex:
+       LB₁ = max_j min_i [C(v_j) + ∇C(v_j)·(v_i − v_j) − a·J*(v_i)].
+   It equals f(v*) at a vertex minimizer v* once the cells around it are small enough.
+2. *Convexified Lagrangian (αBB on a simplex).* L_μ = f + Σ μ_i c_i ≤ f on P. A Loewner lower
+   bound H ⪯ ∇²L_μ on S comes from interval bounds on S: ∇²ℓ ⪰ the BT Laplacian with every
+   edge weight n·σ'(m) at its smallest over S, and a·∇²J* ⪯ (a/β)·Bᵀ diag(ρ π̄) B with π̄ the
+   largest π_r over S. With K the negative part of H, u = L_μ − ½(Σ_i λ_i(w) v_iᵀKv_i − wᵀKw)
+   is convex on S and u ≤ L_μ there (the bracket is ≥ 0 on S and 0 at the vertices). So u at
+   any point p ∈ S plus the minimum of its tangent plane over S (at a vertex) bounds f below:
+       LB₂ = u(p) + min_i ∇u(p)·(v_i − p).
+   Where f is convex on S (K = 0) and p is the incumbent, this is f(p) up to the KKT residual:
+   the cells around an interior or face minimizer close exactly. μ are the incumbent's KKT
+   multipliers, so the Lagrangian is stationary there and its extra curvature Σ μ_i ∇²c_i
+   convexifies the directions a binding constraint blocks.
+The search keeps every cell whose bound is below the incumbent's objective less the
+tolerance, bisects it along its longest edge, and stops when the smallest bound of all cells
+is within the tolerance of the incumbent. The incumbent improves from local solves (the
+``polish`` callable, e.g. SLSQP) started at the vertices and at the centroids of promising cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import nnls
+from scipy.special import expit
+
+__all__ = ["CertifiedSolution", "Partition", "certified_minimize", "polytope_vertices", "DEFAULT_RTOL", "DEFAULT_MAX_CELLS"]
+
+DEFAULT_RTOL = 1e-8  # certified when gap ≤ DEFAULT_RTOL·(1 + |objective|)
+DEFAULT_MAX_CELLS = 200_000  # cells examined before the search gives up and reports its gap (certified=False)
+_MAX_VERTEX_ENUMERATION = 2**16  # Y·2^(Y−1) candidate vertices at most (Y ≤ 13)
+_FRANK_WOLFE_STEPS = 4  # steps towards the minimizer of each cell's convex underestimator
+_TRIANGULATIONS: dict = {}  # (basis, bound) → the polytope's triangulation, the 256 most recent
+_ACTIVE = 1e-7  # a constraint is active (gets a KKT multiplier) within this relative slack
+
+
+@dataclass
+class CertifiedSolution:
+    """A global minimizer of ℓ − a·J* (+ ridge) over the class, with its certificate."""
+
+    w: np.ndarray  # (k,) the minimizer found, in calibrated coordinates
+    objective: float  # f(w): an upper bound on the minimum
+    lower_bound: float  # a proven lower bound on the minimum over the class
+    gap: float  # objective − lower_bound ≥ 0
+    certified: bool  # gap ≤ rtol·(1 + |objective|)
+    cells: int  # simplices examined
+    rounds: int  # branch-and-bound rounds (each bisects every surviving cell once)
+
+
+def _logsumexp(values, axis=-1, keepdims=False):
+    """log Σ exp along an axis, shifted by the maximum (−inf entries allowed); SciPy's costs more on tiny arrays."""
+    top = np.max(values, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    out = np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+# --------------------------------------------------------------------------- the objective, batched
+class _Objective:
+    """f, ∇f at a batch of points, and the interval Hessian bounds of cells."""
+
+    def __init__(self, basis, counts, log_pi_ref, rho, beta, weight, ridge):
+        self.basis = basis  # (X, Y, k)
+        self.counts = counts  # (X, Y, Y) n[x, winner, loser]
+        self.log_pi_ref = log_pi_ref  # (X, Y)
+        self.rho = rho  # (X,)
+        self.beta = beta
+        self.weight = weight  # a ≥ 0: the weight of J*
+        self.ridge = ridge
+        pairs = counts + counts.transpose(0, 2, 1)  # (X, Y, Y) comparisons of a with b, either order
+        self.compared = pairs > 0
+
+    def rewards(self, w):
+        return np.einsum("xyk,...k->...xy", self.basis, w)  # (..., X, Y)
+
+    def pieces(self, w, concave: bool = True):
+        """(convex part C = ℓ + λ/2‖w‖², its gradient, −a·J*, its gradient) at points w (..., k).
+
+        ``concave=False``: the first two only (None for the others).
+        """
+        r = self.rewards(w)  # (..., X, Y)
+        negative = r[..., None, :] - r[..., :, None]  # (..., X, Y, Y) r_b − r_a = −m_ab
+        nll = np.einsum("xab,...xab->...", self.counts, np.logaddexp(0.0, negative))
+        slope = self.counts * expit(negative)  # n_ab σ(−m_ab)
+        grad_r = slope.sum(axis=-2) - slope.sum(axis=-1)  # (..., X, Y) ∂ℓ/∂r_y
+        convex = nll + 0.5 * self.ridge * np.sum(w * w, axis=-1)
+        grad_convex = np.einsum("xyk,...xy->...k", self.basis, grad_r) + self.ridge * w
+        if not concave:
+            return convex, grad_convex, None, None
+        logits = r / self.beta + self.log_pi_ref
+        log_z = _logsumexp(logits, axis=-1)  # (..., X)
+        pi = np.exp(logits - log_z[..., None])  # (..., X, Y) π_r
+        concave = -self.weight * self.beta * (log_z @ self.rho)  # −a·J* (theory §2)
+        grad_concave = -self.weight * np.einsum("xyk,...xy->...k", self.basis, self.rho[:, None] * pi)  # −a·ρπ (I2)
+        return convex, grad_convex, concave, grad_concave
+
+    def value(self, w):
+        convex, _, concave, _ = self.pieces(w)
+        return convex + concave
+
+    def hessian_lower_bounds(self, cells, reward_range=None):
+        """(n, 3, k, k): three matrices H with H ⪯ ∇²f(w) for every w in each cell (n, m, k).
+
+        ∇²ℓ ⪰ the Bradley–Terry Laplacian with every edge weight n_ab·σ'(m_ab) at its least over the
+        cell (σ' falls with |m|, and |m_ab| is at most the interval bound M_ab). For a·∇²J* =
+        (a/β) Σ_x ρ_x B_xᵀ(diag π_x − π_xπ_xᵀ)B_x two upper bounds, from the interval [π̲, π̄] of π_r
+        over the cell (r_y at its top and the others at their bottom, or the reverse):
+        (i) diag π − ππᵀ ⪯ diag π̄;  (ii) with π̂ = π at the centroid and Δ = max(π̄ − π̂, π̂ − π̲),
+        δ = π − π̂:  diag π − ππᵀ = diag π̂ − π̂π̂ᵀ + diag δ − π̂δᵀ − δπ̂ᵀ − δδᵀ
+        ⪯ diag π̂ − π̂π̂ᵀ + diag Δ + 2‖π̂‖‖Δ‖ I  (the eigenvalues of −(abᵀ + baᵀ) are −a·b ± ‖a‖‖b‖).
+        (ii) tends to the exact Hessian as the cell shrinks; (i) is better where π̄ is small;
+        (iii) diag π − ππᵀ ⪯ ½ I everywhere (vᵀ(diag π − ππᵀ)v is the variance of v_y under π, at most
+        (max v − min v)²/4 ≤ ½ for a unit v) — the one that holds on the whole class.
+        ``reward_range``: (X, Y) bounds on |r| over the class; with it the intervals are those of the cell ∩
+        class, and the bounds hold there only.
+        """
+        r = self.rewards(cells)  # (n, m, X, Y)
+        low, high = r.min(axis=1), r.max(axis=1)  # (n, X, Y) interval hull of r over the cell (r is affine in w)
+        if reward_range is not None:
+            low, high = np.maximum(low, -reward_range), np.minimum(high, reward_range)
+        spread = np.maximum(high[..., :, None] - low[..., None, :], high[..., None, :] - low[..., :, None])
+        pairs = self.counts + self.counts.transpose(0, 2, 1)
+        edge = pairs * expit(spread) * expit(-spread)  # (n, X, Y, Y) least n·σ'(m) over the cell
+        laplacian = -edge
+        np.einsum("...ii->...i", laplacian)[...] += edge.sum(axis=-1)
+        convex = np.einsum("xyk,nxyz,xzl->nkl", self.basis, laplacian, self.basis, optimize=True)
+        if self.ridge:
+            convex += self.ridge * np.eye(convex.shape[-1])
+        top, bottom = high / self.beta + self.log_pi_ref, low / self.beta + self.log_pi_ref  # (n, X, Y)
+        Y = top.shape[-1]
+        mask = np.eye(Y, dtype=bool)
+        pi_high = np.exp(top - np.logaddexp(top, _logsumexp(np.where(mask, -np.inf, bottom[..., None, :]), axis=-1)))
+        pi_low = np.exp(bottom - np.logaddexp(bottom, _logsumexp(np.where(mask, -np.inf, top[..., None, :]), axis=-1)))
+        centre = self.rewards(cells.mean(axis=1)) / self.beta + self.log_pi_ref
+        pi_hat = np.exp(centre - _logsumexp(centre, axis=-1, keepdims=True))  # (n, X, Y)
+        delta = np.maximum(pi_high - pi_hat, pi_hat - pi_low)
+        weight = (self.weight / self.beta) * self.rho  # (X,)
+        first = np.einsum("xyk,nxy,xyl->nkl", self.basis, weight[:, None] * pi_high, self.basis, optimize=True)
+        projected = np.einsum("xyk,nxy->nxk", self.basis, pi_hat)  # (n, X, k) B_xᵀ π̂
+        second = np.einsum("xyk,nxy,xyl->nkl", self.basis, weight[:, None] * (pi_hat + delta), self.basis, optimize=True)
+        second -= np.einsum("x,nxk,nxl->nkl", weight, projected, projected)
+        spread_norm = 2.0 * np.linalg.norm(pi_hat, axis=-1) * np.linalg.norm(delta, axis=-1)  # (n, X)
+        gram = np.einsum("xyk,xyl->xkl", self.basis, self.basis)  # B_xᵀB_x
+        second += np.einsum("nx,xkl->nkl", weight * spread_norm, gram)
+        third = 0.5 * np.einsum("x,xkl->kl", weight, gram)
+        return np.stack([convex - first, convex - second, convex - third], axis=1)
+
+
+# --------------------------------------------------------------------------- the classes
+class _PolytopeClass:
+    """{w : |(B w)_y| ≤ R}, one context (B (Y, k) orthonormal)."""
+
+    def __init__(self, basis_rows, bound):
+        self.rows, self.bound = basis_rows, bound  # (Y, k), R
+        self.reward_range = np.full((1, len(basis_rows)), bound)  # |r_y| ≤ R
+
+    def initial_cells(self):
+        """A triangulation of the polytope (n, k+1, k): a cone from each face's centroid over its facets'.
+
+        (Delaunay on these highly symmetric vertex sets returns mostly flat simplices.)
+        """
+        key = (self.rows.tobytes(), self.rows.shape, float(self.bound))
+        if key not in _TRIANGULATIONS:  # the online loop asks for the same context's class every round
+            vertices = polytope_vertices(self.rows, self.bound)  # (V, k)
+            r = vertices @ self.rows.T  # (V, Y)
+            at_face = np.stack([r >= self.bound * (1 - 1e-9), r <= -self.bound * (1 - 1e-9)], axis=-1)  # (V, Y, 2)
+            simplices = np.array(_pulling_triangulation(vertices, at_face, np.arange(len(vertices)), self.rows.shape[1]))
+            simplices.setflags(write=False)
+            if len(_TRIANGULATIONS) >= 256:
+                _TRIANGULATIONS.pop(next(iter(_TRIANGULATIONS)))
+            _TRIANGULATIONS[key] = simplices
+        return _TRIANGULATIONS[key]
+
+    def feasible(self, points):
+        return np.all(np.abs(points @ self.rows.T) <= self.bound * (1 + 1e-12), axis=-1)
+
+    def outside(self, cells):
+        return np.zeros(len(cells), dtype=bool)  # every cell is inside the polytope
+
+    def multipliers(self, w, grad):
+        """Linear multipliers λ_y ≥ 0 of the active faces s_y·r_y ≤ R (least squares on ∇f + Σ λ_y s_y b_y = 0)."""
+        r = self.rows @ w
+        sides = np.where(r < 0, -1.0, 1.0)  # which face of |r_y| ≤ R is nearer
+        active = np.abs(r) >= self.bound * (1 - _ACTIVE)
+        mu = np.zeros(len(r))
+        if active.any():
+            normals = sides[active, None] * self.rows[active]  # (a, k) ∇(s_y r_y)
+            mu[active] = nnls(normals.T, -grad)[0]
+        return mu, sides
+
+    def lagrangian_terms(self, multipliers, cells, points):
+        """Σ_y μ_y φ_y (and its gradient) at points of each cell, (n, k) or (n, m, k) and its gradient at the vertices and at ``points``, and a Loewner lower bound of its Hessian.
+
+        φ_y(w) = (exp(κ(s_y r_y − R)) − 1)/κ is convex, ≤ 0 on the class, 0 on the face s_y r_y = R,
+        with gradient s_y b_y there (so μ are the faces' ordinary multipliers). Its curvature
+        κ·exp(κ(s_y r_y − R)) is at least 1/(e·d) over a cell whose largest distance to the face is
+        d when κ = 1/d: it grows as the cells around a face shrink, and convexifies the directions
+        the face blocks.
+        """
+        mu, sides = multipliers
+        kappa = 1.0 / self._reach(sides, cells)  # (n, Y)
+        if points.ndim == 3:
+            kappa = kappa[:, None, :]
+        slope = np.exp(kappa * (sides * (points @ self.rows.T) - self.bound))  # (…, Y), in (0, 1] on the class
+        return ((slope - 1.0) / kappa) @ mu, slope @ ((mu * sides)[:, None] * self.rows)
+
+    def lagrangian_curvature(self, multipliers, cells):
+        """(n, k, k) ⪯ ∇²Σ μ_y φ_y over each cell: κ e^{−κ d} = 1/(e d) per face, d its largest distance."""
+        mu, sides = multipliers
+        least = mu / (np.e * self._reach(sides, cells))  # (n, Y)
+        return np.einsum("ny,yk,yl->nkl", least, self.rows, self.rows)
+
+    def _reach(self, sides, cells):
+        """(n, Y) the largest distance R − s_y r_y of each cell's points to each face (at a vertex: r is affine)."""
+        return np.maximum((self.bound - sides * (cells @ self.rows.T)).max(axis=1), 1e-12 * self.bound)
+
+
+class _BallClass:
+    """{w : ‖w‖ ≤ R}."""
+
+    def __init__(self, basis, bound):
+        self.k, self.bound = basis.shape[-1], bound
+        self.reward_range = bound * np.linalg.norm(basis, axis=-1)  # (X, Y): |⟨b_xy, w⟩| ≤ ‖b_xy‖ R
+
+    def initial_cells(self):
+        k, reach = self.k, self.bound * np.sqrt(self.k)  # the cross-polytope ‖w‖₁ ≤ R√k holds the ball
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k, indexing="ij")).reshape(k, -1).T  # (2^k, k)
+        cells = np.zeros((len(signs), k + 1, k))
+        cells[:, 1:, :] = reach * signs[:, :, None] * np.eye(k)[None]
+        return cells
+
+    def feasible(self, points):
+        return np.sum(points * points, axis=-1) <= self.bound**2 * (1 + 1e-12)
+
+    def outside(self, cells):
+        """Cells beyond the tangent plane of the ball in the direction of their centroid."""
+        centre = cells.mean(axis=1)
+        norm = np.linalg.norm(centre, axis=-1, keepdims=True)
+        direction = centre / np.maximum(norm, 1e-300)
+        return np.all(np.einsum("nmk,nk->nm", cells, direction) > self.bound, axis=1)
+
+    def multipliers(self, w, grad):
+        """The multiplier μ ≥ 0 of ‖w‖ ≤ R where it is active (∇f + μ ŵ = 0 along ŵ), else 0."""
+        norm = float(np.linalg.norm(w))
+        if norm < self.bound * (1 - _ACTIVE):
+            return np.zeros(1), None
+        return np.array([max(0.0, -float(grad @ w) / norm)]), None
+
+    def lagrangian_terms(self, multipliers, cells, points):
+        """μ φ with φ(w) = (exp(κ(‖w‖ − R)) − 1)/κ: convex, ≤ 0 in the ball, gradient ŵ on the sphere.
+
+        Its Hessian exp(κ(‖w‖ − R))·(κ ŵŵᵀ + (I − ŵŵᵀ)/‖w‖) is at least exp(κ(a − R))·min(κ, 1/b)·I
+        over a cell whose norms lie in [a, b]; κ = 1/(R − a) (see the polytope's version).
+        """
+        mu = multipliers[0][0]
+        lowest, _ = self._norm_range(cells)
+        kappa = 1.0 / np.maximum(self.bound - lowest, 1e-12 * self.bound)  # (n,)
+        if points.ndim == 3:
+            kappa = kappa[:, None]
+        norm = np.linalg.norm(points, axis=-1)
+        slope = np.exp(kappa * (norm - self.bound))
+        unit = points / np.maximum(norm, 1e-300)[..., None]
+        return mu * (slope - 1.0) / kappa, (mu * slope)[..., None] * unit
+
+    def lagrangian_curvature(self, multipliers, cells):
+        mu = multipliers[0][0]
+        lowest, highest = self._norm_range(cells)
+        kappa = 1.0 / np.maximum(self.bound - lowest, 1e-12 * self.bound)
+        least = mu * np.exp(kappa * (lowest - self.bound)) * np.minimum(kappa, 1.0 / np.maximum(highest, 1e-300))
+        return least[:, None, None] * np.eye(self.k)
+
+    @staticmethod
+    def _norm_range(cells):
+        """(n,), (n,): a lower bound on min ‖w‖ over each cell (its distance along the centroid's direction) and max ‖w‖."""
+        direction = cells.mean(axis=1)
+        direction = direction / np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-300)
+        lowest = np.maximum(np.einsum("nmk,nk->nm", cells, direction).min(axis=1), 0.0)
+        return lowest, np.linalg.norm(cells, axis=-1).max(axis=1)
+
+
+def _pulling_triangulation(vertices, at_face, members, dimension):
+    """Simplices (lists of k+1 points) triangulating the face spanned by ``vertices[members]`` of that dimension.
+
+    A pulling triangulation: the face's first vertex v is joined to a triangulation of each facet that does not
+    contain v (the faces one more active constraint |r_y| = R cuts out, one dimension lower). Every simplex is
+    full-dimensional within the face, and they tile it.
+    """
+    points = vertices[members]
+    if dimension == 0:
+        return [[points[0]]]
+    if dimension == 1:  # a segment: its two ends
+        spread = points @ (points[-1] - points[0])
+        return [[points[np.argmin(spread)], points[np.argmax(spread)]]]
+    apex = members[0]
+    simplices, seen = [], set()
+    for y in range(at_face.shape[1]):
+        for side in range(2):
+            facet = members[at_face[members, y, side]]
+            key = frozenset(facet.tolist())
+            if len(facet) < dimension or key in seen or apex in key:
+                continue
+            if np.linalg.matrix_rank(vertices[facet] - vertices[facet[0]], tol=1e-9) != dimension - 1:
+                continue
+            seen.add(key)
+            simplices += [[vertices[apex]] + s for s in _pulling_triangulation(vertices, at_face, facet, dimension - 1)]
+    return simplices
+
+
+def polytope_vertices(rows: np.ndarray, bound: float) -> np.ndarray:
+    """Vertices of {w : |(B w)_y| ≤ R} for an orthonormal B (Y, k) whose columns span {π_cal·r = 0}.
+
+    In r = B w the set is the box [−R, R]^Y cut by the plane π_cal·r = 0 (k = Y − 1). A vertex
+    has Y − 1 coordinates at ±R and the last, free one (with π_cal > 0) solving the plane's
+    equation inside [−R, R]: Y·2^(Y−1) candidates, enumerated. Returned in w = Bᵀ r, (V, k).
+    """
+    Y, k = rows.shape
+    if k == 0:
+        return np.zeros((1, 0))
+    # the plane's normal: the direction orthogonal to every column of B
+    normal = np.linalg.svd(rows.T, full_matrices=True)[2][-1] if k < Y else None
+    if normal is None:  # no calibration plane (k = Y): the box itself
+        corners = np.array(np.meshgrid(*[[-bound, bound]] * Y, indexing="ij")).reshape(Y, -1).T
+        return corners @ rows
+    if Y * 2 ** (Y - 1) > _MAX_VERTEX_ENUMERATION:
+        raise ValueError(f"the certified optimistic step enumerates the class's vertices, Y·2^(Y−1) of them; "
+                         f"Y = {Y} responses is too many (at most 13): use method='sqp-multistart' (a heuristic)")
+    normal = normal / normal[np.argmax(np.abs(normal))]
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * (Y - 1), indexing="ij")).reshape(Y - 1, -1).T * bound
+    found = []
+    for free in np.flatnonzero(np.abs(normal) > 1e-12):
+        r = np.insert(signs, free, 0.0, axis=1)  # (2^(Y−1), Y), the free coordinate still 0
+        r[:, free] = -(r @ normal) / normal[free]  # on the plane
+        found.append(r[np.abs(r[:, free]) <= bound * (1 + 1e-12)])
+    r = np.concatenate(found)
+    r = np.clip(r, -bound, bound)
+    r = np.unique(np.round(r / bound, 12), axis=0) * bound
+    return r @ rows
+
+
+# --------------------------------------------------------------------------- bounds on cells
+def _barycentric(cells, point):
+    """(n, m) barycentric coordinates of one point in each cell (n, m, k)."""
+    n, m, _ = cells.shape
+    system = np.concatenate([cells.transpose(0, 2, 1), np.ones((n, 1, m))], axis=1)  # (n, m, m)
+    rhs = np.broadcast_to(np.append(point, 1.0), (n, m))
+    try:
+        return np.linalg.solve(system, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # a flat cell somewhere: solve one by one, flat cells get no coordinates
+        out = np.full((n, m), np.nan)
+        for i in range(n):
+            try:
+                out[i] = np.linalg.solve(system[i], rhs[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _cell_bounds(objective: _Objective, space, cells, incumbent, multipliers, threshold=np.inf, *,
+                 steps: int = _FRANK_WOLFE_STEPS):
+    """(n,) lower bounds of f over each cell ∩ P: the largest of the bounds of the module docstring.
+
+    The cheap bounds (1 and 4) come first; the Frank–Wolfe bounds (2 and 3) are computed only for the cells
+    whose cheap bound is below ``threshold`` (the level at which a cell is set aside).
+    """
+    cheap = _cheap_bounds(objective, space, cells, incumbent, multipliers)
+    open_ = cheap < threshold
+    if not open_.any():
+        return cheap
+    cheap[open_] = np.maximum(cheap[open_], _convex_bounds(objective, space, cells[open_], incumbent, multipliers, steps))
+    return cheap
+
+
+def _variants(multipliers):
+    """The Lagrangians to bound with: f itself, and L_μ when the incumbent has active constraints."""
+    return [None] if multipliers is None or not np.any(multipliers[0]) else [None, multipliers]
+
+
+def _cheap_bounds(objective: _Objective, space, cells, incumbent, multipliers):
+    """Bounds 1 (tangent + chord) and 4 (the incumbent's basin): vertex values and one Loewner bound a cell."""
+    convex, grad_convex, concave, _ = objective.pieces(cells)  # (n, m), (n, m, k), (n, m) at the vertices
+    edges = cells[:, None, :, :] - cells[:, :, None, :]  # (n, j, i, k) v_i − v_j
+    best = np.full(len(cells), -np.inf)
+    for variant in _variants(multipliers):
+        C, grad_C = convex, grad_convex
+        if variant is not None:  # the Lagrangian L_μ = f + Σ μ_i φ_i ≤ f on the class
+            vertex_value, vertex_grad = space.lagrangian_terms(variant, cells, cells)
+            C, grad_C = convex + vertex_value, grad_convex + vertex_grad
+        # 1. tangent plane of the convex part at each vertex v_j + the chord of −a·J*: min over the vertices v_i
+        planes = C[:, :, None] + np.einsum("njk,njik->nji", grad_C, edges) + concave[:, None, :]
+        best = np.maximum(best, planes.min(axis=2).max(axis=1))
+        # 4. the incumbent's basin (see _basin_bounds)
+        best = np.maximum(best, _basin_bounds(objective, space, cells, incumbent, variant))
+    return best
+
+
+def _convex_bounds(objective: _Objective, space, cells, incumbent, multipliers, steps):
+    """Bounds 2 (convexified Lagrangian) and 3 (convex part + chord), each minimized by a few Frank–Wolfe steps."""
+    n, m, _ = cells.shape
+    _, _, concave, _ = objective.pieces(cells)  # (n, m) −a·J* at the vertices
+    # the first p: the incumbent in the cells that hold it, the centroid elsewhere (barycentric λ, (n, m))
+    start = np.full((n, m), 1.0 / m)
+    inside = _barycentric(cells, incumbent)
+    holds = np.all(inside >= -1e-9, axis=1)
+    if holds.any():
+        clipped = np.clip(inside[holds], 0.0, None)
+        start[holds] = clipped / clipped.sum(axis=1, keepdims=True)
+    hessians = objective.hessian_lower_bounds(cells)  # (n, 2, k, k), each ⪯ ∇²f on each cell
+    best = np.full(n, -np.inf)
+    for variant in _variants(multipliers):
+        def lagrangian(points):  # L_μ = f (+ Σ μ_i φ_i) and its gradient at (n, k) points
+            c_val, c_grad, j_val, j_grad = objective.pieces(points)
+            if variant is None:
+                return c_val + j_val, c_grad + j_grad
+            value, grad = space.lagrangian_terms(variant, cells, points)
+            return c_val + j_val + value, c_grad + j_grad + grad
+
+        curvature = hessians
+        if variant is not None:
+            curvature = hessians + space.lagrangian_curvature(variant, cells)[:, None]
+        # 2. u = L_μ − ½(Σ λ_i v_iᵀKv_i − wᵀKw), convex on the cell; in barycentric λ
+        #    ũ(λ) = L_μ(Vᵀλ) − ½(λ·c − λᵀGλ), c_i = v_iᵀKv_i, G = V K Vᵀ.
+        #    Any λ gives the bound ũ(λ) + min_i ∂_iũ − ∇ũ·λ (the Frank–Wolfe dual bound; ũ convex); a few
+        #    Frank–Wolfe steps move λ towards the minimizer of ũ, where the bound is min ũ itself.
+        eigenvalues, vectors = np.linalg.eigh(curvature)  # (n, 2, k), (n, 2, k, k)
+        negative = np.maximum(-eigenvalues, 0.0)
+        pick = negative.sum(axis=-1).argmin(axis=1)  # the Hessian bound that needs the least convexification
+        rows = np.arange(n)
+        K = np.einsum("nij,nj,nlj->nil", vectors[rows, pick], negative[rows, pick], vectors[rows, pick])  # ⪰ 0
+        gram = np.einsum("nik,nkl,njl->nij", cells, K, cells)  # (n, m, m)
+        diag = np.einsum("nii->ni", gram)
+
+        def convexified(lam):  # ũ(λ) and ∇_λ ũ
+            value, grad = lagrangian(np.einsum("nm,nmk->nk", lam, cells))
+            gram_lam = np.einsum("nij,nj->ni", gram, lam)
+            u = value - 0.5 * (np.einsum("nm,nm->n", lam, diag) - np.einsum("ni,ni->n", lam, gram_lam))
+            return u, np.einsum("nmk,nk->nm", cells, grad) - 0.5 * diag + gram_lam
+
+        best = np.maximum(best, _frank_wolfe_bound(convexified, start, steps))
+
+        # 3. the convex part kept whole + the chord of −a·J*: ũ(λ) = C(Vᵀλ) + λ·(−a·J*(v)), convex in λ.
+        #    Exact where J* is affine on the cell — nearly so away from ties when β is small.
+        def chord(lam):
+            points = np.einsum("nm,nmk->nk", lam, cells)
+            value, grad, _, _ = objective.pieces(points, concave=False)
+            if variant is not None:
+                extra_value, extra_grad = space.lagrangian_terms(variant, cells, points)
+                value, grad = value + extra_value, grad + extra_grad
+            return value + np.einsum("nm,nm->n", lam, concave), np.einsum("nmk,nk->nm", cells, grad) + concave
+
+        best = np.maximum(best, _frank_wolfe_bound(chord, start, steps))
+
+    return best
+
+
+def _basin_bounds(objective: _Objective, space, cells, incumbent, variant):
+    """(n,) bounds from the incumbent's basin: −inf where they do not apply.
+
+    If L_μ is convex on the hull of the cell and the incumbent w* (intersected with the class), then on the
+    cell ∩ class f ≥ L_μ ≥ L_μ(w*) + ∇L_μ(w*)·(w − w*), whose minimum over the hull is at one of its
+    vertices — within the KKT residual of f(w*). Cells beside a non-degenerate minimizer are then settled
+    at once instead of being split ever finer (the cluster effect of branch and bound); applied to the
+    whole class at once, it certifies a problem that the data have made convex.
+    """
+    n, _, k = cells.shape
+    hull = np.concatenate([cells, np.broadcast_to(incumbent, (n, 1, k))], axis=1)  # (n, m+1, k)
+    curvature = objective.hessian_lower_bounds(hull, space.reward_range)  # valid on hull ∩ class: enough here
+    anchor_value, anchor_grad = objective.value(incumbent), _gradient(objective, incumbent)
+    anchor_value, anchor_grad = np.full(n, float(anchor_value)), np.broadcast_to(anchor_grad, (n, k))
+    if variant is not None:
+        curvature = curvature + space.lagrangian_curvature(variant, hull)[:, None]
+        extra_value, extra_grad = space.lagrangian_terms(variant, hull, np.broadcast_to(incumbent, (n, k)))
+        anchor_value, anchor_grad = anchor_value + extra_value, anchor_grad + extra_grad
+    convex = np.linalg.eigvalsh(curvature)[..., 0].max(axis=1) >= 0.0  # (n,) one of the bounds is PSD
+    basin = anchor_value + np.einsum("nk,nmk->nm", anchor_grad, hull - incumbent).min(axis=1)
+    return np.where(convex, basin, -np.inf)
+
+
+def _frank_wolfe_bound(surrogate, lam, steps):
+    """max over a few Frank–Wolfe iterates λ of ũ(λ) + min_i ∂_iũ(λ) − ∇ũ(λ)·λ: lower bounds of min ũ over the simplex.
+
+    ``surrogate``: λ (n, m) ↦ (ũ (n,), ∇ũ (n, m)) for a batch of functions convex on the simplex. Every
+    iterate's bound is valid (convexity: ũ(λ*) ≥ ũ(λ) + ∇ũ(λ)·(λ* − λ)); each step goes to the vertex of
+    steepest descent with the length that minimizes a quadratic model (curvature from a gradient difference),
+    and is taken only where it lowers ũ.
+    """
+    n = lam.shape[0]
+    u, grad = surrogate(lam)
+    best = u + grad.min(axis=1) - np.einsum("nm,nm->n", grad, lam)
+    for _ in range(steps):
+        direction = -lam
+        direction[np.arange(n), grad.argmin(axis=1)] += 1.0
+        slope = np.einsum("nm,nm->n", grad, direction)  # ≤ 0
+        probe = 1e-4
+        _, grad_probe = surrogate(lam + probe * direction)
+        bend = np.einsum("nm,nm->n", grad_probe - grad, direction) / probe
+        length = np.clip(-slope / np.maximum(bend, 1e-12), 0.0, 1.0)
+        trial = lam + length[:, None] * direction
+        u_trial, grad_trial = surrogate(trial)
+        better = u_trial <= u
+        lam = np.where(better[:, None], trial, lam)
+        u = np.where(better, u_trial, u)
+        grad = np.where(better[:, None], grad_trial, grad)
+        best = np.maximum(best, u + grad.min(axis=1) - np.einsum("nm,nm->n", grad, lam))
+    return best
+
+
+def _bisect(cells):
+    """Each cell (n, m, k) split in two at the midpoint of its longest edge → (2n, m, k)."""
+    n, m, _ = cells.shape
+    lengths = np.sum((cells[:, :, None, :] - cells[:, None, :, :]) ** 2, axis=-1).reshape(n, -1)
+    flat = lengths.argmax(axis=1)
+    i, j = flat // m, flat % m
+    rows = np.arange(n)
+    middle = 0.5 * (cells[rows, i] + cells[rows, j])
+    first, second = cells.copy(), cells.copy()
+    first[rows, i] = middle
+    second[rows, j] = middle
+    return np.concatenate([first, second])
+
+
+# --------------------------------------------------------------------------- the search
+@dataclass
+class Partition:
+    """The leaves of a finished search — cells (n, k+1, k) with their lower bounds (n,) — for the next round.
+
+    Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weight on J* every bound stays
+    valid for the next round's objective, and grows by the least of the new terms over the cell.
+    """
+
+    cells: np.ndarray
+    bounds: np.ndarray
+    counts: np.ndarray  # the data the bounds were computed for
+    weight: float
+
+
+def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: float, ridge: float = 0.0,
+                       kind: str, bound: float, starts=(), polish=None, partition: Partition | None = None,
+                       rtol: float = DEFAULT_RTOL, max_cells: int = DEFAULT_MAX_CELLS,
+                       batch: int = 64) -> tuple[CertifiedSolution, Partition | None]:
+    """Global minimum of f(w) = ℓ(B w) − weight·J*(B w) + ridge/2‖w‖² over the class, certified.
+
+    Shapes: basis (X, Y, k), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,).
+    kind: "polytope" (tabular, X = 1: |(B w)_y| ≤ bound) or "ball" (linear: ‖w‖ ≤ bound).
+    starts: points (k,) to start local solves from (e.g. the last round's answer); polish: a
+    callable w ↦ a local minimizer near w inside the class (None: no local solves).
+    partition: the last search's leaves (same class, weight and ridge; counts that have only grown), reused.
+    Returns the best point found with a proven lower bound — ``certified`` says whether the gap
+    closed to rtol·(1 + |objective|) within ``max_cells`` cells (``batch`` bisected per round) — and
+    the leaves of this search, for the next.
+    """
+    objective = _Objective(basis, counts, log_pi_ref, rho, beta, weight, ridge)
+    k = basis.shape[-1]
+    if k == 0:  # one response per context: the class is the single point r = 0
+        value = float(objective.value(np.zeros(0)))
+        return CertifiedSolution(np.zeros(0), value, value, 0.0, True, 0, 0), None
+    space = _PolytopeClass(basis[0], bound) if kind == "polytope" else _BallClass(basis, bound)
+    initial = space.initial_cells()
+    candidates = [np.asarray(start, dtype=np.float64) for start in starts]
+    vertices = np.unique(initial.reshape(-1, k), axis=0)
+    feasible = vertices[space.feasible(vertices)]
+    if len(feasible):
+        candidates.extend(feasible[np.argsort(objective.value(feasible))[:3]])
+    best_w, best_value = _improve(objective, space, candidates, polish, None, np.inf)
+    tolerance = rtol * (1.0 + abs(best_value))
+    # the whole class at once: certified outright when the data have made the problem convex around w*
+    multipliers = space.multipliers(best_w, _gradient(objective, best_w))
+    whole = vertices[None]
+    root = max(float(_basin_bounds(objective, space, whole, best_w, variant)[0])
+               for variant in ([None, multipliers] if np.any(multipliers[0]) else [None]))
+    if len(feasible) == len(vertices):  # a polytope: −a·J* is concave, so it is least at a vertex, and
+        # C ≥ its tangent plane at the incumbent, least at a vertex too (exact with no data: C = 0)
+        _, _, concave, _ = objective.pieces(vertices)
+        c_star, g_star, _, _ = objective.pieces(best_w)
+        root = max(root, float(c_star + ((vertices - best_w) @ g_star).min() + concave.min()))
+    if best_value - root <= tolerance:
+        return CertifiedSolution(best_w, best_value, min(root, best_value), max(0.0, best_value - root), True, 1, 0), \
+            partition
+    if len(feasible) < len(vertices):  # the ball: ℓ ≥ its tangent at w* (least at −R·∇/‖∇‖), and J* is largest
+        # where every reward is at its top, r_xy = R‖b_xy‖ (J* increases in each reward): a finite, loose bound
+        convex_star, grad_star, _, _ = objective.pieces(best_w, concave=False)
+        top = space.reward_range / beta + log_pi_ref
+        j_top = beta * float(rho @ _logsumexp(top, axis=-1))
+        root = max(root, float(convex_star - grad_star @ best_w - bound * np.linalg.norm(grad_star)) - weight * j_top)
+    if max_cells <= 1:  # the whole-class check was the budget: report its bound
+        root = min(root, best_value)
+        return CertifiedSolution(best_w, best_value, root, best_value - root, best_value - root <= tolerance, 1, 0), \
+            partition
+    if partition is not None and _reusable(partition, counts, weight):
+        cells, bounds = partition.cells, partition.bounds + _growth(objective, partition)
+        stale = bounds < best_value - tolerance
+        if stale.any():
+            bounds[stale] = np.maximum(bounds[stale], _cell_bounds(objective, space, cells[stale], best_w, multipliers,
+                                                                   best_value - tolerance))
+    else:
+        cells = initial[~space.outside(initial)]
+        bounds = _cell_bounds(objective, space, cells, best_w, multipliers, best_value - tolerance)
+    examined, rounds = len(cells), 0
+    settled_cells, settled_bounds = [], []  # leaves that cannot hold a better point than the incumbent
+    while True:
+        tolerance = rtol * (1.0 + abs(best_value))
+        keep = bounds < best_value - tolerance
+        settled_cells.append(cells[~keep])
+        settled_bounds.append(bounds[~keep])
+        cells, bounds = cells[keep], bounds[keep]
+        if not len(cells) or examined >= max_cells:
+            break
+        rounds += 1
+        # best first: bisect the cells with the lowest bounds; each child inherits its parent's bound
+        chosen = np.argsort(bounds)[:batch]
+        rest = np.ones(len(cells), dtype=bool)
+        rest[chosen] = False
+        children = _bisect(cells[chosen])
+        inherited = np.tile(bounds[chosen], 2)
+        outside = space.outside(children)
+        children, inherited = children[~outside], inherited[~outside]
+        examined += len(children)
+        # the children's centroids are candidates for a better incumbent (a local solve from the best)
+        centroids = children.mean(axis=1)
+        centroids = centroids[space.feasible(centroids)]
+        if len(centroids):
+            values = objective.value(centroids)
+            if values.min() < best_value - tolerance:
+                best_w, best_value = _improve(objective, space, [centroids[np.argmin(values)]], polish, best_w,
+                                              best_value)
+                multipliers = space.multipliers(best_w, _gradient(objective, best_w))
+        child_bounds = np.maximum(_cell_bounds(objective, space, children, best_w, multipliers,
+                                               best_value - rtol * (1.0 + abs(best_value))), inherited)
+        cells = np.concatenate([cells[rest], children])
+        bounds = np.concatenate([bounds[rest], child_bounds])
+    leaves = Partition(np.concatenate(settled_cells + [cells]), np.concatenate(settled_bounds + [bounds]),
+                       np.array(counts, dtype=np.float64), float(weight))
+    lower_bound = min(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, best_value)
+    gap = best_value - lower_bound
+    certified = gap <= rtol * (1.0 + abs(best_value))
+    return CertifiedSolution(best_w, float(best_value), float(lower_bound), float(gap), bool(certified),
+                             int(examined), rounds), leaves
+
+
+def _reusable(partition: Partition, counts, weight) -> bool:
+    return (partition.weight == weight and partition.counts.shape == counts.shape
+            and bool(np.all(counts >= partition.counts)))
+
+
+def _growth(objective: _Objective, partition: Partition) -> np.ndarray:
+    """(n,) the least, over each cell, of the terms ℓ gained since the partition's data: Σ Δn_ab softplus(r_b − r_a)."""
+    added = objective.counts - partition.counts  # (X, Y, Y) ≥ 0
+    x, a, b = np.nonzero(added)
+    if not len(x):
+        return np.zeros(len(partition.bounds))
+    r = objective.rewards(partition.cells)  # (n, m, X, Y)
+    least_margin = (r[:, :, x, b] - r[:, :, x, a]).min(axis=1)  # (n, pairs): softplus rises, the margin is affine
+    return np.logaddexp(0.0, least_margin) @ added[x, a, b]
+
+
+def _gradient(objective, w):
+    _, grad_convex, _, grad_concave = objective.pieces(w)
+    return grad_convex + grad_concave
+
+
+def _improve(objective, space, candidates, polish, best_w, best_value):
+    """The best of the incumbent and the local solves from the candidates (only points in the class count)."""
+    for start in candidates:
+        points = [start]
+        if polish is not None:
+            points.append(polish(start))
+        for point in points:
+            if not space.feasible(point):
+                continue
+            value = float(objective.value(point))
+            if value < best_value:
+                best_w, best_value = np.array(point, dtype=np.float64), value
+    if best_w is None:
+        best_w = np.zeros(space.rows.shape[1] if hasattr(space, "rows") else space.k)
+        best_value = float(objective.value(best_w))
+    return best_w, best_value
