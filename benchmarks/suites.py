@@ -98,52 +98,113 @@ def theory_solver_vs_cvxpy(quick: bool) -> dict:
     big = vt.sample_preferences(rng, rho, pi_ref, reward, 5000)
     big_args = (*big.astuple(), pi_ref, rho, 0.5, np.sqrt(5000))
     sizes = {}
-    for label, bound in (("40x12", 8.0), ("40x12_bound_active", 4.0)):  # |r̂| ≤ 6.6: bound 8 inactive, 4 active
+    for key, bound in (("theory_vpo_vs_cvxpy_speedup_40x12", 8.0),  # |r̂| ≤ 6.6: bound 8 inactive, 4 active
+                       ("theory_vpo_vs_cvxpy_speedup_40x12_bound_active", 4.0)):
         timing = interleaved(lambda: fit_vpo_cvxpy(*big_args, pi_ref, bound),
                              lambda: vt.fit_vpo(*big_args, -1, pi_ref, bound), repeats=2 if quick else 5)
-        sizes[f"theory_vpo_vs_cvxpy_speedup_{label}"] = timing["ratio"]
-        sizes[f"theory_vpo_fit_{label}_s"] = timing["b_s"]
+        sizes[key] = timing["ratio"]
+        sizes[key.replace("vs_cvxpy_speedup", "fit") + "_s"] = timing["b_s"]
     return {"theory_vpo_vs_cvxpy_speedup": result["ratio"], "theory_vpo_fit_s": result["b_s"],
             "theory_cvxpy_fit_s": result["a_s"], "theory_vpo_vs_cvxpy_speedup_warm_round": warm["ratio"],
             "theory_vpo_fit_warm_round_s": warm["b_s"], **sizes}
 
 
-def theory_round_cost(quick: bool) -> dict:
-    """Per-round cost of the online VPO loop at t ≈ 10⁴ vs t ≈ 10² (pair counts make it flat in t).
-
-    Medians over 100 rounds around each t, in one run, so both windows see the same machine. The
-    run is the same in ``--quick`` (the key is defined at 10⁴ rounds; it takes ~25 s). Also
-    reported: the local step's SLSQP iterations and objective evaluations per round in each
-    window — the evaluations are what once grew with t.
-    """
-    import scipy.optimize
-
+def _data_stream(instance, rounds: int, seed: int = 0) -> np.ndarray:
+    """(rounds, 3) comparisons (x, winner, loser): y¹, y² ~ π_ref, Bradley–Terry labels from the truth."""
     import vpo_theory as vt
 
+    rng = np.random.default_rng(seed)
+    x, first, second = vt.data.sample_pairs(rng, instance.rho, instance.pi_ref, instance.pi_ref, rounds)
+    pairs = vt.data.label_pairs(rng, instance.reward, x, first, second)
+    return np.stack([pairs.x, pairs.winner, pairs.loser], axis=1)
+
+
+def _online_steps(instance, stream, t_values, method: str, alpha: float, bound: float) -> tuple[list, list]:
+    """Time the optimistic step of the context that got comparison t, warm-started from that context's last
+    fit (its point and, for "certified", its partition), as ``run_online`` does. Returns (seconds, fits)."""
+    import vpo_theory as vt
+
+    X, Y = instance.pi_ref.shape
+    counts = np.zeros((X, Y, Y))
+    for x, winner, loser in stream[: t_values[0] - 1]:
+        counts[x, winner, loser] += 1
+    last: dict = {}
+    seconds, fits = [], []
+    for t in t_values:
+        x, winner, loser = stream[t - 1]
+        counts[x, winner, loser] += 1
+        args = (None, None, None, instance.pi_ref[x:x + 1], [1.0], instance.beta, alpha * instance.rho[x], +1,
+                instance.pi_ref[x:x + 1], bound)
+        start = time.perf_counter()
+        fit = vt.fit_vpo(*args, counts=counts[x:x + 1].copy(), init=last.get(x), method=method)
+        seconds.append(time.perf_counter() - start)
+        fits.append(fit)
+        last[x] = fit
+    return seconds, fits
+
+
+def theory_round_cost(quick: bool) -> dict:
+    """Per-round cost of the online VPO step at t ≈ 10⁴ vs t ≈ 10², certified (pair counts keep it flat in t).
+
+    The data: a stream of 10⁴ + 50 comparisons (π_ref pairs, BT labels; tabular-small). At each window
+    (t ∈ [10² − 25, 10² + 25) and [10⁴ − 25, 10⁴ + 25)) every round's certified step is timed, warm-started
+    from the same context's previous fit as in ``run_online``; the medians are compared. Also reported:
+    how many of those steps were certified and the cells they examined.
+    """
+    import vpo_theory as vt
+
+    instance = vt.make_instance("tabular-small", 0)
     early, late = 100, 10_000
-    counts: list[tuple[int, int]] = []
-    minimize = scipy.optimize.minimize
+    stream = _data_stream(instance, late + 25)
+    alpha, bound = 0.1 * np.sqrt(late), instance.reward_bound
+    result = {}
+    for label, t in (("early", early), ("late", late)):
+        # the previous fits of each context first (not timed), then the window
+        _, fits = _online_steps(instance, stream, list(range(t - 75, t + 25)), "certified", alpha, bound)
+        seconds, window_fits = _online_steps(instance, stream, list(range(t - 25, t + 25)), "certified", alpha, bound)
+        result[f"theory_round_s_{label}"] = float(np.median(seconds))
+        result[f"theory_round_certified_{label}"] = f"{sum(f.certified for f in window_fits)}/{len(window_fits)}"
+        result[f"theory_round_cells_{label}"] = float(np.median([f.cells for f in window_fits]))
+    result["theory_round_cost_growth"] = result["theory_round_s_late"] / result["theory_round_s_early"]
+    result["theory_round_t"] = [early, late]
+    return result
 
-    def counted(*args, **kwargs):  # the local step imports scipy's minimize at call time: count its work
-        result = minimize(*args, **kwargs)
-        counts.append((result.nit, result.nfev))
-        return result
 
-    scipy.optimize.minimize = counted
-    try:
-        result = vt.run_online(vt.make_instance("tabular-small", 0), "vpo", late + 50, 0)
-    finally:
-        scipy.optimize.minimize = minimize
-    seconds = result.round_seconds
-    window = lambda values, t: float(np.median(values[t - 50:t + 50]))  # noqa: E731
-    # one local step per round after the first (one stale context), which solves every context from several starts
-    per_round = np.array(counts[len(counts) - (len(seconds) - 1):], dtype=float)  # (T − 1, 2), round t at t − 2
-    return {"theory_round_cost_growth": window(seconds, late) / window(seconds, early),
-            "theory_round_s_early": window(seconds, early), "theory_round_s_late": window(seconds, late),
-            "theory_round_slsqp_iterations_early": window(per_round[:, 0], early - 2),
-            "theory_round_slsqp_iterations_late": window(per_round[:, 0], late - 2),
-            "theory_round_evaluations_early": window(per_round[:, 1], early - 2),
-            "theory_round_evaluations_late": window(per_round[:, 1], late - 2), "theory_round_t": [early, late]}
+def theory_certified_step(quick: bool) -> dict:
+    """The certified optimistic step against the heuristic it replaced, and against one cvxpy solve.
+
+    - tabular-small, rounds t ∈ [75, 125) of a π_ref data stream: the certified step (warm partition) vs the
+      old default's warm local SQP step, each warm-started from its own previous fit; medians.
+    - linear-d8 (k = 8), N = 600 comparisons: one certified fit vs one cvxpy pessimistic fit of the same
+      size, and the same at N = 100, where only the budget-limited search runs (reported with its gap).
+    """
+    import vpo_theory as vt
+    from vpo_theory.cvx import fit_vpo_cvxpy
+
+    instance = vt.make_instance("tabular-small", 0)
+    stream = _data_stream(instance, 200)
+    alpha, bound = 0.1 * np.sqrt(600), instance.reward_bound
+    window = list(range(50, 125))
+    certified, _ = _online_steps(instance, stream, window, "certified", alpha, bound)
+    local, _ = _online_steps(instance, stream, window, "local", alpha, bound)
+    result = {"theory_certified_over_heuristic_step": float(np.median(certified[25:]) / np.median(local[25:])),
+              "theory_certified_step_s": float(np.median(certified[25:])),
+              "theory_heuristic_step_s": float(np.median(local[25:]))}
+    linear = vt.make_instance("linear-d8", 0)
+    for size, key in ((600, "theory_certified_linear_over_cvxpy"), (100, "theory_certified_linear_over_cvxpy_N100")):
+        data = vt.sample_preferences(np.random.default_rng(size), linear.rho, linear.pi_ref, linear.reward, size)
+        args = (*data.astuple(), linear.pi_ref, linear.rho, linear.beta)
+        fits = []
+        timing = interleaved(
+            lambda: fits.append(vt.fit_vpo(*args, 0.1 * np.sqrt(600), +1, linear.pi_ref, linear.reward_bound,
+                                           linear.features)),
+            lambda: fit_vpo_cvxpy(*args, np.sqrt(size), linear.pi_ref, linear.reward_bound, features=linear.features),
+            repeats=2 if quick else 5)
+        result[key] = timing["ratio"]
+        result[key.replace("over_cvxpy", "s")] = timing["a_s"]
+        result[key.replace("over_cvxpy", "certified")] = bool(fits[-1].certified)
+        result[key.replace("over_cvxpy", "gap")] = float(fits[-1].gap)
+    return result
 
 
 # --------------------------------------------------------------------------- LLM
@@ -322,11 +383,14 @@ def dataclasses_replace(instance, **changes):
     return dataclasses.replace(instance, **changes)
 
 
-SUITES = [theory_solver_vs_cvxpy, theory_round_cost, llm_steps, llm_vs_trl, llm_cuda_throughput]
+SUITES = [theory_solver_vs_cvxpy, theory_round_cost, theory_certified_step, llm_steps, llm_vs_trl, llm_cuda_throughput]
 
 TARGETS = {  # key: (comparison, target) from the benchmark issue
     "theory_vpo_vs_cvxpy_speedup": (">=", 20.0),
     "theory_round_cost_growth": ("<=", 1.5),
+    "theory_certified_over_heuristic_step": ("<=", 3.0),
+    "theory_certified_linear_over_cvxpy": ("<=", 10.0),
+    "theory_vpo_vs_cvxpy_speedup_40x12_bound_active": (">=", 10.0),
     "llm_vpo_over_dpo_step_chosen": ("<=", 1.10),
     "llm_vpo_over_dpo_step_refsamples": ("<=", 1.6),
     "llm_ours_over_trl_dpo_step": ("<=", 1.0),

@@ -43,7 +43,13 @@ def load_all() -> dict[str, Figure]:
 
 
 def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False, replot: bool = False,
-                log: Callable[[str], None] = print) -> list[Path]:
+                log: Callable[[str], None] = print, committed: Path | None = None) -> list[Path]:
+    """Compute (or reuse) and plot each figure into ``out``; returns the files written.
+
+    A quick run never replaces a full-size record: it refuses before computing anything. With
+    ``committed`` (the folder of the full-size records), a quick run ends with each figure's quick
+    numbers beside the committed ones.
+    """
     figures = load_all()
     if not figures:
         log("The figure registry is empty: no figure to regenerate yet.")
@@ -53,8 +59,14 @@ def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False
     unknown = [name for name in names if name not in figures]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; choose from: {', '.join(figures)} or 'all'")
-    written = []
-    common.CACHE_ROOT = Path(out) / ".cache"
+    out = Path(out)
+    if quick and not replot:
+        full_size = [name for name in names if _is_full_size(out / f"{name}.json")]
+        if full_size:
+            raise ValueError(f"--out {out} holds full-size records ({', '.join(full_size)}) that a quick run would "
+                             f"replace; write quick runs elsewhere (the default for --quick is figures/quick)")
+    written, comparison = [], []
+    common.CACHE_ROOT = out / ".cache"
     for name in names:
         figure = figures[name]
         data_path, png_path = out / f"{name}.json", out / f"{name}.png"
@@ -78,4 +90,21 @@ def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False
         for key, text in summary.items():
             log(f"    {key}: {text}")
         written += [png_path, data_path]
+        if quick and committed is not None and _is_full_size(Path(committed) / f"{name}.json"):
+            full = json.loads((Path(committed) / f"{name}.json").read_text()).get("summary", {})
+            comparison += [(name, key, text, full.get(key, "—")) for key, text in summary.items()]
+    if comparison:
+        log(f"\nQuick numbers beside the committed full-size ones ({committed}/):")
+        for name, key, quick_text, full_text in comparison:
+            log(f"  [{name}] {key}\n      quick:     {quick_text}\n      committed: {full_text}")
     return written
+
+
+def _is_full_size(path: Path) -> bool:
+    """Whether ``path`` is a figure record computed at full size."""
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("config", {}).get("quick") is False
+    except (json.JSONDecodeError, AttributeError):
+        return False

@@ -18,6 +18,10 @@ from pathlib import Path
 from . import __version__
 
 
+FIGURES = Path("figures")  # the committed full-size records
+QUICK_FIGURES = FIGURES / "quick"  # quick runs (git-ignored)
+
+
 def _add_repro(subparsers) -> None:
     parser = subparsers.add_parser(
         "repro",
@@ -29,7 +33,9 @@ def _add_repro(subparsers) -> None:
                         help="figure names, or 'all' (default); see --list")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: seconds to a few minutes on 2 CPU cores")
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: figures for full size, figures/quick with --quick; a quick "
+                             "run never replaces a full-size record)")
     parser.add_argument("--force", action="store_true", help="recompute even when cached data matches")
     parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
     parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
@@ -54,7 +60,9 @@ def _run_repro(args, parser) -> int:
 
     try:
         configure(backend=args.backend, scheduler=args.scheduler, n_jobs=args.jobs)
-        run_figures(args.figures, quick=args.quick, out=args.out, force=args.force, replot=args.replot)
+        out = args.out if args.out is not None else (QUICK_FIGURES if args.quick else FIGURES)
+        run_figures(args.figures, quick=args.quick, out=out, force=args.force, replot=args.replot,
+                    committed=FIGURES if args.quick else None)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     return 0

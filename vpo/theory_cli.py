@@ -57,6 +57,12 @@ def add_theory_commands(subparsers) -> None:
     online.add_argument("--bound", type=float, default=None, help="reward class bound (default bound_scale × truth)")
     online.add_argument("--bound-scale", type=float, default=defaults.bound_scale, help="see --bound")
     online.add_argument("--c-gamma", type=float, default=None, help="UCB confidence multiplier c_Γ")
+    online.add_argument("--optimistic-method", choices=["certified", "local"], default=defaults.optimistic_method,
+                        help="VPO's step: the certified global minimum (a proven lower bound every round) or the "
+                             "local heuristic (a warm-started SQP step; proves nothing)")
+    online.add_argument("--max-cells", type=int, default=None,
+                        help="certified only: branch-and-bound cells per solve before a round is recorded as "
+                             "uncertified (default: 200000 tabular; 1 linear, the whole-class test alone)")
     online.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the seeds run")
     online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address")
     online.add_argument("--out", type=Path, default=None,
@@ -149,7 +155,8 @@ def _run_online_command(args, parser) -> int:
         parser.error("--T must be a positive integer")
     options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "alpha_schedule": args.alpha_schedule,
                "scheme": args.scheme, "calibration": args.calibration, "bound": args.bound,
-               "bound_scale": args.bound_scale, "c_gamma": args.c_gamma}
+               "bound_scale": args.bound_scale, "c_gamma": args.c_gamma, "optimistic_method": args.optimistic_method,
+               "max_cells": args.max_cells}
     try:
         OnlineOptions(**options)  # every option checked before any work starts
     except ValueError as error:
@@ -163,5 +170,8 @@ def _run_online_command(args, parser) -> int:
     except ValueError as error:
         parser.error(str(error))
     for seed, result in zip(args.seeds, results):
-        print(f"seed {seed}: Regret({args.T}) = {result['regret'][-1]:.6g}")
+        certificate = result.get("certificate", {})
+        certified = (f", rounds certified {certificate['rounds_certified']}/{certificate['rounds']}"
+                     if "rounds_certified" in certificate else "")
+        print(f"seed {seed}: Regret({args.T}) = {result['regret'][-1]:.6g}{certified}")
     return _summarize_and_write(args, out, results, f"Regret({args.T})", [r["regret"][-1] for r in results], start)

@@ -1,41 +1,32 @@
-"""The optimistic step solved globally, with a certificate  (theory §6, "Certified optimism").
+"""The optimistic step solved globally, with a certificate  (docs/theory.md, "Certified optimism").
 
     minimize  f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²   over the reward class P
 
 ℓ (the Bradley–Terry NLL) is convex and −a·J* is concave: f is a difference of convex
-functions, whose local minima need not be global. This module finds the global minimum by
-simplicial branch and bound and returns, beside the minimizer and its objective (an upper
+functions, whose local minima need not be global. ``certified_minimize`` finds the global minimum
+by simplicial branch and bound and returns, beside the minimizer and its objective (an upper
 bound on the minimum), a *proven* lower bound on the minimum and their gap.
 
 The class P, in the coordinates w of the calibrated plane (r = B w, B orthonormal):
-- tabular, one context: the polytope {w : |(B w)_y| ≤ R for every y}. It is triangulated
-  exactly (its vertices enumerated, then Delaunay), so every vertex of P is a vertex of a cell.
-- linear: the ball ‖w‖ ≤ R (θ = V w, V orthonormal, so ‖θ‖ = ‖w‖). It is covered by the 2^k
-  simplices of the cross-polytope ‖w‖₁ ≤ R√k; cells that lie beyond a tangent plane of the
-  ball are dropped.
+- tabular, one context: the polytope {w : |(B w)_y| ≤ R for every y}, its vertices enumerated and
+  tiled exactly by a pulling triangulation (every vertex of P is a vertex of a cell);
+- linear: the ball ‖w‖ ≤ R (θ = V w, V orthonormal, so ‖θ‖ = ‖w‖), covered by the 2^k simplices of
+  the cross-polytope ‖w‖₁ ≤ R√k; cells beyond a tangent plane of the ball are dropped.
 
-Lower bounds on a simplex S with vertices v_0..v_k (each valid on S ∩ P; the largest is kept):
-1. *Tangent + chord.* For any convex C ≤ f + a·J* on P — here C = ℓ + λ/2‖w‖² + Σ μ_i c_i,
-   with c_i ≤ 0 the constraints of P in quadratic form and μ ≥ 0 — a tangent plane of C at
-   a vertex v_j lies below C, and the chord (affine interpolation of the vertex values) of the
-   concave −a·J* lies below it on S. Their sum is affine, so its minimum over S is at a vertex:
-       LB₁ = max_j min_i [C(v_j) + ∇C(v_j)·(v_i − v_j) − a·J*(v_i)].
-   It equals f(v*) at a vertex minimizer v* once the cells around it are small enough.
-2. *Convexified Lagrangian (αBB on a simplex).* L_μ = f + Σ μ_i c_i ≤ f on P. A Loewner lower
-   bound H ⪯ ∇²L_μ on S comes from interval bounds on S: ∇²ℓ ⪰ the BT Laplacian with every
-   edge weight n·σ'(m) at its smallest over S, and a·∇²J* ⪯ (a/β)·Bᵀ diag(ρ π̄) B with π̄ the
-   largest π_r over S. With K the negative part of H, u = L_μ − ½(Σ_i λ_i(w) v_iᵀKv_i − wᵀKw)
-   is convex on S and u ≤ L_μ there (the bracket is ≥ 0 on S and 0 at the vertices). So u at
-   any point p ∈ S plus the minimum of its tangent plane over S (at a vertex) bounds f below:
-       LB₂ = u(p) + min_i ∇u(p)·(v_i − p).
-   Where f is convex on S (K = 0) and p is the incumbent, this is f(p) up to the KKT residual:
-   the cells around an interior or face minimizer close exactly. μ are the incumbent's KKT
-   multipliers, so the Lagrangian is stationary there and its extra curvature Σ μ_i ∇²c_i
-   convexifies the directions a binding constraint blocks.
-The search keeps every cell whose bound is below the incumbent's objective less the
-tolerance, bisects it along its longest edge, and stops when the smallest bound of all cells
-is within the tolerance of the incumbent. The incumbent improves from local solves (the
-``polish`` callable, e.g. SLSQP) started at the vertices and at the centroids of promising cells.
+Four lower bounds on a simplex, each valid on the simplex ∩ P, for f and for the Lagrangian
+L_μ = f + Σ μ_i φ_i with the incumbent's KKT multipliers μ (the proofs are in the theory document):
+1. ``_cheap_bounds``: the tangent plane of the convex part at a vertex + the chord of −a·J*;
+2. ``_convex_bounds``: αBB on the simplex — L_μ convexified with the negative part of a Loewner lower
+   bound of its Hessian (``_Objective.hessian_lower_bounds``), minimized by Frank–Wolfe steps whose dual
+   bound is valid at every iterate (``_frank_wolfe_bound``);
+3. ``_convex_bounds``: the convex part kept whole + the chord of −a·J*, minimized the same way;
+4. ``_basin_bounds``: where L_μ is provably convex on the hull of the cell and the incumbent, the
+   incumbent's first-order condition bounds the whole cell (this removes the cluster effect, and on
+   the whole class at once certifies a problem the data have made convex).
+The search bisects the cells with the lowest bounds first (longest edge), sets aside every cell whose
+bound is within the tolerance of the incumbent, and stops when none is left or the budget is spent.
+The incumbent improves by local solves (the ``polish`` callable, e.g. SLSQP) from the given starts, the
+best vertices and the best centroids. A ``Partition`` carries the leaves to the next online round.
 """
 
 from __future__ import annotations
@@ -66,7 +57,7 @@ class CertifiedSolution:
     gap: float  # objective − lower_bound ≥ 0
     certified: bool  # gap ≤ rtol·(1 + |objective|)
     cells: int  # simplices examined
-    rounds: int  # branch-and-bound rounds (each bisects every surviving cell once)
+    rounds: int  # branch-and-bound rounds (each bisects the `batch` cells with the lowest bounds)
 
 
 def _logsumexp(values, axis=-1, keepdims=False):

@@ -82,7 +82,8 @@ class OnlineOptions:
             raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every!r}")
         if self.optimistic_method not in ("certified", "local"):
             raise ValueError(f"option `optimistic_method` must be 'certified' or 'local', got {self.optimistic_method!r}")
-        if self.max_cells is not None and (isinstance(self.max_cells, (bool, float)) or self.max_cells < 1):
+        if self.max_cells is not None and (isinstance(self.max_cells, bool) or not isinstance(self.max_cells, int)
+                                           or self.max_cells < 1):
             raise ValueError(f"option `max_cells` must be a positive integer (or None), got {self.max_cells!r}")
         if self.scheme not in SCHEMES:
             raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")

@@ -36,7 +36,19 @@ ONLINE_CALIBRATIONS = ["ref", "uniform"]
 
 
 def _online_cell(instance_name, algorithm, horizon, seed, options):
-    return run_online(make_instance(instance_name, 0), algorithm, horizon, seed, **options).regret.tolist()
+    result = run_online(make_instance(instance_name, 0), algorithm, horizon, seed, **options)
+    return {"regret": result.regret.tolist(), "certificate": result.certificate,
+            "seconds_per_round": float(np.mean(result.round_seconds))}
+
+
+def _certificates(outputs: list[dict]) -> dict:
+    """VPO rounds certified over these runs, and the largest gap / tolerance (see online_regret)."""
+    runs = [out for out in outputs if out["certificate"].get("method") == "certified"]
+    if not runs:
+        return {}
+    return {"rounds_certified": int(sum(out["certificate"]["rounds_certified"] for out in runs)),
+            "rounds": int(sum(out["certificate"]["rounds"] for out in runs)),
+            "max_gap_over_tolerance": float(max(out["certificate"]["max_gap_over_tolerance"] for out in runs))}
 
 
 def _online_size(quick: bool) -> tuple[int, list[int]]:
@@ -86,14 +98,15 @@ def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
     configs = ([("vpo", {"alpha_scale": c}) for c in ONLINE_ALPHA_SCALES]
                + [("ucb", {"c_gamma": c}) for c in ONLINE_C_GAMMA_GRID] + [("greedy", {})])
     cells = [(inst, alg, horizon, s, opts) for inst in ONLINE_INSTANCES for alg, opts in configs for s in seeds]
-    regrets = np.array(run_cells(_online_cell, cells, desc="alpha-sweep (online)",
-                                 cache_dir=cache_dir("alpha-sweep")))[:, -1]
+    outputs = run_cells(_online_cell, cells, desc="alpha-sweep (online)", cache_dir=cache_dir("alpha-sweep"))
+    regrets = np.array([out["regret"] for out in outputs])[:, -1]
     regrets = regrets.reshape(len(ONLINE_INSTANCES), len(configs), len(seeds))
     results, summary = {}, {}
     k = len(ONLINE_ALPHA_SCALES)
     for i, inst in enumerate(ONLINE_INSTANCES):
         vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
-        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy}
+        block = outputs[i * len(configs) * len(seeds):(i + 1) * len(configs) * len(seeds)]
+        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": _certificates(block)}
         best_c = ONLINE_ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
         best_gamma = ONLINE_C_GAMMA_GRID[int(np.argmin(ucb.mean(axis=1)))]
         default = OnlineOptions().alpha_scale
@@ -156,8 +169,9 @@ def compute_calibration(quick: bool) -> dict:
     online_instances = ONLINE_INSTANCES[:2]
     configs = [("vpo", {"calibration": cal}) for cal in ONLINE_CALIBRATIONS] + [("greedy", {})]
     cells = [(inst, alg, horizon, s, opts) for inst in online_instances for alg, opts in configs for s in online_seeds]
-    curves = np.array(run_cells(_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration")))
-    curves = curves.reshape(len(online_instances), len(configs), len(online_seeds), horizon)
+    outputs = run_cells(_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration"))
+    curves = np.array([out["regret"] for out in outputs]).reshape(len(online_instances), len(configs),
+                                                                   len(online_seeds), horizon)
     stride = max(1, horizon // 50)
     online = {}
     for i, inst in enumerate(online_instances):
@@ -165,8 +179,10 @@ def compute_calibration(quick: bool) -> dict:
         for j, (alg, opts) in enumerate(configs):
             name = f"VPO, π_cal = {opts['calibration']}" if alg == "vpo" else "greedy (MLE)"
             online[inst][name] = curves[i, j][:, stride - 1::stride]
+        block = _certificates(outputs[i * len(configs) * len(online_seeds):(i + 1) * len(configs) * len(online_seeds)])
         summary[f"online {inst}"] = f"Regret({horizon}): " + "; ".join(
-            f"{name} {np.asarray(c)[:, -1].mean():.1f}" for name, c in online[inst].items())
+            f"{name} {np.asarray(c)[:, -1].mean():.1f}" for name, c in online[inst].items()) + (
+            f" — VPO rounds certified {block['rounds_certified']}/{block['rounds']}" if block else "")
     return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "calibrations": CALIBRATIONS,
                        "settings": SETTINGS[:2], "online": {"T": horizon, "seeds": online_seeds, "stride": stride,
                                                             "instances": online_instances}},
