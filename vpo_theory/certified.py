@@ -577,23 +577,10 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     tolerance = rtol * (1.0 + abs(best_value))
     # the whole class at once: certified outright when the data have made the problem convex around w*
     multipliers = space.multipliers(best_w, _gradient(objective, best_w))
-    whole = vertices[None]
-    root = max(float(_basin_bounds(objective, space, whole, best_w, variant)[0])
-               for variant in ([None, multipliers] if np.any(multipliers[0]) else [None]))
-    if len(feasible) == len(vertices):  # a polytope: −a·J* is concave, so it is least at a vertex, and
-        # C ≥ its tangent plane at the incumbent, least at a vertex too (exact with no data: C = 0)
-        _, _, concave, _ = objective.pieces(vertices)
-        c_star, g_star, _, _ = objective.pieces(best_w)
-        root = max(root, float(c_star + ((vertices - best_w) @ g_star).min() + concave.min()))
+    root = _whole_class_bound(objective, space, vertices, best_w, multipliers)
     if best_value - root <= tolerance:
         return CertifiedSolution(best_w, best_value, min(root, best_value), max(0.0, best_value - root), True, 1, 0), \
             partition
-    if len(feasible) < len(vertices):  # the ball: ℓ ≥ its tangent at w* (least at −R·∇/‖∇‖), and J* is largest
-        # where every reward is at its top, r_xy = R‖b_xy‖ (J* increases in each reward): a finite, loose bound
-        convex_star, grad_star, _, _ = objective.pieces(best_w, concave=False)
-        top = space.reward_range / beta + log_pi_ref
-        j_top = beta * float(rho @ _logsumexp(top, axis=-1))
-        root = max(root, float(convex_star - grad_star @ best_w - bound * np.linalg.norm(grad_star)) - weight * j_top)
     if max_cells <= 1:  # the whole-class check was the budget: report its bound
         root = min(root, best_value)
         return CertifiedSolution(best_w, best_value, root, best_value - root, best_value - root <= tolerance, 1, 0), \
@@ -647,6 +634,24 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     certified = gap <= rtol * (1.0 + abs(best_value))
     return CertifiedSolution(best_w, float(best_value), float(lower_bound), float(gap), bool(certified),
                              int(examined), rounds), leaves
+
+
+def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multipliers) -> float:
+    """A lower bound on f over the whole class, from the incumbent w*: the best of
+    - the basin bound on the hull of the class's vertices (exact when f, or L_μ, is convex on the class);
+    - polytope: C ≥ its tangent plane at w* and −a·J* is concave, each least at a vertex (exact with no data);
+    - ball: C ≥ its tangent at w* (least at −R·∇C/‖∇C‖) and J* is largest where every reward is at its top
+      r_xy = R‖b_xy‖ (J* increases in each reward): finite, if loose.
+    """
+    root = max(float(_basin_bounds(objective, space, vertices[None], incumbent, variant)[0])
+               for variant in _variants(multipliers))
+    c_star, g_star, _, _ = objective.pieces(incumbent, concave=False)
+    if isinstance(space, _PolytopeClass):
+        _, _, concave, _ = objective.pieces(vertices)
+        return max(root, float(c_star + ((vertices - incumbent) @ g_star).min() + concave.min()))
+    top = space.reward_range / objective.beta + objective.log_pi_ref
+    j_top = objective.beta * float(objective.rho @ _logsumexp(top, axis=-1))
+    return max(root, float(c_star - g_star @ incumbent - space.bound * np.linalg.norm(g_star)) - objective.weight * j_top)
 
 
 def _reusable(partition: Partition, counts, weight) -> bool:
