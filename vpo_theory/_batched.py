@@ -100,3 +100,100 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
         if done:
             return w, True, iteration, float(abs(grad).max())
     return w, False, max_iter, float(abs(grad).max())
+
+
+def solve_bounded(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float, value_weight: float,
+                  ridge: float, basis: np.ndarray, bound: float, w0: np.ndarray | None = None, *,
+                  rtol: float = 1e-13, max_newton: int = 200, t0: float | None = None,
+                  growth: float = 100.0) -> tuple[np.ndarray, bool, int, float]:
+    """argmin ℓ + value_weight·J* + λ/2‖w‖² over |B_x w_x| ≤ R, every context at once: a log-barrier method.
+
+    The problem separates over contexts, so each context x minimizes t·f_x(w_x) − Σ_y log(R² − r_xy²) with
+    its own Newton step and its own backtracking line search, batched: one (X, k, k) solve per iteration
+    for all the contexts where the bound binds (instead of one SQP solve per context). t grows ×``growth``
+    once every context's Newton step is shorter than 1e-10·(1 + max|w|); the method stops when the barrier's
+    duality gap 2Y/t is below ``rtol``·(1 + |f_x|) in every context (Boyd & Vandenberghe §11.3). A warm
+    start (strictly inside) begins at the t where that gap is 1e-6·(1 + |f|): measured on the 40 × 12
+    benchmark, 38 Newton iterations instead of 82 from t = 1/N with growth 20.
+    Meant for problems with one minimizer (value_weight > 0 with ρ > 0, or ridge > 0).
+    Shapes: counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), basis (X, Y, k), w0 (X, k) strictly inside.
+    Returns (w (X, k), converged, Newton iterations, the largest duality gap bound).
+    """
+    X, Y, k = basis.shape
+    basis_t = basis.transpose(0, 2, 1)
+
+    def pieces(w, t, hessian):  # per-context F = t·f + barrier, its gradient and Hessian in w
+        r = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
+        slack_high, slack_low = bound - r, bound + r
+        if np.any(slack_high <= 0) or np.any(slack_low <= 0):
+            inside = (slack_high > 0).all(axis=1) & (slack_low > 0).all(axis=1)
+        else:
+            inside = np.ones(X, dtype=bool)
+        margins = r[:, None, :] - r[:, :, None]  # (X, Y, Y) r_b − r_a
+        nll = (counts * np.logaddexp(0.0, margins)).sum(axis=(1, 2))  # (X,)
+        logits = r / beta + log_pi_ref
+        top = logits.max(axis=1)
+        log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+        f = nll + value_weight * beta * rho * log_z + 0.5 * ridge * (w * w).sum(axis=1)  # (X,) f_x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            barrier = -(np.log(slack_high) + np.log(slack_low)).sum(axis=1)
+        value = np.where(inside, t * f + barrier, np.inf)
+        if not hessian:
+            return value, f, None, None
+        _, grad_r, hess_r = _objective_pieces_per_context(r, counts, log_pi_ref, rho, beta, value_weight)
+        with np.errstate(divide="ignore"):
+            grad_r = t * grad_r + 1.0 / slack_high - 1.0 / slack_low
+            curvature = 1.0 / slack_high**2 + 1.0 / slack_low**2  # (X, Y)
+        hess_r = t * hess_r
+        hess_r[:, np.arange(Y), np.arange(Y)] += curvature
+        grad = (basis_t @ grad_r[:, :, None])[:, :, 0] + t * ridge * w
+        hess = basis_t @ hess_r @ basis + t * ridge * np.eye(k)
+        return value, f, grad, hess
+
+    w = np.zeros((X, k)) if w0 is None else np.array(w0, dtype=np.float64)
+    if t0 is None:  # cold: from the analytic centre's side; warm: where the barrier's gap is 1e-6 of f (near the path)
+        t0 = 1.0 / max(1.0, float(np.abs(counts).sum(axis=(1, 2)).max()))
+        if w0 is not None:
+            t0 = 2 * Y / (1e-6 * (1.0 + float(np.abs(pieces(w, 1.0, False)[1]).max())))
+    t = t0
+    iterations = 0
+    while True:
+        value, f, grad, hess = pieces(w, t, True)
+        if not np.all(np.isfinite(value)):
+            return w, False, iterations, np.inf
+        for _ in range(max_newton):  # centring: Newton on t·f + barrier, per context
+            iterations += 1
+            try:
+                direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                return w, False, iterations, np.inf
+            decrement = -(grad * direction).sum(axis=1)  # (X,) λ² ≥ 0
+            # centred when every Newton step is this short (quadratic phase): a test on the decrement alone
+            # (the objective) leaves errors of order √ε in w — 2e-6 against the per-context barrier, measured
+            if float((direction * direction).sum(axis=1).max()) <= (1e-10 * (1.0 + float(abs(w).max()))) ** 2:
+                break
+            step = np.ones(X)
+            while True:  # per-context backtracking; an infeasible trial has value +inf
+                trial = w + step[:, None] * direction
+                trial_value, trial_f, _, _ = pieces(trial, t, False)
+                accept = trial_value <= value - _ARMIJO * step * decrement
+                if accept.all() or step.min() < 1e-20:
+                    break
+                step = np.where(accept, step, step * _SHRINK)
+            moved = accept & (step >= 1e-20)
+            w = np.where(moved[:, None], trial, w)
+            value, f, grad, hess = pieces(w, t, True)
+            if not moved.any():
+                break
+        else:
+            return w, False, iterations, 2 * Y / t
+        if 2 * Y / t <= rtol * (1.0 + float(np.abs(f).min())):
+            return w, True, iterations, 2 * Y / t
+        t *= growth
+
+
+def _objective_pieces_per_context(r, counts, log_pi_ref, rho, beta, value_weight):
+    """(None, ∇_r, ∇²_r) of ℓ + value_weight·J* per context: the estimators' pieces, whose Hessian is per context."""
+    from .estimators import _objective_pieces
+
+    return _objective_pieces(r, counts, log_pi_ref, rho, beta, value_weight, True)

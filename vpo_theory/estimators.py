@@ -33,7 +33,7 @@ from scipy.linalg import null_space
 from scipy.special import expit
 
 from . import core
-from ._batched import calibrated_bases, solve_unconstrained
+from ._batched import calibrated_bases, solve_bounded, solve_unconstrained
 from ._newton import Ball, Box, minimize_convex
 from .certified import DEFAULT_MAX_CELLS, DEFAULT_RTOL, certified_minimize
 from ._validation import (
@@ -444,6 +444,18 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
             solved = np.ones(num_contexts, dtype=bool) if bound is None else abs(batched).max(axis=1) <= bound
             reward = batched if solved.all() else np.where(solved[:, None], batched, reward)
             iterations_all, residual_all, solver = iterations, residual, "newton-batched"
+            if not solved.all() and _strictly_convex(alpha, ridge, rho):
+                # the contexts where the bound binds: one batched barrier solve, warm-started from the unconstrained
+                # answer pulled inside the class (their minimizers are unique, so any exact method agrees)
+                out = ~solved
+                w_in = w[out] * (0.99 * bound / abs(batched[out]).max(axis=1))[:, None]
+                w_out, converged_out, iterations_out, gap = solve_bounded(counts[out], log_pi_ref[out], rho[out], beta,
+                                                                          alpha, ridge, basis[out], bound, w_in)
+                if converged_out:
+                    reward[out] = (basis[out] @ w_out[:, :, None])[:, :, 0]
+                    solved[:] = True
+                    iterations_all += iterations_out
+                    residual_all, solver = max(residual_all, gap), "newton-batched+barrier-batched"
     if features is None:
         blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=solved), None
     else:
