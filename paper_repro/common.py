@@ -112,3 +112,15 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def certificate_summary(cells: list[dict]) -> dict:
+    """Over the online cells ({"certificate", "seconds_per_round", ...}) whose VPO step was certified: rounds
+    certified, rounds, the largest gap / tolerance and the mean time per round; {} when there are none."""
+    runs = [cell for cell in cells if cell["certificate"].get("method") == "certified"]
+    if not runs:
+        return {}
+    return {"rounds_certified": int(sum(cell["certificate"]["rounds_certified"] for cell in runs)),
+            "rounds": int(sum(cell["certificate"]["rounds"] for cell in runs)),
+            "max_gap_over_tolerance": float(max(cell["certificate"]["max_gap_over_tolerance"] for cell in runs)),
+            "seconds_per_round": float(sum(cell["seconds_per_round"] for cell in runs) / len(runs))}

@@ -165,6 +165,7 @@ class _PolytopeClass:
 
     def __init__(self, basis_rows, bound):
         self.rows, self.bound = basis_rows, bound  # (Y, k), R
+        self.dimension = basis_rows.shape[1]
         self.reward_range = np.full((1, len(basis_rows)), bound)  # |r_y| ≤ R
 
     def initial_cells(self):
@@ -233,6 +234,7 @@ class _BallClass:
 
     def __init__(self, basis, bound):
         self.k, self.bound = basis.shape[-1], bound
+        self.dimension = self.k
         self.reward_range = bound * np.linalg.norm(basis, axis=-1)  # (X, Y): |⟨b_xy, w⟩| ≤ ‖b_xy‖ R
 
     def initial_cells(self):
@@ -688,6 +690,6 @@ def _improve(objective, space, candidates, polish, best_w, best_value):
             if value < best_value:
                 best_w, best_value = np.array(point, dtype=np.float64), value
     if best_w is None:
-        best_w = np.zeros(space.rows.shape[1] if hasattr(space, "rows") else space.k)
+        best_w = np.zeros(space.dimension)
         best_value = float(objective.value(best_w))
     return best_w, best_value

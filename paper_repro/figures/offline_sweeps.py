@@ -19,7 +19,7 @@ from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.online import OnlineOptions
 from vpo_theory.rates import fit_loglog_slope
 
-from ..common import cache_dir, mean_and_ci, pyplot, save_figure
+from ..common import cache_dir, certificate_summary, mean_and_ci, pyplot, save_figure
 from ..registry import Figure, register
 from ..sweep import run_cells
 
@@ -39,16 +39,6 @@ def _online_cell(instance_name, algorithm, horizon, seed, options):
     result = run_online(make_instance(instance_name, 0), algorithm, horizon, seed, **options)
     return {"regret": result.regret.tolist(), "certificate": result.certificate,
             "seconds_per_round": float(np.mean(result.round_seconds))}
-
-
-def _certificates(outputs: list[dict]) -> dict:
-    """VPO rounds certified over these runs, and the largest gap / tolerance (see online_regret)."""
-    runs = [out for out in outputs if out["certificate"].get("method") == "certified"]
-    if not runs:
-        return {}
-    return {"rounds_certified": int(sum(out["certificate"]["rounds_certified"] for out in runs)),
-            "rounds": int(sum(out["certificate"]["rounds"] for out in runs)),
-            "max_gap_over_tolerance": float(max(out["certificate"]["max_gap_over_tolerance"] for out in runs))}
 
 
 def _online_size(quick: bool) -> tuple[int, list[int]]:
@@ -106,7 +96,7 @@ def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
     for i, inst in enumerate(ONLINE_INSTANCES):
         vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
         block = outputs[i * len(configs) * len(seeds):(i + 1) * len(configs) * len(seeds)]
-        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": _certificates(block)}
+        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": certificate_summary(block)}
         best_c = ONLINE_ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
         best_gamma = ONLINE_C_GAMMA_GRID[int(np.argmin(ucb.mean(axis=1)))]
         default = OnlineOptions().alpha_scale
@@ -179,7 +169,7 @@ def compute_calibration(quick: bool) -> dict:
         for j, (alg, opts) in enumerate(configs):
             name = f"VPO, π_cal = {opts['calibration']}" if alg == "vpo" else "greedy (MLE)"
             online[inst][name] = curves[i, j][:, stride - 1::stride]
-        block = _certificates(outputs[i * len(configs) * len(online_seeds):(i + 1) * len(configs) * len(online_seeds)])
+        block = certificate_summary(outputs[i * len(configs) * len(online_seeds):(i + 1) * len(configs) * len(online_seeds)])
         summary[f"online {inst}"] = f"Regret({horizon}): " + "; ".join(
             f"{name} {np.asarray(c)[:, -1].mean():.1f}" for name, c in online[inst].items()) + (
             f" — VPO rounds certified {block['rounds_certified']}/{block['rounds']}" if block else "")

@@ -15,7 +15,7 @@ import numpy as np
 from vpo_theory import make_instance, run_online
 from vpo_theory.rates import fit_loglog_slope
 
-from ..common import cache_dir, mean_and_ci, pyplot, save_figure
+from ..common import cache_dir, certificate_summary, mean_and_ci, pyplot, save_figure
 from ..registry import Figure, register
 from ..sweep import run_cells
 
@@ -27,15 +27,6 @@ def _cell(instance_name: str, algorithm: str, horizon: int, seed: int) -> dict:
     result = run_online(make_instance(instance_name, 0), algorithm, horizon, seed)
     return {"regret": result.regret.tolist(), "certificate": result.certificate,
             "seconds_per_round": float(np.mean(result.round_seconds))}
-
-
-def certificate_summary(cells: list[dict]) -> dict:
-    """Rounds certified over all runs, the largest gap / tolerance, and the mean time per round (VPO runs)."""
-    certificates = [cell["certificate"] for cell in cells]
-    return {"rounds_certified": int(sum(c["rounds_certified"] for c in certificates)),
-            "rounds": int(sum(c["rounds"] for c in certificates)),
-            "max_gap_over_tolerance": float(max(c["max_gap_over_tolerance"] for c in certificates)),
-            "seconds_per_round": float(np.mean([cell["seconds_per_round"] for cell in cells]))}
 
 
 def compute(quick: bool) -> dict:
