@@ -79,15 +79,16 @@ def theory_solver_vs_cvxpy(quick: bool) -> dict:
     instance = vt.make_instance("tabular-small", 0)
     data = vt.sample_preferences(np.random.default_rng(0), instance.rho, instance.pi_ref, instance.reward, 500)
     args = (*data.astuple(), instance.pi_ref, instance.rho, instance.beta, np.sqrt(500))
-    ours = lambda: vt.fit_vpo(*args, -1, instance.pi_ref, 2.0)  # noqa: E731
+    ours = lambda: vt.fit_vpo(instance, data, alpha=np.sqrt(500), sign=-1, pi_cal=instance.pi_ref, bound=2.0)  # noqa: E731
     cvxpy = lambda: fit_vpo_cvxpy(*args, instance.pi_ref, 2.0)  # noqa: E731
     # ours takes ~1 ms: its median needs more samples than the 30 ms cvxpy call to be stable
     result = interleaved(cvxpy, ours, repeats=10 if quick else 30)
     # a round's update: the data grew by 5 pairs since the last fit, which warm-starts ours (cvxpy's
     # interior-point solver cannot be warm-started)
-    previous = vt.fit_vpo(*(a[:-5] for a in data.astuple()), instance.pi_ref, instance.rho, instance.beta,
-                          np.sqrt(495), -1, instance.pi_ref, 2.0)
-    warm = interleaved(cvxpy, lambda: vt.fit_vpo(*args, -1, instance.pi_ref, 2.0, init=previous),
+    previous = vt.fit_vpo(instance, data.head(len(data) - 5), alpha=np.sqrt(495), sign=-1, pi_cal=instance.pi_ref,
+                          bound=2.0)
+    warm = interleaved(cvxpy, lambda: vt.fit_vpo(instance, data, alpha=np.sqrt(500), sign=-1, pi_cal=instance.pi_ref,
+                                                 bound=2.0, init=previous),
                        repeats=10 if quick else 30)
     # the same comparison on a larger tabular problem (40 contexts × 12 responses, N = 5000): our cost is
     # mostly fixed per-call overhead, cvxpy's grows with the program's size
@@ -101,7 +102,8 @@ def theory_solver_vs_cvxpy(quick: bool) -> dict:
     for key, bound in (("theory_vpo_vs_cvxpy_speedup_40x12", 8.0),  # |r̂| ≤ 6.6: bound 8 inactive, 4 active
                        ("theory_vpo_vs_cvxpy_speedup_40x12_bound_active", 4.0)):
         timing = interleaved(lambda: fit_vpo_cvxpy(*big_args, pi_ref, bound),
-                             lambda: vt.fit_vpo(*big_args, -1, pi_ref, bound), repeats=2 if quick else 5)
+                             lambda: vt.fit_vpo(vt.Problem(pi_ref, rho, 0.5), big, alpha=np.sqrt(5000), sign=-1,
+                                                pi_cal=pi_ref, bound=bound), repeats=2 if quick else 5)
         sizes[key] = timing["ratio"]
         sizes[key.replace("vs_cvxpy_speedup", "fit") + "_s"] = timing["b_s"]
     return {"theory_vpo_vs_cvxpy_speedup": result["ratio"], "theory_vpo_fit_s": result["b_s"],
@@ -133,10 +135,10 @@ def _online_steps(instance, stream, t_values, method: str, alpha: float, bound: 
     for t in t_values:
         x, winner, loser = stream[t - 1]
         counts[x, winner, loser] += 1
-        args = (None, None, None, instance.pi_ref[x:x + 1], [1.0], instance.beta, alpha * instance.rho[x], +1,
-                instance.pi_ref[x:x + 1], bound)
+        problem = vt.Problem(instance.pi_ref[x:x + 1], [1.0], instance.beta)
         start = time.perf_counter()
-        fit = vt.fit_vpo(*args, counts=counts[x:x + 1].copy(), init=last.get(x), method=method)
+        fit = vt.fit_vpo(problem, counts[x:x + 1].copy(), alpha=alpha * instance.rho[x], sign=+1,
+                         pi_cal=instance.pi_ref[x:x + 1], bound=bound, init=last.get(x), method=method)
         seconds.append(time.perf_counter() - start)
         fits.append(fit)
         last[x] = fit
@@ -196,8 +198,8 @@ def theory_certified_step(quick: bool) -> dict:
         args = (*data.astuple(), linear.pi_ref, linear.rho, linear.beta)
         fits = []
         timing = interleaved(
-            lambda: fits.append(vt.fit_vpo(*args, 0.1 * np.sqrt(600), +1, linear.pi_ref, linear.reward_bound,
-                                           linear.features)),
+            lambda: fits.append(vt.fit_vpo(linear, data, alpha=0.1 * np.sqrt(600), sign=+1, pi_cal=linear.pi_ref,
+                                           bound=linear.reward_bound)),
             lambda: fit_vpo_cvxpy(*args, np.sqrt(size), linear.pi_ref, linear.reward_bound, features=linear.features),
             repeats=2 if quick else 5)
         result[key] = timing["ratio"]
@@ -211,13 +213,13 @@ def theory_certified_step(quick: bool) -> dict:
 def _llm_step(config, model, optimizer, task, ref_table, ref_samples, data):
     import torch
 
-    from vpo_llm.training import _batch_loss
+    from vpo_llm.training import task_batch_loss
 
     x, winner, loser = data
     torch.manual_seed(0)
     batch = torch.randint(0, len(x), (config.batch_size,))
     beta = config.beta if config.beta is not None else config.task.beta
-    loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x[batch], winner[batch], loser[batch])
+    loss, _ = task_batch_loss(model, task, config, beta, ref_table, ref_samples, x[batch], winner[batch], loser[batch])
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -232,7 +234,7 @@ def llm_steps(quick: bool) -> dict:
     import vpo_theory as vt
     from vpo_llm.models import TinyLMConfig, tiny_causal_lm
     from vpo_llm.tasks import EnumerableTask, TaskConfig
-    from vpo_llm.training import OfflineConfig, _reference_samples
+    from vpo_llm.training import OfflineConfig, reference_samples
 
     task_config = TaskConfig(num_prompts=8, response_vocab=8, response_length=4)
     task = EnumerableTask(task_config)
@@ -245,7 +247,7 @@ def llm_steps(quick: bool) -> dict:
     data = vt.sample_preferences(np.random.default_rng(0), task.rho, pi_ref, task.reward, 256)
     tensors = tuple(torch.as_tensor(a) for a in data.astuple())
     base = OfflineConfig(batch_size=32, task=task_config, ref_samples_per_prompt=1)
-    ref_samples = _reference_samples(np.random.default_rng(1), pi_ref, 1)
+    ref_samples = reference_samples(np.random.default_rng(1), pi_ref, 1)
     step = lambda cfg: (lambda: _llm_step(cfg, model, optimizer, task, ref_table, ref_samples, tensors))  # noqa: E731
     repeats = 5 if quick else 20
     chosen = interleaved(step(dataclasses.replace(base, loss="vpo", calibration="chosen")),
@@ -267,20 +269,15 @@ def llm_vs_trl(quick: bool) -> dict:
     import tempfile
 
     import datasets
-    import tokenizers
     import torch
     import trl
-    from transformers import PreTrainedTokenizerFast
 
     from vpo_llm.logprobs import sequence_logps
     from vpo_llm.losses import vpo_loss
-    from vpo_llm.models import TinyLMConfig, tiny_causal_lm
+    from vpo_llm.models import TinyLMConfig, tiny_causal_lm, word_tokenizer
 
-    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(30)]
-    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
-                                                               unk_token="<pad>"))
-    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+    tokenizer = word_tokenizer(30)
+    words = range(len(tokenizer))
     rng = np.random.default_rng(0)
     sentence = lambda n: " ".join(f"w{i}" for i in rng.integers(0, 30, n))  # noqa: E731
     rows = {"prompt": [sentence(6) for _ in range(32)], "chosen": [" " + sentence(8) for _ in range(32)],

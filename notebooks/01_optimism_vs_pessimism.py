@@ -12,7 +12,7 @@
 # # Optimism vs pessimism on a 3-response bandit
 #
 # VPO fits a reward by maximum likelihood on Bradley–Terry comparisons and adds the reward's
-# own optimal value J*(r), with a sign (MATH §4):
+# own optimal value J*(r), with a sign (theory §4):
 #
 #     r̂ = argmin_r  ℓ(r; D) − s·α·J*(r),   π̂ ∝ π_ref · exp(r̂/β)
 #
@@ -38,13 +38,13 @@ print("comparisons:", len(data), " counts n[y+, y-]:\n", vt.pair_counts(*data.as
 # %% [markdown]
 # ## The three estimates
 # The class is bounded (|r| ≤ 3) and calibrated (E_{π_ref} r = 0): without a bound the
-# optimistic objective is unbounded below (MATH §4).
+# optimistic objective is unbounded below (theory §4).
 
 # %%
 alpha, bound = np.sqrt(len(data)), 3.0
-mle = vt.fit_mle(*data.astuple(), pi_ref, rho, beta, pi_ref, bound)
-optimistic = vt.fit_vpo(*data.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound)
-pessimistic = vt.fit_vpo(*data.astuple(), pi_ref, rho, beta, alpha, -1, pi_ref, bound)
+mle = vt.fit_mle(vt.Problem(pi_ref, rho, beta), data, pi_cal=pi_ref, bound=bound)
+optimistic = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), data, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound)
+pessimistic = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), data, alpha=alpha, sign=-1, pi_cal=pi_ref, bound=bound)
 for name, fit in [("MLE", mle), ("VPO s=+1", optimistic), ("VPO s=-1", pessimistic)]:
     subopt = vt.suboptimality(fit.policy, true_reward, pi_ref, rho, beta)
     print(f"{name:9s} reward {np.round(fit.reward[0], 2)}  J* = {fit.optimal_value:6.3f}  SubOpt = {subopt:.4f}")
@@ -55,8 +55,8 @@ for name, fit in [("MLE", mle), ("VPO s=+1", optimistic), ("VPO s=-1", pessimist
 
 # %%
 for a in [0.0, 1.0, 3.0, 10.0, 30.0]:
-    up = vt.fit_vpo(*data.astuple(), pi_ref, rho, beta, a, +1, pi_ref, bound).optimal_value if a else mle.optimal_value
-    down = vt.fit_vpo(*data.astuple(), pi_ref, rho, beta, a, -1, pi_ref, bound).optimal_value if a else mle.optimal_value
+    up = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), data, alpha=a, sign=+1, pi_cal=pi_ref, bound=bound).optimal_value if a else mle.optimal_value
+    down = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), data, alpha=a, sign=-1, pi_cal=pi_ref, bound=bound).optimal_value if a else mle.optimal_value
     print(f"alpha = {a:5.1f}:  J*(optimistic) = {up:6.3f}   J*(pessimistic) = {down:6.3f}")
 
 # %% [markdown]

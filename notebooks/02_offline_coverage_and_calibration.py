@@ -13,7 +13,7 @@
 #
 # Offline data come from a behaviour policy μ. If μ rarely shows some response, the MLE
 # knows little about it and may over-trust a few lucky wins. Pessimistic VPO (s = −1)
-# pushes down the rewards that the calibration policy π_cal rarely weighs (MATH §3, §7).
+# pushes down the rewards that the calibration policy π_cal rarely weighs (theory §3, §7).
 # Two instances differ in one thing: the rarely shown response is **bad** in one and the
 # **best** in the other.
 

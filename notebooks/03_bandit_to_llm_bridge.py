@@ -12,7 +12,7 @@
 # # From the bandit to the LLM: the same objective
 #
 # Every full-support policy π defines one calibrated reward r_π = β[log π/π_ref − E_{π_cal}(·)],
-# and the VPO objective in reward space equals the policy-space loss (MATH §5, I6):
+# and the VPO objective in reward space equals the policy-space loss (theory §5, I6):
 #
 #     ℓ(r_π; D) − s·α·J*(r_π) = ℓ_DPO(π; D) + s·α·β·E_{ρ, π_cal}[log π − log π_ref]
 #

@@ -1,17 +1,16 @@
-"""Provenance, atomic writes and small statistics shared by the figure scripts."""
+"""Small statistics and plotting helpers shared by the figure scripts; provenance and atomic writes come from
+``vpo_theory.records`` (re-exported here for the figure scripts)."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_text, git_commit, provenance
+
+__all__ = ["CACHE_ROOT", "cache_dir", "atomic_write_json", "atomic_write_text", "git_commit", "provenance",
+           "mean_and_ci", "mean_band", "mean_errorbar", "finish_panels", "save_figure", "pyplot", "certificate_summary"]
 
 
 #: Where figure modules cache finished cells; ``registry.run_figures`` points it at OUT/.cache.
@@ -20,63 +19,6 @@ CACHE_ROOT = Path("figures/.cache")
 
 def cache_dir(name: str) -> Path:
     return CACHE_ROOT / name
-
-
-def git_commit() -> str:
-    """The current commit (with "-dirty" if the tree has changes), or "unknown" outside git."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return "unknown"
-        # "-dirty" flags uncommitted code; the figure records being (re)written do not count
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/", ":(exclude,top)figures"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance() -> dict[str, Any]:
-    import vpo
-
-    return {
-        "package_version": vpo.__version__,
-        "git_commit": git_commit(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def _default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def atomic_write_json(path: Path, record: dict) -> None:
-    atomic_write_text(path, json.dumps(record, indent=1, default=_default, allow_nan=True) + "\n")
 
 
 def mean_and_ci(values, axis: int = 0, level: float = 0.95):
@@ -92,16 +34,38 @@ def mean_and_ci(values, axis: int = 0, level: float = 0.95):
     return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
 
 
+def mean_band(ax, x, curves, color: str, label: str) -> None:
+    """The seed mean of ``curves`` (seeds, len(x)) as a line with its 95 % CI as a band."""
+    mean, ci = mean_and_ci(np.asarray(curves))
+    ax.plot(x, mean, color=color, label=label)
+    ax.fill_between(x, mean - ci, mean + ci, color=color, alpha=0.2)
+
+
+def mean_errorbar(ax, x, values, color: str, label: str) -> None:
+    """The seed mean of ``values`` (seeds, len(x)) as points with 95 % CI error bars."""
+    mean, ci = mean_and_ci(np.asarray(values))
+    ax.errorbar(x, mean, yerr=ci, marker="o", ms=3, capsize=2, color=color, label=label)
+
+
+def finish_panels(fig, axes, path: Path, *, xlabel: str, ylabel: str, title: str, loglog: bool = True) -> None:
+    """Label a row of panels (log–log by default; each panel keeps its own title), the first one's y axis and the
+    figure, and save it."""
+    for ax in np.atleast_1d(axes):
+        ax.set(xlabel=xlabel, **({"xscale": "log", "yscale": "log"} if loglog else {}))
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
 def save_figure(figure, path: Path) -> None:
     """Save a matplotlib figure through a temporary file and a rename."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(temporary, dpi=130, bbox_inches="tight")
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format=path.suffix.lstrip("."), dpi=130,
+                                                        bbox_inches="tight"))
     plt.close(figure)
-    os.replace(temporary, path)
 
 
 def pyplot():

@@ -1,42 +1,25 @@
 """The figure registry that ``vpo repro`` walks.
 
-A figure is two functions: ``compute(quick) -> record`` (expensive; its record is cached as
-``figures/NAME.json`` with config and provenance) and ``plot(record, png_path)`` (cheap; reads
-the record only). A cached record whose config matches is reused unless ``force``.
+A figure (``figure.Figure``) is two functions: ``compute(quick) -> record`` (expensive; its record is
+cached as ``figures/NAME.json`` with config and provenance) and ``plot(record, png_path)`` (cheap;
+reads the record only). A cached record whose config matches is reused unless ``force``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import common
 from .common import atomic_write_json, provenance
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    description: str  # what the reader should see
-    compute: Callable[[bool], dict]  # quick -> record with keys "config", "results", "summary"
-    plot: Callable[[dict, Path], None]
-
-
-FIGURES: dict[str, Figure] = {}
-
-
-def register(figure: Figure) -> Figure:
-    if figure.name in FIGURES:
-        raise ValueError(f"figure {figure.name!r} is registered twice")
-    FIGURES[figure.name] = figure
-    return figure
+from .figure import FIGURES, Figure, register  # noqa: F401  (re-exported)
 
 
 def load_all() -> dict[str, Figure]:
-    """Import every figure module (each registers itself)."""
+    """Import every figure module (each registers itself in ``figure.FIGURES``); imported on first use, because
+    the figure modules import the heavier parts of the package."""
     from . import figures  # noqa: F401
 
     return FIGURES

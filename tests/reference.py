@@ -1,6 +1,6 @@
 """Independent reference implementations for the tests, in 60-digit mpmath arithmetic.
 
-Written straight from the definitions of MATH §2–5 with loops and no shared code with the
+Written straight from the definitions of theory §2–5 with loops and no shared code with the
 package: if the package's stable forms (log-sum-exp, log-sigmoid, the I1 route to SubOpt)
 were wrong, these would disagree.
 """

@@ -75,7 +75,7 @@ def test_no_data_minimum_is_the_best_enumerated_vertex(num_responses):
     """With no data the objective is −α·J*, concave: its minimum over the polytope is at a vertex."""
     pi_ref, rho, counts = _problem(num_responses, num_responses, 0)
     beta, bound = 0.25, 1.5
-    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, 2.0, +1, pi_ref, bound, counts=counts)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=bound)
     vertices = _enumerated_vertices(pi_ref[0], bound)
     best = min(_objective(v[None], counts, pi_ref, rho, beta, 2.0) for v in vertices)
     assert fit.certified and fit.gap <= 1e-8 * (1 + abs(fit.objective))
@@ -86,7 +86,7 @@ def test_no_data_minimum_is_the_best_enumerated_vertex(num_responses):
 def test_no_data_minimizer_does_not_depend_on_alpha():
     """−α·J* has the same minimizers for every α > 0 (the heuristics' first rounds did not)."""
     pi_ref, rho, counts = _problem(3, 6, 0)
-    fits = [vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, alpha, +1, pi_ref, 1.0, counts=counts)
+    fits = [vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=1.0)
             for alpha in (0.2, 2.0, 20.0)]
     values = [fit.optimal_value for fit in fits]  # J* at the minimizer, the same maximum of J* each time
     assert max(values) - min(values) <= 1e-12
@@ -97,8 +97,8 @@ def test_no_data_minimizer_does_not_depend_on_alpha():
 def test_certified_beats_the_old_default_with_no_data():
     """The measured failure of the heuristic default: with no data it stopped short of the best vertex."""
     pi_ref, rho, counts = _problem(5, 6, 0)
-    exact = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 1.0, counts=counts)
-    heuristic = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 1.0, counts=counts, method="ccp+newton")
+    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0)
+    heuristic = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0, method="ccp+newton")
     assert exact.objective <= heuristic.objective + 1e-12
     assert heuristic.lower_bound is None and heuristic.certified is None  # a heuristic proves nothing
 
@@ -109,7 +109,7 @@ def test_certified_beats_the_old_default_with_no_data():
 def test_matches_a_polished_dense_grid(num_responses, num_pairs, beta, alpha, seed):
     pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
     bound = 1.5
-    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound)
     # a grid over the calibrated plane (orthonormal basis), the best 20 points polished by SLSQP
     basis = _plane_basis(pi_ref[0])
     axis = np.linspace(-bound * np.sqrt(num_responses), bound * np.sqrt(num_responses), 61 if num_responses == 3 else 25)
@@ -137,7 +137,7 @@ def test_matches_a_polished_dense_grid(num_responses, num_pairs, beta, alpha, se
 def test_lower_bound_is_below_the_objective_everywhere(seed, num_responses, num_pairs, beta, alpha, bound):
     """The proven lower bound never exceeds the objective at thousands of random feasible points."""
     pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
-    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound)
     points = _calibrated_points(np.random.default_rng(seed), pi_ref[0], bound, 2000)
     values = np.array([_objective(r[None], counts, pi_ref, rho, beta, alpha) for r in points])
     assert fit.lower_bound <= values.min() + 1e-12
@@ -179,7 +179,7 @@ def test_matches_a_many_start_search_on_unseen_instances(seed, num_responses, nu
     """Within 1e-6 relative of the best of 60 random-start SLSQP solves (which never beat it)."""
     pi_ref, rho, counts = _problem(seed, num_responses, num_pairs, num_contexts=2)
     bound = 1.0
-    fit = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, bound, counts=counts)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound)
     rng = np.random.default_rng(seed + 1)
     best = np.inf
     for x in range(2):
@@ -213,8 +213,8 @@ def test_linear_class_with_one_hot_features_equals_the_tabular_class():
     box = 1.3
     ball = box / np.max(np.abs(centred @ direction))
     for alpha, beta in [(3.0, 0.2), (0.5, 0.5)]:
-        tabular = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, box, counts=counts)
-        linear = vt.fit_vpo(None, None, None, pi_ref, rho, beta, alpha, +1, pi_ref, ball, features, counts=counts)
+        tabular = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=box)
+        linear = vt.fit_vpo(vt.Problem(pi_ref, rho, beta, features), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=ball)
         assert tabular.certified and linear.certified
         assert linear.objective == pytest.approx(tabular.objective, rel=1e-9)
         assert np.allclose(linear.reward, tabular.reward, atol=1e-6)
@@ -224,13 +224,13 @@ def test_warm_and_cold_starts_give_the_same_answer():
     """A fit warm-started from the last one (its point and partition) equals a fit from scratch."""
     pi_ref, rho, counts = _problem(11, 6, 25)
     rng = np.random.default_rng(0)
-    previous = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts)
+    previous = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0)
     for _ in range(4):  # one more comparison each time, as in an online loop
         a, b = rng.choice(6, size=2, replace=False)
         counts = counts.copy()
         counts[0, a, b] += 1
-        warm = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts, init=previous)
-        cold = vt.fit_vpo(None, None, None, pi_ref, rho, 0.25, 2.0, +1, pi_ref, 1.0, counts=counts)
+        warm = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0, init=previous)
+        cold = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0)
         assert warm.certified and cold.certified
         assert warm.objective == pytest.approx(cold.objective, rel=1e-8, abs=1e-8)
         assert warm.lower_bound <= cold.objective + 1e-12 and cold.lower_bound <= warm.objective + 1e-12
@@ -240,13 +240,13 @@ def test_warm_and_cold_starts_give_the_same_answer():
 def test_an_uncertified_search_says_so():
     """A budget too small to close the gap gives certified=False and the gap it reached, not a silent answer."""
     pi_ref, rho, counts = _problem(2, 6, 20)
-    fit = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts, max_cells=1)
-    full = vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=2.0, max_cells=1)
+    full = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=2.0)
     assert full.certified
     if not fit.certified:  # the root check alone may already close it
         assert fit.gap > 1e-8 * (1 + abs(fit.objective)) and fit.lower_bound <= full.objective + 1e-12
     with pytest.raises(ValueError, match="max_cells"):
-        vt.fit_vpo(None, None, None, pi_ref, rho, 0.1, 2.0, +1, pi_ref, 2.0, counts=counts, max_cells=0)
+        vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=2.0, max_cells=0)
 
 
 @pytest.mark.parametrize("instance_name", ["tabular-small", "tabular-trap"])

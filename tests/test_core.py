@@ -225,7 +225,7 @@ def test_suboptimality_of_a_policy_without_full_support():
 @MANY
 @given(instances(), st.floats(0.1, 10.0), st.floats(-5.0, 5.0))
 def test_uncalibrated_optimism_runs_away(inst, alpha, shift):
-    """Why VPO calibrates (EXPERIMENTS "calibration"): ℓ is shift-invariant (I5) and J*(r + c) = J*(r) + c
+    """Why VPO calibrates: ℓ is shift-invariant (I5) and J*(r + c) = J*(r) + c
     (I3), so along a constant shift the optimistic objective falls linearly, ℓ − αJ*(r + c) = ℓ − αJ*(r) − αc:
     over an uncalibrated class it has no minimizer, and over a bounded one it runs to the boundary."""
     args = (inst.x, inst.winner, inst.loser, inst.pi_ref, inst.rho, inst.beta)
@@ -247,6 +247,6 @@ def test_uncalibrated_optimism_sits_on_the_bound_and_calibrated_does_not():
     best = min((minimize(objective, start, method="L-BFGS-B", bounds=[(-bound, bound)] * 3)
                 for start in rng.uniform(-bound, bound, size=(8, 3))), key=lambda result: result.fun)
     assert best.x.max() == pytest.approx(bound, abs=1e-6)  # ran to the boundary
-    calibrated = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound)
+    calibrated = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound)
     assert abs(float(pi_ref[0] @ calibrated.reward[0])) <= 1e-9  # centred under π_cal
     assert pi_ref[0] @ best.x > 0.5 * bound  # the uncalibrated estimate's level drifted up by most of R

@@ -40,7 +40,7 @@ def test_pessimistic_vpo_matches_cvxpy(seed, dim, bound, alpha):
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(seed, dim=dim)
     if dim is not None and bound is not None:
         bound = 0.3  # a ball that binds
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, features)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta, features), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound)
     reference = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, alpha, pi_cal, bound, features)
     assert fit.converged
     if reference.status == "optimal":
@@ -70,7 +70,7 @@ def test_pessimistic_vpo_matches_cvxpy(seed, dim, bound, alpha):
 def test_mle_matches_cvxpy(seed, dim, bound):
     """The MLE need not be unique (responses never compared): compare optimal objectives."""
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(seed, dim=dim, num_pairs=30)
-    fit = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_cal, bound, features)
+    fit = vt.fit_mle(vt.Problem(pi_ref, rho, beta, features), prefs, pi_cal=pi_cal, bound=bound)
     reference = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, 0.0, pi_cal, bound, features)
     reward = reference.reward
     # the conic solver may end a hair outside the class: scale its answer into it (r is linear in θ, and the
@@ -90,7 +90,7 @@ def test_mle_matches_cvxpy(seed, dim, bound):
 
 def test_ridge_mle_matches_cvxpy():
     prefs, pi_ref, pi_cal, rho, beta, features = random_problem(3, dim=6)
-    fit = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_cal, None, features, ridge=2.0)
+    fit = vt.fit_mle(vt.Problem(pi_ref, rho, beta, features), prefs, pi_cal=pi_cal, ridge=2.0)
     policy = fit_vpo_cvxpy(*prefs.astuple(), pi_ref, rho, beta, 0.0, pi_cal, None, features, ridge=2.0).policy
     assert total_variation(fit.policy, policy) <= 1e-6
 
@@ -107,7 +107,7 @@ def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign)
     if sign == +1:
         return
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=2, num_responses=3, num_pairs=25)
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, sign, pi_cal)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=sign, pi_cal=pi_cal)
 
     def objective(logits):
         logits = logits.reshape(pi_ref.shape)
@@ -136,7 +136,7 @@ def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha
     true_reward = np.array([[0.0, 0.5, 1.0]])
     prefs = sample_preferences(rng, rho, pi_ref, true_reward, num_pairs)
     beta, bound = 0.5, 2.0
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, +1, pi_ref, bound, method=method)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=bound, method=method)
     # the plane {r : π_ref·r = 0} in coordinates (a, b) ↦ r = a·u + b·v
     basis = np.linalg.svd(pi_ref)[2][1:]  # (2, 3) orthonormal, orthogonal to π_ref
     grid = np.linspace(-bound * 1.8, bound * 1.8, 1201)
@@ -158,38 +158,38 @@ def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha
 
 def test_optimistic_methods_agree_and_never_lose_to_their_starts():
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(11, num_contexts=2, num_responses=4, num_pairs=40)
-    ccp = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="ccp")
-    polished = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="ccp+newton")
+    ccp = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=4.0, sign=+1, pi_cal=pi_ref, bound=1.5, method="ccp")
+    polished = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=4.0, sign=+1, pi_cal=pi_ref, bound=1.5, method="ccp+newton")
     assert ccp.converged and polished.converged
     assert polished.objective == pytest.approx(ccp.objective, rel=1e-8)
-    multistart = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5, method="sqp-multistart")
+    multistart = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=4.0, sign=+1, pi_cal=pi_ref, bound=1.5, method="sqp-multistart")
     assert multistart.objective == pytest.approx(ccp.objective, rel=1e-8)
     assert polished.stationarity <= 1e-6
     # no start does better than the reported optimum, and optimism raises J* above the MLE's
-    mle = vt.fit_mle(*prefs.astuple(), pi_ref, rho, beta, pi_ref, 1.5)
+    mle = vt.fit_mle(vt.Problem(pi_ref, rho, beta), prefs, pi_cal=pi_ref, bound=1.5)
     assert polished.objective <= min(polished.start_objectives) + 1e-9
     assert polished.optimal_value > mle.optimal_value
     # the certified default: never above any heuristic, and its lower bound below all of them
-    exact = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 4.0, +1, pi_ref, 1.5)
+    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=4.0, sign=+1, pi_cal=pi_ref, bound=1.5)
     assert exact.certified and exact.objective <= min(ccp.objective, multistart.objective) + 1e-9
     assert exact.lower_bound <= min(ccp.objective, multistart.objective)
 
 
 def test_optimistic_linear_beats_every_start_and_is_stationary():
     prefs, pi_ref, _, rho, beta, features = random_problem(5, dim=3, num_pairs=50)
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 5.0, +1, pi_ref, 1.0, features, method="ccp+newton")
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta, features), prefs, alpha=5.0, sign=+1, pi_cal=pi_ref, bound=1.0, method="ccp+newton")
     assert fit.converged and fit.stationarity <= 1e-6
     assert np.linalg.norm(fit.theta) <= 1.0 + 1e-9
     assert fit.objective <= min(fit.start_objectives) + 1e-9
-    exact = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 5.0, +1, pi_ref, 1.0, features)  # certified, 3 dimensions
+    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, beta, features), prefs, alpha=5.0, sign=+1, pi_cal=pi_ref, bound=1.0)  # certified, 3 dimensions
     assert exact.certified and np.linalg.norm(exact.theta) <= 1.0 + 1e-9
     assert exact.lower_bound <= fit.objective and exact.objective <= fit.objective + 1e-9
 
 
 def test_warm_start_gives_the_same_answer():
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(2)
-    cold = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 2.0, -1, pi_cal)
-    warm = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 2.0, -1, pi_cal, init=cold)
+    cold = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=2.0, sign=-1, pi_cal=pi_cal)
+    warm = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=2.0, sign=-1, pi_cal=pi_cal, init=cold)
     assert warm.iterations <= 2 * pi_ref.shape[0] < cold.iterations  # one check step per context
     assert total_variation(warm.policy, cold.policy) <= 1e-12
 
@@ -198,31 +198,31 @@ def test_separable_data_needs_a_bound_and_the_bound_decides():
     pi_ref = np.full((1, 3), 1 / 3)
     x, winner, loser = np.zeros(5, int), np.zeros(5, int), np.ones(5, int)  # response 0 always wins
     with pytest.raises(ValueError, match="bound"):
-        vt.fit_mle(x, winner, loser, pi_ref, [1.0], 1.0, pi_ref)
-    fit = vt.fit_mle(x, winner, loser, pi_ref, [1.0], 1.0, pi_ref, bound=4.0)
+        vt.fit_mle(vt.Problem(pi_ref, [1.0], 1.0), vt.Preferences(x, winner, loser), pi_cal=pi_ref)
+    fit = vt.fit_mle(vt.Problem(pi_ref, [1.0], 1.0), vt.Preferences(x, winner, loser), pi_cal=pi_ref, bound=4.0)
     assert np.all(np.isfinite(fit.reward)) and np.abs(fit.reward).max() == pytest.approx(4.0, rel=1e-9)
 
 
 def test_optimism_without_bound_is_refused():
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(0)
     with pytest.raises(ValueError, match="bound"):
-        vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 1.0, +1, pi_cal)
+        vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=1.0, sign=+1, pi_cal=pi_cal)
 
 
 def test_bad_estimator_arguments_are_named():
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(0)
     with pytest.raises(ValueError, match="method"):
-        vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 1.0, +1, pi_cal, 1.0, method="adam")
+        vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=1.0, sign=+1, pi_cal=pi_cal, bound=1.0, method="adam")
     with pytest.raises(ValueError, match="features"):
-        vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 1.0, -1, pi_cal, None, np.ones((2, 2, 2)))
+        vt.fit_vpo(vt.Problem(pi_ref, rho, beta, np.ones((2, 2, 2))), prefs, alpha=1.0, sign=-1, pi_cal=pi_cal)
     with pytest.raises(ValueError, match="counts"):
-        vt.fit_vpo(None, None, None, pi_ref, rho, beta, 1.0, -1, pi_cal, counts=np.ones((1, 1, 1)))
+        vt.fit_vpo(vt.Problem(pi_ref, rho, beta), np.ones((1, 1, 1)), alpha=1.0, sign=-1, pi_cal=pi_cal)
     with pytest.raises(ValueError, match="bound"):
-        vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, 1.0, -1, pi_cal, bound=-1.0)
+        vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=1.0, sign=-1, pi_cal=pi_cal, bound=-1.0)
 
 
 def test_unbounded_pessimism_needs_pi_cal_of_full_support():
-    """A gap in MATH §4 ("s = −1 … unique-enough minimizer"): with π_cal lacking full support
+    """A gap in the founding specification's §4 ("s = −1 … unique-enough minimizer"): with π_cal lacking full support
     (e.g. `chosen`) and no bound, ℓ + αJ* has no minimizer — pushing an uncompared response
     outside supp(π_cal) to −∞ keeps r calibrated and lowers J* forever. fit_vpo refuses it."""
     pi_ref = np.full((1, 3), 1 / 3)
@@ -233,8 +233,8 @@ def test_unbounded_pessimism_needs_pi_cal_of_full_support():
     infimum = vt.bt_nll(np.zeros((1, 3)), x, winner, loser) + 2.0 * 1.0 * np.log(2 / 3)  # ℓ + αβ log π_ref(supp)
     assert objective[0] > objective[1] > objective[2] > infimum  # decreasing, never attaining its infimum
     with pytest.raises(ValueError, match="bound"):
-        vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal)
-    bounded = vt.fit_vpo(x, winner, loser, pi_ref, [1.0], 1.0, 2.0, -1, pi_cal, bound=5.0)
+        vt.fit_vpo(vt.Problem(pi_ref, [1.0], 1.0), vt.Preferences(x, winner, loser), alpha=2.0, sign=-1, pi_cal=pi_cal)
+    bounded = vt.fit_vpo(vt.Problem(pi_ref, [1.0], 1.0), vt.Preferences(x, winner, loser), alpha=2.0, sign=-1, pi_cal=pi_cal, bound=5.0)
     assert bounded.reward[0, 2] == pytest.approx(-5.0, rel=1e-9)  # the bound decides
 
 
@@ -248,15 +248,15 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
     the SQP that ``_solve_pessimistic`` tries first stops at SLSQP's ftol, ~1e-7 in the rewards)."""
     from vpo_theory._newton import minimize_convex
     from vpo_theory.data import pair_counts
-    from vpo_theory.estimators import _tabular_blocks
+    from vpo_theory.block_solvers import tabular_blocks
 
     prefs, pi_ref, pi_cal, rho, beta, _ = random_problem(seed, num_contexts=4, num_responses=5)
     if bound is None and ridge == 0 and alpha == 0:
         ridge = 0.1  # the MLE without bound or ridge need not exist
-    cold = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge)
+    cold = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge)
     counts = pair_counts(*prefs.astuple(), num_contexts=4, num_responses=5)
     reward = np.zeros_like(pi_ref)
-    for rows, block in _tabular_blocks(counts, pi_cal, np.log(pi_ref), rho, beta, ridge, bound):
+    for rows, block in tabular_blocks(counts, pi_cal, np.log(pi_ref), rho, beta, ridge, bound):
         w, info = minimize_convex(block.convex(alpha, None), block.basis.shape[-1], constraint=block.constraint)
         assert info.converged
         reward[rows] = block.reward(w)
@@ -266,8 +266,8 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
     if alpha > 0 or ridge > 0:  # strictly convex: one minimizer (α = 0: uncompared responses are free)
         assert total_variation(cold.policy, vt.optimal_policy(reward, pi_ref, beta)) <= 1e-6
         # a warm start from a nearby problem's answer reaches the same minimizer
-        nearby = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge + 0.05)
-        warm = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_cal, bound, ridge=ridge, init=nearby)
+        nearby = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge + 0.05)
+        warm = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge, init=nearby)
         assert warm.converged and total_variation(warm.policy, cold.policy) <= 1e-6
 
 
@@ -318,19 +318,18 @@ def test_preconditioned_local_step_reaches_the_plain_slsqp_answer(seed):
     warm start it must reach the objective that SLSQP in the original coordinates reaches, on a late-round
     problem (thousands of comparisons) where the two take different paths."""
     from vpo_theory.data import pair_counts
-    from vpo_theory.estimators import _local_sqp, _tabular_blocks
+    from vpo_theory.block_solvers import local_sqp, tabular_blocks
 
     instance = vt.make_instance("tabular-trap", 0)
     rng = np.random.default_rng(seed)
     prefs = sample_preferences(rng, instance.rho, instance.pi_ref, instance.reward, 4000)
     counts = pair_counts(*prefs.astuple(), num_contexts=instance.num_contexts, num_responses=instance.num_responses)
     bound, alpha = float(np.abs(instance.reward).max()), 0.1 * np.sqrt(4000)
-    previous = vt.fit_vpo(None, None, None, instance.pi_ref, instance.rho, instance.beta, alpha, +1, instance.pi_ref,
-                          bound, counts=np.maximum(counts - 1, 0))  # the answer one round of data earlier
-    blocks = _tabular_blocks(counts, instance.pi_ref, np.log(instance.pi_ref), instance.rho, instance.beta, 0.0, bound)
+    previous = vt.fit_vpo(vt.Problem(instance.pi_ref, instance.rho, instance.beta), np.maximum(counts - 1, 0), alpha=alpha, sign=+1, pi_cal=instance.pi_ref, bound=bound)  # the answer one round of data earlier
+    blocks = tabular_blocks(counts, instance.pi_ref, np.log(instance.pi_ref), instance.rho, instance.beta, 0.0, bound)
     for rows, block in blocks:
         w_start = np.einsum("xyk,xy->k", block.basis, previous.reward[rows])
-        w, converged, _, residual, (objective,) = _local_sqp(block, alpha, w_start)
+        w, converged, _, residual, (objective,) = local_sqp(block, alpha, w_start)
         fun = block.convex(-alpha, None)
         plain = minimize(lambda v: fun(v, hessian=False)[:2], w_start * (1 - 1e-9), jac=True, method="SLSQP",
                          constraints=[{"type": "ineq", "fun": lambda v: block.constraint.b - block.constraint.A @ v}],
@@ -347,7 +346,7 @@ def test_batched_barrier_solves_the_bound_active_contexts(seed):
     from vpo_theory._newton import minimize_convex
     from vpo_theory.cvx import fit_vpo_cvxpy
     from vpo_theory.data import pair_counts
-    from vpo_theory.estimators import _tabular_blocks
+    from vpo_theory.block_solvers import tabular_blocks
 
     rng = np.random.default_rng(seed)
     X, Y = 8, 7
@@ -355,13 +354,13 @@ def test_batched_barrier_solves_the_bound_active_contexts(seed):
     rho = np.full(X, 1 / X)
     prefs = sample_preferences(rng, rho, pi_ref, 2 * rng.normal(size=(X, Y)), 1500)
     alpha, beta = np.sqrt(1500), 0.5
-    unbounded = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_ref)
+    unbounded = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_ref)
     bound = 0.6 * float(np.abs(unbounded.reward).max())  # binds in the contexts with the widest rewards
-    fit = vt.fit_vpo(*prefs.astuple(), pi_ref, rho, beta, alpha, -1, pi_ref, bound)
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_ref, bound=bound)
     assert fit.solver == "newton-batched+barrier-batched" and fit.converged
     assert np.any(np.abs(fit.reward).max(axis=1) >= bound * (1 - 1e-6)) and np.all(np.abs(fit.reward) <= bound)
     counts = pair_counts(*prefs.astuple(), num_contexts=X, num_responses=Y)
-    for rows, block in _tabular_blocks(counts, pi_ref, np.log(pi_ref), rho, beta, 0.0, bound):
+    for rows, block in tabular_blocks(counts, pi_ref, np.log(pi_ref), rho, beta, 0.0, bound):
         w, info = minimize_convex(block.convex(alpha, None), block.basis.shape[-1], constraint=block.constraint)
         assert info.converged
         np.testing.assert_allclose(fit.reward[rows], block.reward(w), atol=1e-6)

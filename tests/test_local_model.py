@@ -10,22 +10,14 @@ pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 from vpo_llm.data import load_preference_rows, tokenize_pairs  # noqa: E402
-from vpo_llm.models import TinyLMConfig, load_local_model, tiny_causal_lm  # noqa: E402
+from vpo_llm.models import load_local_model, save_tiny_model  # noqa: E402
 from vpo_llm.training import DatasetConfig, train_on_dataset  # noqa: E402
 
 
 @pytest.fixture
 def local_model(tmp_path):
-    from transformers import PreTrainedTokenizerFast
-
-    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(14)]
-    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
-                                                               unk_token="<pad>"))
-    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
     folder = tmp_path / "model"
-    tiny_causal_lm(TinyLMConfig(vocab_size=len(words))).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tiny_model(folder)
     data = tmp_path / "prefs.jsonl"
     rows = [{"prompt": f"w{i % 5}", "chosen": f" w{5 + i % 3} w9", "rejected": f" w{10 + i % 4}",
              "calibration": f" w{i % 7}"} for i in range(12)]

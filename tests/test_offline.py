@@ -1,4 +1,4 @@
-"""Offline theory: data, instances, baselines, run_offline, rates (MATH §3, §7, §8)."""
+"""Offline theory: data, instances, baselines, run_offline, rates (theory §3, §7, §8)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.special import expit
 import vpo_theory as vt
 from vpo_theory.cvx import fit_vpo_cvxpy
 from vpo_theory.data import empirical_chosen_policy, sample_preferences
-from vpo_theory.rates import fit_loglog_slope
+from paper_repro.rates import fit_loglog_slope
 
 
 # --------------------------------------------------------------------------- data
@@ -32,8 +32,7 @@ def test_pair_counts_equal_a_loop():
         loop[i, a, b] += 1
     np.testing.assert_array_equal(counts, loop)
     # the likelihood from counts equals the one from the raw comparisons
-    fit_counts = vt.fit_vpo(None, None, None, np.full((3, 4), 0.25), np.full(3, 1 / 3), 1.0, 1.0, -1,
-                            np.full((3, 4), 0.25), counts=counts)
+    fit_counts = vt.fit_vpo(vt.Problem(np.full((3, 4), 0.25), np.full(3, 1 / 3), 1.0), counts, alpha=1.0, sign=-1, pi_cal=np.full((3, 4), 0.25))
     assert fit_counts.nll == pytest.approx(vt.bt_nll(fit_counts.reward, x, w, l), rel=1e-12)
 
 
@@ -77,7 +76,7 @@ def test_instance_validation():
 def test_lcb_with_zero_radius_is_the_mle_plug_in():
     instance = vt.make_instance("tabular-small", 0)
     data = sample_preferences(np.random.default_rng(0), instance.rho, instance.pi_ref, instance.reward, 300)
-    fit = vt.fit_mle(*data.astuple(), instance.pi_ref, instance.rho, instance.beta, instance.pi_ref, 2.0)
+    fit = vt.fit_mle(vt.Problem(instance.pi_ref, instance.rho, instance.beta), data, pi_cal=instance.pi_ref, bound=2.0)
     features = vt.one_hot_features(*instance.pi_ref.shape)
     confidence = vt.confidence_set(*data.astuple(), features, fit.reward.ravel(), c_gamma=0.0, delta=0.05,
                                    ridge=0.01, theta_bound=1.0, margin_bound=1.0)

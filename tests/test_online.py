@@ -1,4 +1,4 @@
-"""run_online (MATH §6): determinism, exact baselines, the per-context decomposition, bad options."""
+"""run_online (theory §6): determinism, exact baselines, the per-context decomposition, bad options."""
 
 from __future__ import annotations
 
@@ -34,9 +34,8 @@ def test_tabular_decomposition_matches_the_joint_problem():
     data = vt.sample_preferences(np.random.default_rng(0), instance.rho, instance.pi_ref, instance.reward, 60)
     counts = vt.pair_counts(*data.astuple(), num_contexts=instance.num_contexts, num_responses=instance.num_responses)
     alpha, bound = 4.0, 2.0
-    joint = vt.fit_vpo(*data.astuple(), instance.pi_ref, instance.rho, instance.beta, alpha, +1, instance.pi_ref, bound)
-    parts = [vt.fit_vpo(None, None, None, instance.pi_ref[x:x + 1], [1.0], instance.beta, alpha * instance.rho[x], +1,
-                        instance.pi_ref[x:x + 1], bound, counts=counts[x:x + 1]) for x in range(instance.num_contexts)]
+    joint = vt.fit_vpo(vt.Problem(instance.pi_ref, instance.rho, instance.beta), data, alpha=alpha, sign=+1, pi_cal=instance.pi_ref, bound=bound)
+    parts = [vt.fit_vpo(vt.Problem(instance.pi_ref[x:x + 1], [1.0], instance.beta), counts[x:x + 1], alpha=alpha * instance.rho[x], sign=+1, pi_cal=instance.pi_ref[x:x + 1], bound=bound) for x in range(instance.num_contexts)]
     assert sum(p.objective for p in parts) == pytest.approx(joint.objective, rel=1e-9)
     np.testing.assert_allclose(np.concatenate([p.reward for p in parts]), joint.reward, atol=1e-6)
 
@@ -68,7 +67,7 @@ def test_bad_algorithm_and_horizon_are_refused():
 @pytest.mark.slow
 def test_vpo_regret_is_sublinear_on_an_unseen_linear_instance():
     """Fitted exponent of mean regret over T ∈ [150, 600] under policy-ref, 6 seeds: clearly below 1."""
-    from vpo_theory.rates import fit_loglog_slope
+    from paper_repro.rates import fit_loglog_slope
 
     instance = vt.make_instance("linear-d8", seed=77)
     runs = [run_online(instance, "vpo", 600, s, restart_every=0).regret for s in range(6)]

@@ -1,4 +1,4 @@
-"""The online LLM trainer (Algorithm 1 of MATH §6 with the §5 loss): sampling, oracles, the reference
+"""The online LLM trainer (Algorithm 1 of theory §6 with the §5 loss): sampling, oracles, the reference
 cache, the data buffer, resume after kill -9, and a local Hugging Face model with a reward model."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -22,7 +21,7 @@ from vpo_llm.online import OnlineConfig, ReferenceSampleCache, train_online  # n
 from vpo_llm.oracles import BradleyTerryOracle, CallableOracle, as_oracle  # noqa: E402
 from vpo_llm.tasks import EnumerableTask, TaskConfig  # noqa: E402
 
-from tests.processes import kill_when, start  # noqa: E402
+from tests.processes import run_killed_and_clean  # noqa: E402
 
 SMALL = OnlineConfig(iterations=3, prompts_per_iteration=8, steps_per_iteration=2, batch_size=8,
                      ref_samples_per_prompt=4, reference_pretrain_steps=0, dtype="float64",
@@ -165,16 +164,9 @@ def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
     env = os.environ | {"OMP_NUM_THREADS": "1", "VPO_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "vpo.cli", "llm", "online", *args]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    subprocess.run([*command, "--out-dir", str(clean)], check=True, env=env, capture_output=True, timeout=600)
-    process = start([*command, "--out-dir", str(killed)], env)
-    kill_when(process, lambda: len((killed / "metrics.jsonl").read_text().splitlines()) >= 2)
-    interrupted = torch.load(killed / "checkpoint.pt", weights_only=False)
+    interrupted, final_clean, final_resumed, _ = run_killed_and_clean(
+        command, env, clean, killed, lambda: len((killed / "metrics.jsonl").read_text().splitlines()) >= 2)
     assert 2 <= interrupted["iteration"] < 8 and len(interrupted["buffer"]["prompt"]) == 8 * interrupted["iteration"]
-    subprocess.run([*command, "--out-dir", str(killed)], check=True, env=env, capture_output=True, timeout=600)
-    final_clean = torch.load(clean / "checkpoint.pt", weights_only=False)
-    final_resumed = torch.load(killed / "checkpoint.pt", weights_only=False)
-    for name, value in final_clean["model"].items():
-        torch.testing.assert_close(final_resumed["model"][name], value, rtol=1e-12, atol=1e-12, msg=name)
     assert final_resumed["buffer"]["prompt"] == final_clean["buffer"]["prompt"]
     assert all(torch.equal(a, b) for a, b in zip(final_resumed["buffer"]["chosen"], final_clean["buffer"]["chosen"]))
     iterations = [json.loads(line)["iteration"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
@@ -184,18 +176,14 @@ def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
 # ----------------------------------------------------------------------------- a local model
 @pytest.fixture
 def local_models(tmp_path):
-    tokenizers = pytest.importorskip("tokenizers")
-    from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast
+    pytest.importorskip("tokenizers")
+    from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(14)]
-    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
-                                                               unk_token="<pad>"))
-    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    backend.decoder = tokenizers.decoders.WordPiece(prefix="##")  # joins words with spaces
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+    from vpo_llm.models import save_tiny_model
+
     policy = tmp_path / "policy"
-    tiny_causal_lm(TinyLMConfig(vocab_size=len(words))).save_pretrained(policy)
-    tokenizer.save_pretrained(policy)
+    tokenizer = save_tiny_model(policy)
+    words = range(len(tokenizer))
     reward = tmp_path / "reward"
     torch.manual_seed(0)
     LlamaForSequenceClassification(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vpo_theory as vt
-from vpo_theory.experiments import OfflineOptions
+from vpo_theory.offline import OfflineOptions
 from vpo_theory.online import OnlineOptions
 
 pytest.importorskip("transformers")
@@ -179,14 +179,14 @@ def _poison_step(monkeypatch, bad_steps):
     """Make the loss NaN on the given optimizer steps (1-based), counting batch_loss calls."""
     import vpo_llm.training as training
 
-    original, calls = training._batch_loss, {"n": 0}
+    original, calls = training.task_batch_loss, {"n": 0}
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
         loss, metrics = original(*args, **kwargs)
         return (loss * math.nan, metrics) if calls["n"] in bad_steps else (loss, metrics)
 
-    monkeypatch.setattr(training, "_batch_loss", poisoned)
+    monkeypatch.setattr(training, "task_batch_loss", poisoned)
     return calls
 
 

@@ -21,18 +21,8 @@ SMALL = OfflineConfig(num_pairs=64, steps=1, eval_every=1, dtype="float64",
 
 
 def _trained_parameters(config, monkeypatch):
-    captured = {}
-    import vpo_llm.training as training
-
-    original = training.tiny_causal_lm
-
-    def capture(*args, **kwargs):
-        captured["model"] = original(*args, **kwargs)
-        return captured["model"]
-
-    monkeypatch.setattr(training, "tiny_causal_lm", capture)
-    train_offline(config, progress=False)
-    return {name: p.detach().clone() for name, p in captured["model"].named_parameters()}
+    model = train_offline(config, progress=False)["model"]
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("calibration", ["chosen", "behavior", "ref"])
@@ -118,25 +108,17 @@ def test_kill_9_mid_run_then_resume_ends_where_an_uninterrupted_run_ends(tmp_pat
     """A real process killed with SIGKILL after a checkpoint; the rerun resumes and matches a clean run."""
     import json
     import os
-    import subprocess
     import sys
 
-    from tests.processes import kill_when, start
+    from tests.processes import run_killed_and_clean
 
     args = ["--steps", "60", "--eval-every", "5", "--num-pairs", "64", "--batch-size", "8", "--dtype", "float64"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "vpo.cli", "llm", "offline", *args]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    subprocess.run([*command, "--out-dir", str(clean)], check=True, env=env, capture_output=True, timeout=600)
-    process = start([*command, "--out-dir", str(killed)], env)
-    # wait for a checkpoint past step 10, then kill -9
-    kill_when(process, lambda: torch.load(killed / "checkpoint.pt", weights_only=False)["step"] >= 10)
-    interrupted_at = torch.load(killed / "checkpoint.pt", weights_only=False)["step"]
-    assert 10 <= interrupted_at < 60 and not list(killed.glob(".*tmp"))
-    subprocess.run([*command, "--out-dir", str(killed)], check=True, env=env, capture_output=True, timeout=600)
-    final_clean = torch.load(clean / "checkpoint.pt", weights_only=False)
-    final_resumed = torch.load(killed / "checkpoint.pt", weights_only=False)
-    for name, value in final_clean["model"].items():
-        torch.testing.assert_close(final_resumed["model"][name], value, rtol=1e-12, atol=1e-12, msg=name)
+    # kill -9 once a checkpoint past step 10 is on disk
+    interrupted, _, _, leftovers = run_killed_and_clean(
+        command, env, clean, killed, lambda: torch.load(killed / "checkpoint.pt", weights_only=False)["step"] >= 10)
+    assert 10 <= interrupted["step"] < 60 and not leftovers
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(0, 61, 5))  # every evaluation exactly once

@@ -3,7 +3,7 @@
 TRL's "sft" term is −(Σ over all chosen tokens of log π)/(number of those tokens), pooled over
 the batch; ``vpo_loss`` reproduces the pooling with cal_weights = token counts. The two
 differ only by VPO's reference term a·β·Σ log π_ref(chosen)/Σ tokens, a constant in π
-(MATH §5 keeps it so that the loss equals the objective).
+(theory §5 keeps it so that the loss equals the objective).
 """
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from vpo_llm.logprobs import sequence_logps  # noqa: E402
 from vpo_llm.losses import vpo_loss  # noqa: E402
-from vpo_llm.models import TinyLMConfig, tiny_causal_lm  # noqa: E402
+from vpo_llm.models import TinyLMConfig, tiny_causal_lm, word_tokenizer  # noqa: E402
 
 
 def local_tokenizer():
-    from transformers import PreTrainedTokenizerFast
-
-    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(14)]
-    tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
-                                                                 unk_token="<pad>"))
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>"), len(words)
+    tokenizer = word_tokenizer(14)
+    return tokenizer, len(tokenizer)
 
 
 @pytest.mark.parametrize("beta,a", [(0.3, 0.7), (0.1, 2.0)])

@@ -9,11 +9,9 @@ The package ships three importable parts:
 This module only carries the version and the command line (``vpo.cli``).
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import distributions
 
-try:
-    __version__ = _version("vpo")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+# the installed distribution's version; "0.0.0+unknown" in a source tree that was never installed
+__version__ = next((distribution.version for distribution in distributions(name="vpo")), "0.0.0+unknown")
 
 __all__ = ["__version__"]

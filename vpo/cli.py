@@ -26,7 +26,7 @@ def _add_repro(subparsers) -> None:
     parser = subparsers.add_parser(
         "repro",
         help="regenerate figures into figures/ (data cached next to each PNG)",
-        description="Regenerate the figures of EXPERIMENTS.md. Each figure's expensive data is cached as "
+        description="Regenerate the figures (README, section 'Figures'). Each figure's expensive data is cached as "
         "FIGURE.json (config, seeds, version, git commit, wall time) and plotted to FIGURE.png.",
     )
     parser.add_argument("figures", nargs="*", default=["all"], metavar="FIGURE",

@@ -4,29 +4,50 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
-import re
 import time
 from pathlib import Path
 
 
-def _field_help(cls) -> dict[str, str]:
-    """The trailing comment of each field line of a dataclass: its --help text."""
-    helps = {}
-    for line in inspect.getsource(cls).splitlines():
-        match = re.match(r"\s+(\w+):[^=]+=.*?#\s*(.+)$", line)
-        if match:
-            helps[match.group(1)] = match.group(2).strip()
-    return helps
+def _add_config_flags(parser, config_class, other_class=None, *, second_label: str = "") -> None:
+    """One flag per field of the config dataclass(es), its help from the field's metadata, its default shown once.
 
+    Flags default to None, so that the run knows which were given; the config's own default applies otherwise.
+    Booleans are --flag / --no-flag. With ``other_class`` (the local-data trainer), a field it has with another
+    default says so ("…; with --model/--dataset: X").
+    """
+    from vpo_llm.fields import field_help
 
-def _boolean(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    classes = [config_class] + ([other_class] if other_class is not None else [])
+    helps, fields = {}, {}
+    for cls in classes:
+        helps = field_help(cls) | helps
+        for item in dataclasses.fields(cls):
+            fields.setdefault(item.name, {})[cls] = item
+    from vpo_llm.fields import RunFields
+
+    shared = {item.name for item in dataclasses.fields(RunFields)}  # listed after each trainer's own fields
+    for name, per_class in sorted(fields.items(), key=lambda pair: pair[0] in shared):
+        if name == "task":
+            continue
+        defaults = {cls: item.default for cls, item in per_class.items()}
+        text = helps[name] or name
+        if config_class in defaults:
+            text += f" (default: {defaults[config_class]!r}"
+            if other_class in defaults and defaults[other_class] != defaults[config_class]:
+                text += f"; {second_label}: {defaults[other_class]!r}"
+            text += ")"
+        elif other_class in defaults:
+            text += f" ({second_label} only; default: {defaults[other_class]!r})"
+        if name == "out_dir":
+            text += "; on the command line, empty means runs/<mode>-<loss>-seed<seed>-<time>"
+        item = next(iter(per_class.values()))
+        flag = "--" + name.replace("_", "-")
+        if isinstance(item.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            kind = next((t for t in (int, float, str) if t.__name__ in str(item.type)), str)
+            parser.add_argument(flag, type=kind, default=None, help=text)
 
 
 def add_llm_commands(subparsers) -> None:
@@ -34,46 +55,25 @@ def add_llm_commands(subparsers) -> None:
                                 description="Train causal LMs with the VPO loss.")
     llm.set_defaults(handler=lambda args, parser: (parser.print_help(), 0)[1], parser=llm)
     modes = llm.add_subparsers(title="modes", metavar="MODE")
-    offline = modes.add_parser(
-        "offline", help="offline training on the built-in enumerable task (exact evaluation)",
-        description="Offline preference training of a tiny Llama on the built-in enumerable task; metrics "
-        "(exact J, SubOpt, KL by enumeration) to OUT_DIR/metrics.jsonl, checkpoints to OUT_DIR/checkpoint.pt "
-        "(a rerun resumes). Users with their own model and data: see README, 'Your own model and data'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from vpo_llm.online import OnlineConfig
     from vpo_llm.training import DatasetConfig, OfflineConfig
 
-    helps = _field_help(OfflineConfig) | {k: v for k, v in _field_help(DatasetConfig).items()
-                                          if k not in _field_help(OfflineConfig)}
-    defaults = {f.name: f.default for f in dataclasses.fields(OfflineConfig)}
-    names = [f.name for f in dataclasses.fields(OfflineConfig) if f.name != "task"]
-    names += [f.name for f in dataclasses.fields(DatasetConfig) if f.name not in names]
-    for name in names:
-        default = defaults.get(name, getattr(DatasetConfig, name, None))
-        kind = {"int": int, "float": float, "str": str, "bool": _boolean}.get(type(default).__name__, float)
-        if name in ("model", "dataset"):
-            text = helps[name] + " (with --dataset/--model: train a local model on local data)"
-        else:
-            text = f"{helps.get(name, name)} (built-in task default: {default!r})" if name in defaults else helps[name]
-        offline.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
-    offline.set_defaults(handler=_run_offline, parser=offline)
-
-    online = modes.add_parser(
-        "online", help="online training (Algorithm 1): generate, label, train; built-in task or a local model",
-        description="Online VPO (s = +1, π_cal = π_ref) or online DPO (--loss dpo). Each iteration generates pairs "
-        "from the policy (and cached reference samples), labels them with a preference oracle (Bradley–Terry on "
-        "the built-in task's r*, or --reward-model), and trains. Built-in task: exact SubOpt per iteration and "
-        "regret in OUT_DIR/metrics.jsonl. A rerun with the same OUT_DIR resumes (data buffer included).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    from vpo_llm.online import OnlineConfig
-
-    helps = _field_help(OnlineConfig)
-    for item in dataclasses.fields(OnlineConfig):
-        if item.name == "task":
-            continue
-        default = getattr(OnlineConfig, item.name, None) if item.default is dataclasses.MISSING else item.default
-        kind = {"int": int, "float": float, "str": str, "bool": _boolean}.get(type(default).__name__, float)
-        online.add_argument("--" + item.name.replace("_", "-"), type=kind, default=default, help=helps.get(item.name))
-    online.set_defaults(handler=_run_online, parser=online)
+    for mode, (summary, description, configs, handler) in {
+        "offline": ("offline training on the built-in enumerable task (exact evaluation), or a local model on local data",
+                    "Offline preference training of a tiny Llama on the built-in enumerable task; metrics (exact J, "
+                    "SubOpt, KL by enumeration) to OUT_DIR/metrics.jsonl, checkpoints to OUT_DIR/checkpoint.pt (a rerun "
+                    "resumes). Users with their own model and data: --model and --dataset (README, 'Your own model "
+                    "and data').", (OfflineConfig, DatasetConfig), _run_offline),
+        "online": ("online training (Algorithm 1): generate, label, train; built-in task or a local model",
+                   "Online VPO (s = +1, π_cal = π_ref) or online DPO (--loss dpo). Each iteration generates pairs from "
+                   "the policy (and cached reference samples), labels them with a preference oracle (Bradley–Terry on "
+                   "the built-in task's r*, or --reward-model), and trains. Built-in task: exact SubOpt per iteration "
+                   "and regret in OUT_DIR/metrics.jsonl. A rerun with the same OUT_DIR resumes (data buffer included).",
+                   (OnlineConfig,), _run_online),
+    }.items():
+        parser = modes.add_parser(mode, help=summary, description=description)
+        _add_config_flags(parser, *configs, second_label="with --model/--dataset")
+        parser.set_defaults(handler=handler, parser=parser)
 
 
 def _run_offline(args, parser) -> int:
@@ -88,15 +88,13 @@ def _run_offline(args, parser) -> int:
         parser.error(f"flag(s) {', '.join('--' + u.replace('_', '-') for u in unused)} do not apply "
                      f"{'to a local model' if local else 'to the built-in task'}")
     values = {k: v for k, v in given.items() if k in fields}
-    if not values.get("out_dir"):
-        values["out_dir"] = str(Path("runs") / f"llm-offline-{values.get('loss', 'vpo')}-seed{values.get('seed', 0)}-"
-                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    _default_out_dir(values, config_class, "offline")
     return _train_and_record(parser, config_class, values, train_on_dataset if local else train_offline)
 
 
 def _train_and_record(parser, config_class, values: dict, train) -> int:
     """Build the config (a bad value → exit 2), train, print the final row, write OUT_DIR/result.json."""
-    from paper_repro.common import atomic_write_json, provenance
+    from vpo_theory.records import atomic_write_json, provenance
 
     try:
         config = config_class(**values)
@@ -123,8 +121,15 @@ def _train_and_record(parser, config_class, values: dict, train) -> int:
 def _run_online(args, parser) -> int:
     from vpo_llm.online import OnlineConfig, train_online
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OnlineConfig) if f.name != "task"}
-    if not values["out_dir"]:
-        values["out_dir"] = str(Path("runs") / f"llm-online-{values['loss']}-seed{values['seed']}-"
-                                               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(OnlineConfig)
+              if f.name != "task" and getattr(args, f.name) is not None}
+    _default_out_dir(values, OnlineConfig, "online")
     return _train_and_record(parser, OnlineConfig, values, train_online)
+
+
+def _default_out_dir(values: dict, config_class, mode: str) -> None:
+    """An empty --out-dir on the command line names a run folder: runs/llm-MODE-LOSS-seedSEED-TIME."""
+    if not values.get("out_dir"):
+        loss = values.get("loss", config_class.loss)
+        seed = values.get("seed", config_class.seed)
+        values["out_dir"] = str(Path("runs") / f"llm-{mode}-{loss}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")

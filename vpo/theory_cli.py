@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_theory_commands(subparsers) -> None:
-    from vpo_theory.experiments import OFFLINE_ALGORITHMS
+    from vpo_theory.offline import OFFLINE_ALGORITHMS, OfflineOptions
 
     theory = subparsers.add_parser(
         "theory", help="bandit experiments (vpo_theory)",
@@ -31,7 +31,9 @@ def add_theory_commands(subparsers) -> None:
     offline.add_argument("--calibration", default="behavior", choices=["behavior", "ref", "uniform", "chosen"],
                          help="π_cal")
     offline.add_argument("--behavior", default=None, help="behaviour μ: a name of the instance's behaviours")
-    offline.add_argument("--bound", type=float, default=None, help="reward class bound (default bound_scale × truth)")
+    offline.add_argument("--bound", type=float, default=None,
+                         help="reward class bound (default: --bound-scale × the instance's bound)")
+    offline.add_argument("--bound-scale", type=float, default=OfflineOptions.bound_scale, help="see --bound")
     offline.add_argument("--c-gamma", type=float, default=None, help="LCB confidence multiplier c_Γ")
     offline.add_argument("--out", type=Path, default=None, help="JSON file (default runs/offline-<instance>-<algorithm>-<time>.json)")
     offline.set_defaults(handler=_run_offline_command, parser=offline)
@@ -40,7 +42,7 @@ def add_theory_commands(subparsers) -> None:
 
     online = modes.add_parser(
         "online", help="one online run: T rounds of the optimistic loop (or a baseline), regret per seed",
-        description="Run T rounds of online RLHF (MATH §6) with one algorithm for each seed; print Regret(T) and "
+        description="Run T rounds of online RLHF (theory §6) with one algorithm for each seed; print Regret(T) and "
         "write the per-round SubOpt and regret (with config, seeds, version, commit) as JSON. Seeds run in "
         "parallel on all cores; every finished seed is saved at once, so a rerun after Ctrl-C resumes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -90,19 +92,26 @@ def _list_or_help(args, parser) -> int:
     return 0
 
 
-def _run_offline_command(args, parser) -> int:
-
-    from vpo_theory.experiments import run_offline
+def _instance(args, parser, *, size: tuple[str, int]):
+    """The named instance (a bad --instance exits 2 naming the flag), after checking the run's size flag."""
     from vpo_theory.instances import make_instance
 
     try:
         instance = make_instance(args.instance, args.instance_seed)
     except ValueError as error:
         parser.error(f"--instance: {error}")
-    if args.N < 1:
-        parser.error("--N must be a positive integer")
+    if size[1] < 1:
+        parser.error(f"--{size[0]} must be a positive integer")
+    return instance
+
+
+def _run_offline_command(args, parser) -> int:
+
+    from vpo_theory.offline import run_offline
+
+    instance = _instance(args, parser, size=("N", args.N))
     options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "calibration": args.calibration,
-               "behavior": args.behavior, "bound": args.bound}
+               "behavior": args.behavior, "bound": args.bound, "bound_scale": args.bound_scale}
     if args.c_gamma is not None:
         options["c_gamma"] = args.c_gamma
     results = []
@@ -122,7 +131,7 @@ def _summarize_and_write(args, out: Path, results: list, label: str, values: lis
     """Print the mean ± sd of ``values`` over seeds and write the run record (config, results, provenance)."""
     import numpy as np
 
-    from paper_repro.common import atomic_write_json, provenance
+    from vpo_theory.records import atomic_write_json, provenance
 
     print(f"mean {label} over {len(values)} seeds: {np.mean(values):.6g} "
           f"(sd {np.std(values, ddof=1) if len(values) > 1 else 0:.3g})")
@@ -144,15 +153,9 @@ def _online_seed(instance_name: str, instance_seed: int, algorithm: str, T: int,
 def _run_online_command(args, parser) -> int:
 
     from paper_repro.sweep import run_cells
-    from vpo_theory.instances import make_instance
     from vpo_theory.online import OnlineOptions
 
-    try:
-        make_instance(args.instance, args.instance_seed)
-    except ValueError as error:
-        parser.error(f"--instance: {error}")
-    if args.T < 1:
-        parser.error("--T must be a positive integer")
+    _instance(args, parser, size=("T", args.T))
     options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "alpha_schedule": args.alpha_schedule,
                "scheme": args.scheme, "calibration": args.calibration, "bound": args.bound,
                "bound_scale": args.bound_scale, "c_gamma": args.c_gamma, "optimistic_method": args.optimistic_method,

@@ -1,6 +1,6 @@
-"""vpo_llm — the VPO loss for causal language models (PyTorch)  (MATH §5, §9).
+"""vpo_llm — the VPO loss for causal language models (PyTorch)  (theory §5, §9).
 
-- ``losses``: ``vpo_loss`` (MATH §5 mean form) and its DPO / IPO relatives;
+- ``losses``: ``vpo_loss`` (theory §5 mean form) and its DPO / IPO relatives;
 - ``logprobs``: ``sequence_logps`` for causal LMs (padding either side, prompt excluded);
 - ``models``: a tiny Llama from config, or a local Hugging Face folder (nothing downloaded);
 - ``tasks``: the enumerable sequence task, exact J/KL/SubOpt, export to ``vpo_theory``;

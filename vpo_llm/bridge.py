@@ -1,4 +1,4 @@
-"""The bandit-to-LLM bridge  (MATH §5, I6; EXPERIMENTS "bridge").
+"""The bandit-to-LLM bridge  (theory §5, I6; theory §9).
 
 A transformer with one-token responses is trained with ``vpo_loss`` on a fixed data set,
 with the calibration expectation taken exactly (weights ρ(x)·π_cal(y|x) over every response).
@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 import vpo_theory as vt
+from vpo_theory import kernels
 
-from ._checks import check_fields
+from .fields import check_fields
 from .losses import vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
@@ -56,9 +57,9 @@ def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
     pi_ref = task.policy_table(reference)
     instance = task.bandit_instance(pi_ref)
     beta, N = task.config.beta, config.num_pairs
-    alpha = config.alpha_scale * np.sqrt(N)
+    alpha = kernels.sum_form_weight(config.alpha_scale, N)
     data = vt.sample_preferences(np.random.default_rng(config.seed), instance.rho, pi_ref, instance.reward, N)
-    exact = vt.fit_vpo(*data.astuple(), pi_ref, instance.rho, beta, alpha, config.sign, pi_ref)  # tabular, unbounded
+    exact = vt.fit_vpo(vt.Problem(pi_ref, instance.rho, beta), data, alpha=alpha, sign=config.sign, pi_cal=pi_ref)  # tabular, unbounded
     x, winner, loser = data.astuple()
     cal_weights = torch.tensor((instance.rho[:, None] * pi_ref).ravel())  # exact E_{ρ, π_cal = π_ref}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)

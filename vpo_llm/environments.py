@@ -1,4 +1,4 @@
-"""Where online responses come from: generation, log-probs and evaluation for one kind of model  (MATH §6, §9).
+"""Where online responses come from: generation, log-probs and evaluation for one kind of model  (theory §6, §9).
 
 An environment knows its prompts and how to
 

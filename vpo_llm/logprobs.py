@@ -1,4 +1,4 @@
-"""Sequence log-probabilities of responses under a causal LM  (MATH §9).
+"""Sequence log-probabilities of responses under a causal LM  (theory §9).
 
 log π(y|x) = Σ_t log π(y_t | x, y_<t), over response tokens only (prompt and padding excluded).
 """

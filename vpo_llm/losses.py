@@ -1,12 +1,12 @@
-"""The VPO loss on sequence log-probabilities, and its DPO / IPO relatives  (MATH §5).
+"""The VPO loss on sequence log-probabilities, and its DPO / IPO relatives  (theory §5).
 
 Pure functions of per-sequence log-probs (B,) — the sum of response-token log-probs — so any
-trainer (ours, TRL-style, a user's loop) can call them. Mean form of MATH §5:
+trainer (ours, TRL-style, a user's loop) can call them. Mean form of theory §5:
 
     L = (1/B) Σ_i −log σ(β[h_i⁺ − h_i⁻]) + s · a · β · Σ_j w_j h̃_j / Σ_j w_j
     h = log π(y|x) − log π_ref(y|x),   h̃_j the same on calibration samples ỹ_j ~ π_cal(·|x_j)
 
-with a = α/N (the mean-form weight; α is the sum-form weight of MATH §4 and N the number of
+with a = α/N (the mean-form weight; α is the sum-form weight of theory §4 and N the number of
 pairs). With B pairs covering a data set D and weights w_j = ρ(x_j)·π_cal(ỹ_j|x_j) over every
 response, B·L equals ``vpo_theory.vpo_policy_objective`` with α = a·B exactly (I6).
 """
@@ -59,7 +59,7 @@ def _pair_margins(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, 
 
 
 def _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps) -> dict:
-    rewards_chosen = (beta * chosen).detach()  # implicit rewards (up to the calibration shift, MATH §5)
+    rewards_chosen = (beta * chosen).detach()  # implicit rewards (up to the calibration shift, theory §5)
     rewards_rejected = (beta * rejected).detach()
     return {
         "rewards/chosen": rewards_chosen.mean().item(),
@@ -72,7 +72,7 @@ def _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps)
 
 
 def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, *, beta: float):
-    """DPO: mean_i −log σ(β[h_i⁺ − h_i⁻])  (MATH §5 with α = 0, I7). Returns (loss, metrics)."""
+    """DPO: mean_i −log σ(β[h_i⁺ − h_i⁻])  (theory §5 with α = 0, I7). Returns (loss, metrics)."""
     return vpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
                     beta=beta, alpha=0.0, sign=-1)
 
@@ -109,7 +109,7 @@ def vpo_loss(
     cal_token_counts: torch.Tensor | None = None,
     cal_normalization: str = "sum",
 ):
-    """VPO in policy space, mean form  (MATH §5, I6). Returns ``(loss, metrics)``.
+    """VPO in policy space, mean form  (theory §5, I6). Returns ``(loss, metrics)``.
 
     Args:
       policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps: (B,)
@@ -167,7 +167,7 @@ def vpo_loss(
                 raise ValueError("`cal_weights` must be >= 0 with a positive sum")
             weights = cal_weights.to(log_ratio.dtype)
             mean_log_ratio = (weights * log_ratio).sum() / weights.sum()
-        cal_term = sign * alpha * beta * mean_log_ratio  # s·a·β·E_{π_cal} h (MATH §5); constant part kept
+        cal_term = sign * alpha * beta * mean_log_ratio  # s·a·β·E_{π_cal} h (theory §5); constant part kept
         loss = dpo + cal_term
     metrics = _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps)
     metrics.update({"loss/dpo": dpo.detach().item(), "loss/cal": cal_term.detach().item()})

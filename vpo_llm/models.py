@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TinyLMConfig", "tiny_causal_lm", "load_local_model"]
+__all__ = ["TinyLMConfig", "tiny_causal_lm", "load_local_model", "word_tokenizer", "save_tiny_model"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,31 @@ def load_local_model(path: str | Path, *, dtype: torch.dtype | None = None):
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model, tokenizer
+
+
+def word_tokenizer(num_words: int):
+    """A word-level fast tokenizer, built locally, for tiny models: "<pad>" = 0, "<eos>" = 1, "w0" … "w{n−1}".
+
+    Text splits on white space; decoding joins words with spaces. ``len(tokenizer)`` = num_words + 2 is the
+    vocabulary size a ``TinyLMConfig`` needs. Save it beside a tiny model (``save_pretrained``) to make a local
+    model folder that ``load_local_model`` and the trainers read like any Hugging Face checkpoint.
+    """
+    import tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "<eos>"] + [f"w{i}" for i in range(num_words)]
+    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
+                                                               unk_token="<pad>"))
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    backend.decoder = tokenizers.decoders.WordPiece(prefix="##")  # joins words with spaces
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+
+
+def save_tiny_model(folder, num_words: int = 14, config: TinyLMConfig | None = None):
+    """A local model folder — a tiny Llama and its ``word_tokenizer`` — as a Hugging Face checkpoint; returns the
+    tokenizer. For tests and examples without downloads: ``load_local_model(folder)`` reads it back."""
+    tokenizer = word_tokenizer(num_words)
+    config = config or TinyLMConfig(vocab_size=len(tokenizer))
+    tiny_causal_lm(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer

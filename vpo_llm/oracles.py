@@ -1,4 +1,4 @@
-"""Preference oracles for online training: who wins a pair of responses  (MATH §3, §6).
+"""Preference oracles for online training: who wins a pair of responses  (theory §3, §6).
 
 One small interface: an oracle is called as ``oracle(prompts, first, second, rng)`` and returns
 a (B,) bool array, True where ``first`` is preferred. What ``prompts``/``first``/``second`` are
@@ -18,6 +18,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from vpo_theory import kernels
+
 __all__ = ["PreferenceOracle", "BradleyTerryOracle", "RewardModelOracle", "CallableOracle", "as_oracle"]
 
 
@@ -26,16 +28,11 @@ class PreferenceOracle(Protocol):
         """(B,) bool: True where ``first`` is preferred to ``second`` for its prompt."""
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # σ(z) = exp(−logaddexp(0, −z)): no overflow for large |z|
-    return np.exp(-np.logaddexp(0.0, -z))
-
-
 def _bradley_terry_labels(margin: np.ndarray, rng: np.random.Generator, sample: bool) -> np.ndarray:
-    """o ~ Bernoulli(σ(r¹ − r²)) (MATH §3); ``sample=False``: the deterministic argmax."""
+    """o ~ Bernoulli(σ(r¹ − r²)) (theory §3); ``sample=False``: the deterministic argmax."""
     if not sample:
         return margin > 0
-    return rng.uniform(size=margin.shape) < _sigmoid(margin)
+    return kernels.bradley_terry_wins(margin, rng.uniform(size=margin.shape))
 
 
 class BradleyTerryOracle:

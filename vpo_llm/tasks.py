@@ -1,9 +1,9 @@
-"""The enumerable sequence task: exact J, KL and SubOpt of a causal-LM policy  (MATH §9).
+"""The enumerable sequence task: exact J, KL and SubOpt of a causal-LM policy  (theory §9).
 
 Responses are all sequences of ``response_length`` tokens over the first ``response_vocab``
 token ids (Y = V^L of them); prompts are fixed token sequences with ids of their own. The
 policy of a causal LM on this task is the LM restricted to response tokens (its softmax is
-taken over the response vocabulary), so Σ_y π(y|x) = 1 exactly and every quantity of MATH §2
+taken over the response vocabulary), so Σ_y π(y|x) = 1 exactly and every quantity of theory §2
 is computed by enumerating all responses. The true reward is linear, r*(x,y) = ⟨φ(x,y), θ*⟩
 with φ(x, y) = Σ_t E[x, t, y_t], and ``bandit_instance`` hands the identical instance to
 ``vpo_theory`` (arms = all sequences): the bandit-to-LLM bridge.
@@ -20,7 +20,7 @@ import torch
 
 import vpo_theory as vt
 
-from ._checks import check_fields
+from .fields import check_fields
 from .logprobs import token_logps
 
 __all__ = ["TaskConfig", "EnumerableTask"]

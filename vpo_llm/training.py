@@ -1,4 +1,4 @@
-"""Offline training of a causal LM with ``vpo_loss`` (or DPO / IPO) on the enumerable task  (MATH §5, §7, §9).
+"""Offline training of a causal LM with ``vpo_loss`` (or DPO / IPO) on the enumerable task  (theory §5, §7, §9).
 
 One config dataclass (its fields are the command line's flags), one loop you can read top to
 bottom: data from the reference policy with Bradley–Terry labels from r*, AdamW, gradient
@@ -19,41 +19,42 @@ import torch
 from tqdm.auto import tqdm
 
 import vpo_theory as vt
+from vpo_theory import kernels
+from vpo_theory.records import atomic_write, atomic_write_text
 
-from ._checks import check_fields
+from .fields import PreferenceLossFields, check_fields, option
 from .losses import dpo_loss, ipo_loss, vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
 
 __all__ = ["OfflineConfig", "train_offline", "DatasetConfig", "train_on_dataset"]
 
+#: Seeds of per-step (or per-iteration, per-prompt) generators are seed·SEED_STRIDE + index: a prime larger than
+#: any step count, so no two (seed, index) pairs share a generator and a resumed run draws what it would have drawn.
+SEED_STRIDE = 1_000_003
+
+#: The skewed reference target is drawn with seed + this offset, so that it is not the same stream as the model's
+#: initialization (which uses the seed itself).
+REFERENCE_TARGET_SEED_OFFSET = 17
+
 
 @dataclass
-class OfflineConfig:
+class OfflineConfig(PreferenceLossFields):
     """Offline preference training on the built-in enumerable task."""
 
-    loss: str = "vpo"  # "vpo", "dpo" or "ipo"
-    sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
-    alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
-    calibration: str = "chosen"  # π_cal: "chosen" (preferred responses), "behavior" (both responses of each pair: the data-collecting policy), or "ref" (cached reference samples)
-    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (as TRL's sft loss)
-    ref_samples_per_prompt: int = 8  # calibration "ref": samples drawn once per prompt from π_ref
-    beta: float | None = None  # KL strength of the loss; None → the task's β
-    num_pairs: int = 256  # N, comparisons drawn from π_ref with BT labels from r*
-    steps: int = 200  # optimizer steps
-    batch_size: int = 32  # pairs per micro-batch
-    grad_accumulation: int = 1  # micro-batches per optimizer step
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.0
-    eval_every: int = 20  # exact evaluation (enumeration) every this many steps
-    seed: int = 0  # data, sampling and initialization seed
-    device: str = "cpu"  # "cpu" or "cuda"
-    dtype: str = "float32"  # "float32" or "float64"
-    out_dir: str = ""  # run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files
-    resume: bool = True  # continue from out_dir/checkpoint.pt when present
+    calibration: str = option(
+        "chosen",
+        'π_cal: "chosen" (preferred responses), "behavior" (both responses of each pair: the data-collecting policy), or "ref" (cached reference samples)')
+    ref_samples_per_prompt: int = option(8, 'calibration "ref": samples drawn once per prompt from π_ref')
+    beta: float | None = option(None, "KL strength of the loss; None → the task's β")
+    num_pairs: int = option(256, "N, comparisons drawn from π_ref with BT labels from r*")
+    steps: int = option(200, "optimizer steps")
+    batch_size: int = option(32, "pairs per micro-batch")
+    learning_rate: float = option(3e-3, "AdamW learning rate")
+    eval_every: int = option(20, "exact evaluation (enumeration) every this many steps")
+    dtype: str = option("float32", '"float32" or "float64"')
     task: TaskConfig = field(default_factory=lambda: TaskConfig(response_length=2, response_vocab=4))
-    reference_pretrain_steps: int = 0  # >0: fit π_ref by supervised training towards a skewed target first
-    skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
+    reference_pretrain_steps: int = option(0, ">0: fit π_ref by supervised training towards a skewed target first")
 
     def __post_init__(self):
         check_fields(self, positive_ints=("num_pairs", "steps", "batch_size", "grad_accumulation", "eval_every",
@@ -66,57 +67,46 @@ class OfflineConfig:
 
     @property
     def mean_alpha(self) -> float:
-        """The mean-form weight a = α/N with α = alpha_scale·√N (MATH §5)."""
-        return self.alpha_scale / np.sqrt(self.num_pairs) if self.loss == "vpo" else 0.0
+        """The mean-form weight a = α/N with α = alpha_scale·√N (theory §5)."""
+        return kernels.mean_form_weight(self.alpha_scale, self.num_pairs) if self.loss == "vpo" else 0.0
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, temporary)
-    with open(temporary, "rb") as stream:
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename (``vpo_theory.records.atomic_write``)."""
+    atomic_write(path, lambda temporary: torch.save(obj, temporary))
 
 
 def train_offline(config: OfflineConfig, *, progress: bool = True) -> dict:
-    """Train; return {"history": [eval rows], "final": eval row, "theory": exact tabular VPO comparison}."""
+    """Train; return {"history": [eval rows], "final": eval row, "pi_ref", "policy": π tables, "instance": the
+    task as a bandit instance, "data": the pairs, "model": the trained model}."""
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
     device = torch.device(config.device)
     task = EnumerableTask(config.task)
     beta = config.beta if config.beta is not None else config.task.beta
-    model = _task_model(task, seed=config.seed, dtype=torch_dtype, device=device, steps=config.reference_pretrain_steps)
+    model = task_model(task, seed=config.seed, dtype=torch_dtype, device=device, steps=config.reference_pretrain_steps)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     with torch.no_grad():
         ref_table = task.policy_logps(reference)  # (X, Y) log π_ref, computed once
     pi_ref = task.policy_table(reference)
     instance = task.bandit_instance(pi_ref)
 
-    # data: N pairs from π_ref with BT labels from r* (MATH §7)
+    # data: N pairs from π_ref with BT labels from r* (theory §7)
     rng = np.random.default_rng(config.seed)
     data = vt.sample_preferences(rng, instance.rho, pi_ref, instance.reward, config.num_pairs)
     x, winner, loser = (torch.as_tensor(a, device=device) for a in data.astuple())
-    ref_samples = _reference_samples(rng, pi_ref, config.ref_samples_per_prompt)  # (X, K) response indices, cached
+    ref_samples = reference_samples(rng, pi_ref, config.ref_samples_per_prompt)  # (X, K) response indices, cached
 
     def batch_loss(model, indices):
-        return _batch_loss(model, task, config, beta, ref_table, ref_samples, x[indices], winner[indices], loser[indices])
+        return task_batch_loss(model, task, config, beta, ref_table, ref_samples, x[indices], winner[indices], loser[indices])
 
     def evaluate(model, step: int) -> dict:
         with torch.no_grad():  # the training loss over the whole data set, for the record
-            full_loss, _ = _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
+            full_loss, _ = task_batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser)
         return {"step": step, "loss/full": full_loss.item(), **task.evaluate(model, pi_ref)}
 
     history = optimize(model, config, batch_loss, evaluate, progress=progress)
     return {"history": history, "final": history[-1], "pi_ref": pi_ref, "policy": task.policy_table(model),
-            "instance": instance, "data": data}
+            "instance": instance, "data": data, "model": model}
 
 
 def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> list[dict]:
@@ -151,7 +141,7 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
         (out / "config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
     if start_step == 0:
         history.append(evaluate(model, 0))
-    generator_seed = config.seed * 1_000_003
+    generator_seed = config.seed * SEED_STRIDE
     bar = tqdm(range(start_step, config.steps), desc=f"{config.loss} offline",
                disable=not (progress and accelerator.is_main_process), leave=False)
     for step in bar:
@@ -171,10 +161,10 @@ def optimize(model, config, batch_loss, evaluate, *, progress: bool = True) -> l
             if out is not None and accelerator.is_main_process:
                 # checkpoint first, then the metrics rewritten from the checkpoint's history: a kill at
                 # any moment leaves the two consistent (no duplicated or missing rows after a resume)
-                _atomic_torch_save({"model": accelerator.unwrap_model(model).state_dict(),
+                atomic_torch_save({"model": accelerator.unwrap_model(model).state_dict(),
                                     "optimizer": optimizer.state_dict(), "step": step + 1, "history": history},
                                    out / "checkpoint.pt")
-                _atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+                atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             accelerator.wait_for_everyone()
     return history
 
@@ -211,14 +201,13 @@ def accumulated_step(model, optimizer, accelerator, batch_loss, indices: torch.T
     return metrics
 
 
-def _reference_samples(rng: np.random.Generator, pi_ref: np.ndarray, per_prompt: int) -> np.ndarray:
+def reference_samples(rng: np.random.Generator, pi_ref: np.ndarray, per_prompt: int) -> np.ndarray:
     """K responses per prompt drawn once from π_ref; their log-probs come from the cached table."""
-    cdf = np.cumsum(pi_ref, axis=1)
-    u = rng.uniform(size=(pi_ref.shape[0], per_prompt, 1)) * cdf[:, None, -1:]
-    return np.minimum((u > cdf[:, None, :]).sum(-1), pi_ref.shape[1] - 1)
+    per_sample = np.broadcast_to(pi_ref[:, None, :], (pi_ref.shape[0], per_prompt, pi_ref.shape[1]))  # (X, K, Y)
+    return kernels.sample_categorical(rng, per_sample)  # (X, K)
 
 
-def _batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser):
+def task_batch_loss(model, task, config, beta, ref_table, ref_samples, x, winner, loser):
     """Policy log-probs of the batch (chosen, rejected, calibration) and the configured loss."""
     chosen = task.response_logps(model, task.pair_inputs(x, winner))  # (B,)
     rejected = task.response_logps(model, task.pair_inputs(x, loser))
@@ -248,7 +237,7 @@ def reference_cache_dir() -> Path:
     return Path(os.environ.get("VPO_CACHE_DIR", Path.home() / ".cache" / "vpo"))
 
 
-def _task_model(task: EnumerableTask, *, seed: int, dtype: torch.dtype, device, steps: int, target: str = "skewed"):
+def task_model(task: EnumerableTask, *, seed: int, dtype: torch.dtype, device, steps: int, target: str = "skewed"):
     """The tiny Llama of the built-in task (seeded), moved to ``device`` and fitted to its reference policy
     by ``steps`` cross-entropy steps (none: the random initialization is π_ref). Offline and online both start here."""
     model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=seed), dtype=dtype).to(device)
@@ -275,7 +264,7 @@ def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int, t
     if path.exists():
         model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
         return
-    rng = np.random.default_rng(seed + 17)
+    rng = np.random.default_rng(seed + REFERENCE_TARGET_SEED_OFFSET)
     if target == "trap":
         logits = -2.0 * task.reward / task.reward.std()
         probs = torch.softmax(torch.tensor(logits), dim=1)  # (X, Y)
@@ -289,33 +278,26 @@ def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int, t
         loss.backward()
         optimizer.step()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_torch_save(model.state_dict(), path)
+    atomic_torch_save(model.state_dict(), path)
 
 
 @dataclass
-class DatasetConfig:
+class DatasetConfig(PreferenceLossFields):
     """Offline preference training of a local Hugging Face model on a local TRL-layout data set."""
 
-    model: str = ""  # folder of a Hugging Face causal LM (config.json, weights, tokenizer); nothing is downloaded
-    dataset: str = ""  # JSONL file, one {"prompt", "chosen", "rejected"} object per line (text)
-    loss: str = "vpo"  # "vpo", "dpo" or "ipo"
-    sign: int = -1  # VPO's sign: −1 pessimism (offline); +1 optimism
-    alpha_scale: float = 1.0  # VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N
-    calibration: str = "chosen"  # π_cal: "chosen", "behavior" (both responses of each pair), or "column" (the rows' "calibration" text: samples from your π_cal)
-    cal_normalization: str = "sum"  # "sum" (theory-exact) or "token_mean" (TRL's sft pooling)
-    beta: float = 0.1  # KL strength
-    max_length: int = 512  # prompt + completion tokens kept
-    steps: int = 100  # optimizer steps
-    batch_size: int = 8  # pairs per micro-batch
-    grad_accumulation: int = 1  # micro-batches per optimizer step
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    eval_every: int = 20  # full-data loss every this many steps
-    seed: int = 0
-    device: str = "cpu"  # "cpu" or "cuda"
-    out_dir: str = ""  # run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files
-    resume: bool = True  # continue from out_dir/checkpoint.pt when present
-    skip_nonfinite: bool = False  # a non-finite loss or gradient: skip that step (counted) instead of stopping
+    model: str = option(
+        "",
+        "folder of a Hugging Face causal LM (config.json, weights, tokenizer); nothing is downloaded")
+    dataset: str = option("", 'JSONL file, one {"prompt", "chosen", "rejected"} object per line (text)')
+    calibration: str = option(
+        "chosen",
+        "π_cal: \"chosen\", \"behavior\" (both responses of each pair), or \"column\" (the rows' \"calibration\" text: samples from your π_cal)")
+    beta: float = option(0.1, "KL strength")
+    max_length: int = option(512, "prompt + completion tokens kept")
+    steps: int = option(100, "optimizer steps")
+    batch_size: int = option(8, "pairs per micro-batch")
+    learning_rate: float = option(1e-5, "AdamW learning rate")
+    eval_every: int = option(20, "full-data loss every this many steps")
 
     def __post_init__(self):
         if not self.model or not self.dataset:
@@ -349,7 +331,7 @@ def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
                                                                    max_length=config.max_length))
         ref_calibration = reference_logps(reference, *calibration)
     num_pairs = len(rows)
-    mean_alpha = config.alpha_scale / np.sqrt(num_pairs)
+    mean_alpha = kernels.mean_form_weight(config.alpha_scale, num_pairs)
 
     def batch_loss(model, indices):
         policy_chosen = sequence_logps(model, *(t[indices] for t in chosen))

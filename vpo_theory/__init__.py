@@ -1,14 +1,15 @@
 """vpo_theory — KL-regularized bandits with Bradley–Terry feedback, VPO solved exactly.
 
-NumPy / SciPy / cvxpy only; never imports torch. Formulas and identities: MATH §2–8.
+NumPy / SciPy / cvxpy only; never imports torch. Formulas and identities: theory §2–8.
 """
 
-from ._validation import DISTRIBUTION_ATOL
+from .validation import DISTRIBUTION_ATOL
 from .data import Preferences, empirical_chosen_policy, pair_counts, sample_preferences
-from .estimators import VPOFit, center_features, fit_mle, fit_vpo
+from .estimators import Problem, VPOFit, center_features, fit_mle, fit_vpo
 from .instances import BanditInstance, list_instances, make_instance
 from .baselines import ConfidenceSet, confidence_set, lcb_policy, one_hot_features, ucb_reward
-from .experiments import OfflineOptions, OfflineResult, run_offline
+from .offline import OfflineOptions, OfflineResult, run_offline
+from .options import DEFAULT_C_GAMMA
 from .online import OnlineOptions, OnlineResult, run_online
 from .core import (
     bt_nll,
@@ -41,6 +42,8 @@ __all__ = [
     "run_offline",
     "ucb_reward",
     "Preferences",
+    "Problem",
+    "DEFAULT_C_GAMMA",
     "VPOFit",
     "center_features",
     "empirical_chosen_policy",

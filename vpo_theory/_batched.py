@@ -1,4 +1,4 @@
-"""The convex tabular solve (s = −1 or the MLE) for every context at once  (MATH §3, §4).
+"""The convex tabular solve (s = −1 or the MLE) for every context at once  (theory §3, §4).
 
 In the tabular class the objective ℓ(r) + α J*(r) + λ/2‖r‖² separates over contexts, and its
 Hessian in the calibrated coordinates w (r[x] = B_x w[x], B_x an orthonormal basis of
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_ARMIJO, _SHRINK = 0.25, 0.5
+from . import kernels
 
 
 def calibrated_bases(pi_cal: np.ndarray) -> np.ndarray:
@@ -52,14 +52,12 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
     minimizer is then far outside the reward class, or does not exist (separable data).
     Returns (w (X, k), converged, iterations, max |gradient|).
     """
-    from .estimators import _objective_pieces  # the objective every solver evaluates
-
     X, _, k = basis.shape
     basis_t = basis.transpose(0, 2, 1)  # (X, k, Y)
 
     def fun(w, hessian=True):
         r = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
-        value, grad_r, hess_r = _objective_pieces(r, counts, log_pi_ref, rho, beta, value_weight, hessian)  # ℓ + αJ*
+        value, grad_r, hess_r = kernels.objective_pieces(r, counts, log_pi_ref, rho, beta, value_weight, hessian)  # ℓ + αJ*
         grad = (basis_t @ grad_r[:, :, None])[:, :, 0]  # (X, k)
         hess = basis_t @ hess_r @ basis if hessian else None  # (X, k, k) block diagonal of the joint Hessian
         if ridge:
@@ -86,16 +84,12 @@ def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndar
             return w, False, iteration, float(abs(grad).max())
         # a Newton step this short is in the quadratic phase: take it, and stop without a Hessian after it
         done = float((direction * direction).sum(axis=1).max()) <= (xtol * (1.0 + size)) ** 2
-        step = 1.0
-        while True:
-            candidate = w + step * direction
-            new_value, new_grad, new_hess = fun(candidate, hessian=not done)
-            if new_value <= value - _ARMIJO * step * 2 * decrement + 1e-15 * abs(value):  # (False for NaN)
-                break
-            step *= _SHRINK
-            if step < 1e-20:
-                converged = done or decrement <= 1e-10 * max(1.0, abs(value))
-                return w, converged, iteration, float(abs(grad).max())
+        step, accepted, new_value, (new_grad, new_hess) = kernels.backtrack(
+            lambda step: _trial(fun, w + step * direction, not done), value, decrement, slack=1e-15 * abs(value))
+        if not accepted:
+            converged = done or decrement <= 1e-10 * max(1.0, abs(value))
+            return w, converged, iteration, float(abs(grad).max())
+        candidate = w + step * direction
         w, value, grad, hess = candidate, new_value, new_grad, new_hess
         if done:
             return w, True, iteration, float(abs(grad).max())
@@ -119,81 +113,93 @@ def solve_bounded(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, b
     Shapes: counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), basis (X, Y, k), w0 (X, k) strictly inside.
     Returns (w (X, k), converged, Newton iterations, the largest duality gap bound).
     """
+    problem = _BarrierProblem(counts, log_pi_ref, rho, beta, value_weight, ridge, basis, bound)
     X, Y, k = basis.shape
-    basis_t = basis.transpose(0, 2, 1)
+    w = np.zeros((X, k)) if w0 is None else np.array(w0, dtype=np.float64)
+    if t0 is None:  # cold: from the analytic centre's side; warm: where the barrier's gap is 1e-6 of f (near the path)
+        t0 = 1.0 / max(1.0, float(np.abs(counts).sum(axis=(1, 2)).max()))
+        if w0 is not None:
+            t0 = 2 * Y / (1e-6 * (1.0 + float(np.abs(problem.pieces(w, 1.0, False)[1]).max())))
+    t = t0
+    iterations = 0
+    while True:
+        w, f, steps, centred = _centre(problem, w, t, max_newton)
+        iterations += steps
+        if centred is None:  # left the domain or a singular system
+            return w, False, iterations, np.inf
+        if not centred:
+            return w, False, iterations, 2 * Y / t
+        if 2 * Y / t <= rtol * (1.0 + float(np.abs(f).min())):  # the barrier's duality gap, every context
+            return w, True, iterations, 2 * Y / t
+        t *= growth
 
-    def pieces(w, t, hessian):  # per-context F = t·f + barrier, its gradient and Hessian in w
-        r = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
-        slack_high, slack_low = bound - r, bound + r
+
+class _BarrierProblem:
+    """Per context x: F_x = t·f_x(w_x) − Σ_y log(R² − r_xy²) with f = ℓ + value_weight·J* + λ/2‖w‖², batched."""
+
+    def __init__(self, counts, log_pi_ref, rho, beta, value_weight, ridge, basis, bound):
+        self.counts, self.log_pi_ref, self.rho, self.beta = counts, log_pi_ref, rho, beta
+        self.value_weight, self.ridge, self.basis, self.bound = value_weight, ridge, basis, bound
+        self.basis_t = basis.transpose(0, 2, 1)  # (X, k, Y)
+
+    def pieces(self, w, t, hessian):
+        """(F (X,), f (X,), ∇F (X, k), ∇²F (X, k, k)); F = +inf outside the class; no derivatives unless ``hessian``."""
+        X, Y, k = self.basis.shape
+        r = (self.basis @ w[:, :, None])[:, :, 0]  # (X, Y)
+        slack_high, slack_low = self.bound - r, self.bound + r
         if np.any(slack_high <= 0) or np.any(slack_low <= 0):
             inside = (slack_high > 0).all(axis=1) & (slack_low > 0).all(axis=1)
         else:
             inside = np.ones(X, dtype=bool)
-        margins = r[:, None, :] - r[:, :, None]  # (X, Y, Y) r_b − r_a
-        nll = (counts * np.logaddexp(0.0, margins)).sum(axis=(1, 2))  # (X,)
-        logits = r / beta + log_pi_ref
-        top = logits.max(axis=1)
-        log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
-        f = nll + value_weight * beta * rho * log_z + 0.5 * ridge * (w * w).sum(axis=1)  # (X,) f_x
+        log_z = kernels.log_optimal_policy(r, self.log_pi_ref, self.beta)[1]  # (X,)
+        f = (kernels.bt_nll_counts(r, self.counts) + self.value_weight * self.beta * self.rho * log_z
+             + 0.5 * self.ridge * (w * w).sum(axis=1))  # (X,) ℓ_x + w·J*_x + ridge
         with np.errstate(invalid="ignore", divide="ignore"):
             barrier = -(np.log(slack_high) + np.log(slack_low)).sum(axis=1)
         value = np.where(inside, t * f + barrier, np.inf)
         if not hessian:
             return value, f, None, None
-        _, grad_r, hess_r = _objective_pieces_per_context(r, counts, log_pi_ref, rho, beta, value_weight)
+        _, grad_r, hess_r = kernels.objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta,
+                                                     self.value_weight)  # per context: the Hessian is block diagonal
         with np.errstate(divide="ignore"):
             grad_r = t * grad_r + 1.0 / slack_high - 1.0 / slack_low
             curvature = 1.0 / slack_high**2 + 1.0 / slack_low**2  # (X, Y)
         hess_r = t * hess_r
         hess_r[:, np.arange(Y), np.arange(Y)] += curvature
-        grad = (basis_t @ grad_r[:, :, None])[:, :, 0] + t * ridge * w
-        hess = basis_t @ hess_r @ basis + t * ridge * np.eye(k)
+        grad = (self.basis_t @ grad_r[:, :, None])[:, :, 0] + t * self.ridge * w
+        hess = self.basis_t @ hess_r @ self.basis + t * self.ridge * np.eye(k)
         return value, f, grad, hess
 
-    w = np.zeros((X, k)) if w0 is None else np.array(w0, dtype=np.float64)
-    if t0 is None:  # cold: from the analytic centre's side; warm: where the barrier's gap is 1e-6 of f (near the path)
-        t0 = 1.0 / max(1.0, float(np.abs(counts).sum(axis=(1, 2)).max()))
-        if w0 is not None:
-            t0 = 2 * Y / (1e-6 * (1.0 + float(np.abs(pieces(w, 1.0, False)[1]).max())))
-    t = t0
-    iterations = 0
-    while True:
-        value, f, grad, hess = pieces(w, t, True)
-        if not np.all(np.isfinite(value)):
-            return w, False, iterations, np.inf
-        for _ in range(max_newton):  # centring: Newton on t·f + barrier, per context
-            iterations += 1
-            try:
-                direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                return w, False, iterations, np.inf
-            decrement = -(grad * direction).sum(axis=1)  # (X,) λ² ≥ 0
-            # centred when every Newton step is this short (quadratic phase): a test on the decrement alone
-            # (the objective) leaves errors of order √ε in w — 2e-6 against the per-context barrier, measured
-            if float((direction * direction).sum(axis=1).max()) <= (1e-10 * (1.0 + float(abs(w).max()))) ** 2:
-                break
-            step = np.ones(X)
-            while True:  # per-context backtracking; an infeasible trial has value +inf
-                trial = w + step[:, None] * direction
-                trial_value, trial_f, _, _ = pieces(trial, t, False)
-                accept = trial_value <= value - _ARMIJO * step * decrement
-                if accept.all() or step.min() < 1e-20:
-                    break
-                step = np.where(accept, step, step * _SHRINK)
-            moved = accept & (step >= 1e-20)
-            w = np.where(moved[:, None], trial, w)
-            value, f, grad, hess = pieces(w, t, True)
-            if not moved.any():
-                break
-        else:
-            return w, False, iterations, 2 * Y / t
-        if 2 * Y / t <= rtol * (1.0 + float(np.abs(f).min())):
-            return w, True, iterations, 2 * Y / t
-        t *= growth
+
+def _centre(problem: _BarrierProblem, w, t, max_newton):
+    """Newton on F = t·f + barrier in every context until every step is short: (w, f, iterations, centred).
+
+    ``centred`` is None when the start is outside the class or a Newton system is singular.
+    """
+    value, f, grad, hess = problem.pieces(w, t, True)
+    if not np.all(np.isfinite(value)):
+        return w, f, 0, None
+    for iteration in range(1, max_newton + 1):
+        try:
+            direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return w, f, iteration, None
+        # centred when every Newton step is this short (quadratic phase): a test on the decrement alone
+        # (the objective) leaves errors of order √ε in w — 2e-6 against the per-context barrier, measured
+        if float((direction * direction).sum(axis=1).max()) <= (1e-10 * (1.0 + float(abs(w).max()))) ** 2:
+            return w, f, iteration, True
+        decrement = -0.5 * (grad * direction).sum(axis=1)  # (X,) λ²/2 ≥ 0
+        # per-context backtracking (an infeasible trial has value +inf)
+        step, moved, _, _ = kernels.backtrack(lambda step: (problem.pieces(w + step[:, None] * direction, t, False)[0],
+                                                            None), value, decrement)
+        w = np.where(moved[:, None], w + step[:, None] * direction, w)
+        value, f, grad, hess = problem.pieces(w, t, True)
+        if not moved.any():
+            return w, f, iteration, True
+    return w, f, max_newton, False
 
 
-def _objective_pieces_per_context(r, counts, log_pi_ref, rho, beta, value_weight):
-    """(None, ∇_r, ∇²_r) of ℓ + value_weight·J* per context: the estimators' pieces, whose Hessian is per context."""
-    from .estimators import _objective_pieces
-
-    return _objective_pieces(r, counts, log_pi_ref, rho, beta, value_weight, True)
+def _trial(fun, candidate, hessian):
+    """A line-search trial of the batched Newton method: (value, (gradient, Hessian)) at ``candidate``."""
+    value, grad, hess = fun(candidate, hessian=hessian)
+    return value, (grad, hess)

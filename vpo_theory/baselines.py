@@ -1,4 +1,4 @@
-"""Confidence-set baselines (MATH §8): the MLE confidence ellipsoid, LCB (offline), UCB bonus (online).
+"""Confidence-set baselines (theory §8): the MLE confidence ellipsoid, LCB (offline), UCB bonus (online).
 
 Tabular problems are the linear class with one-hot features (θ = the reward table, d = X·Y).
 """
@@ -25,7 +25,7 @@ def one_hot_features(num_contexts: int, num_responses: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ConfidenceSet:
-    """C = {θ : ‖θ − θ̂‖_{Σ_D+λI} ≤ Γ}  (MATH §8)."""
+    """C = {θ : ‖θ − θ̂‖_{Σ_D+λI} ≤ Γ}  (theory §8)."""
 
     theta_hat: np.ndarray  # (d,)
     precision: np.ndarray  # (d, d) Σ_D + λI
@@ -42,7 +42,7 @@ class ConfidenceSet:
 
 def confidence_radius(num_pairs: int, dim: int, *, c_gamma: float, delta: float, ridge: float,
                       theta_bound: float, margin_bound: float) -> float:
-    """Γ = c_Γ·sqrt((d + log(1/δ))/(κ²N) + λB²),  κ = 1/(2 + e^{−LB} + e^{LB})  (MATH §8).
+    """Γ = c_Γ·sqrt((d + log(1/δ))/(κ²N) + λB²),  κ = 1/(2 + e^{−LB} + e^{LB})  (theory §8).
 
     ``margin_bound`` is L·B, the largest possible |⟨z, θ⟩| (it sets κ, the smallest BT
     curvature); ``theta_bound`` is B in λB².
@@ -87,7 +87,7 @@ def class_constants(features: np.ndarray | None, shape: tuple[int, int], pi_cal:
 
 def lcb_policy(confidence: ConfidenceSet, features: np.ndarray, pi_ref: np.ndarray, rho: np.ndarray, beta: float,
                pi_cal: np.ndarray) -> np.ndarray:
-    """argmax_π ⟨θ̂, v(π)⟩ − Γ‖v(π)‖_{(Σ_D+λI)^{-1}} − β Σ_x ρ(x) KL(π(·|x) ‖ π_ref(·|x))  (MATH §8).
+    """argmax_π ⟨θ̂, v(π)⟩ − Γ‖v(π)‖_{(Σ_D+λI)^{-1}} − β Σ_x ρ(x) KL(π(·|x) ‖ π_ref(·|x))  (theory §8).
 
     v(π) = Σ_x ρ(x) Σ_y π(y|x) φ̃(x,y) with φ̃ centred under π_cal. Concave in π: one cvxpy
     program (simplex rows, the norm as a second-order cone through a Cholesky factor, KL with
@@ -113,7 +113,7 @@ def lcb_policy(confidence: ConfidenceSet, features: np.ndarray, pi_ref: np.ndarr
 
 
 def ucb_reward(confidence: ConfidenceSet, features: np.ndarray, pi_cal: np.ndarray) -> np.ndarray:
-    """Pointwise optimistic reward ⟨φ̃, θ̂⟩ + Γ‖φ̃‖_{(Σ+λI)^{-1}}, shape (X, Y)  (MATH §8, UCB)."""
+    """Pointwise optimistic reward ⟨φ̃, θ̂⟩ + Γ‖φ̃‖_{(Σ+λI)^{-1}}, shape (X, Y)  (theory §8, UCB)."""
     centred = center_features(features, pi_cal)
     inverse = np.linalg.inv(confidence.precision)
     bonus = np.sqrt(np.einsum("xyd,de,xye->xy", centred, inverse, centred))

@@ -37,6 +37,8 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.special import expit
 
+from . import kernels
+
 __all__ = ["CertifiedSolution", "Partition", "certified_minimize", "polytope_vertices", "DEFAULT_RTOL", "DEFAULT_MAX_CELLS"]
 
 DEFAULT_RTOL = 1e-8  # certified when gap ≤ DEFAULT_RTOL·(1 + |objective|)
@@ -58,14 +60,6 @@ class CertifiedSolution:
     certified: bool  # gap ≤ rtol·(1 + |objective|)
     cells: int  # simplices examined
     rounds: int  # branch-and-bound rounds (each bisects the `batch` cells with the lowest bounds)
-
-
-def _logsumexp(values, axis=-1, keepdims=False):
-    """log Σ exp along an axis, shifted by the maximum (−inf entries allowed); SciPy's costs more on tiny arrays."""
-    top = np.max(values, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    out = np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True)) + top
-    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 # --------------------------------------------------------------------------- the objective, batched
@@ -92,19 +86,14 @@ class _Objective:
         ``concave=False``: the first two only (None for the others).
         """
         r = self.rewards(w)  # (..., X, Y)
-        negative = r[..., None, :] - r[..., :, None]  # (..., X, Y, Y) r_b − r_a = −m_ab
-        nll = np.einsum("xab,...xab->...", self.counts, np.logaddexp(0.0, negative))
-        slope = self.counts * expit(negative)  # n_ab σ(−m_ab)
-        grad_r = slope.sum(axis=-2) - slope.sum(axis=-1)  # (..., X, Y) ∂ℓ/∂r_y
+        nll, grad_r, _, _ = kernels.bt_nll_pieces(r, self.counts)  # ℓ and ∂ℓ/∂r (theory §3)
         convex = nll + 0.5 * self.ridge * np.sum(w * w, axis=-1)
         grad_convex = np.einsum("xyk,...xy->...k", self.basis, grad_r) + self.ridge * w
         if not concave:
             return convex, grad_convex, None, None
-        logits = r / self.beta + self.log_pi_ref
-        log_z = _logsumexp(logits, axis=-1)  # (..., X)
-        pi = np.exp(logits - log_z[..., None])  # (..., X, Y) π_r
-        concave = -self.weight * self.beta * (log_z @ self.rho)  # −a·J* (theory §2)
-        grad_concave = -self.weight * np.einsum("xyk,...xy->...k", self.basis, self.rho[:, None] * pi)  # −a·ρπ (I2)
+        j_star, grad_j, _ = kernels.optimal_value_pieces(r, self.log_pi_ref, self.rho, self.beta)  # J*, ρπ_r (I2)
+        concave = -self.weight * j_star  # −a·J* (theory §2)
+        grad_concave = -self.weight * np.einsum("xyk,...xy->...k", self.basis, grad_j)
         return convex, grad_convex, concave, grad_concave
 
     def value(self, w):
@@ -142,10 +131,10 @@ class _Objective:
         top, bottom = high / self.beta + self.log_pi_ref, low / self.beta + self.log_pi_ref  # (n, X, Y)
         Y = top.shape[-1]
         mask = np.eye(Y, dtype=bool)
-        pi_high = np.exp(top - np.logaddexp(top, _logsumexp(np.where(mask, -np.inf, bottom[..., None, :]), axis=-1)))
-        pi_low = np.exp(bottom - np.logaddexp(bottom, _logsumexp(np.where(mask, -np.inf, top[..., None, :]), axis=-1)))
+        pi_high = np.exp(top - np.logaddexp(top, kernels.logsumexp(np.where(mask, -np.inf, bottom[..., None, :]), axis=-1)))
+        pi_low = np.exp(bottom - np.logaddexp(bottom, kernels.logsumexp(np.where(mask, -np.inf, top[..., None, :]), axis=-1)))
         centre = self.rewards(cells.mean(axis=1)) / self.beta + self.log_pi_ref
-        pi_hat = np.exp(centre - _logsumexp(centre, axis=-1, keepdims=True))  # (n, X, Y)
+        pi_hat = np.exp(centre - kernels.logsumexp(centre, axis=-1, keepdims=True))  # (n, X, Y)
         delta = np.maximum(pi_high - pi_hat, pi_hat - pi_low)
         weight = (self.weight / self.beta) * self.rho  # (X,)
         first = np.einsum("xyk,nxy,xyl->nkl", self.basis, weight[:, None] * pi_high, self.basis, optimize=True)
@@ -596,46 +585,70 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     else:
         cells = initial[~space.outside(initial)]
         bounds = _cell_bounds(objective, space, cells, best_w, multipliers, best_value - tolerance)
-    examined, rounds = len(cells), 0
-    settled_cells, settled_bounds = [], []  # leaves that cannot hold a better point than the incumbent
-    while True:
-        tolerance = rtol * (1.0 + abs(best_value))
-        keep = bounds < best_value - tolerance
-        settled_cells.append(cells[~keep])
-        settled_bounds.append(bounds[~keep])
-        cells, bounds = cells[keep], bounds[keep]
-        if not len(cells) or examined >= max_cells:
-            break
-        rounds += 1
-        # best first: bisect the cells with the lowest bounds; each child inherits its parent's bound
-        chosen = np.argsort(bounds)[:batch]
-        rest = np.ones(len(cells), dtype=bool)
-        rest[chosen] = False
-        children = _bisect(cells[chosen])
-        inherited = np.tile(bounds[chosen], 2)
-        outside = space.outside(children)
-        children, inherited = children[~outside], inherited[~outside]
-        examined += len(children)
-        # the children's centroids are candidates for a better incumbent (a local solve from the best)
-        centroids = children.mean(axis=1)
-        centroids = centroids[space.feasible(centroids)]
-        if len(centroids):
-            values = objective.value(centroids)
-            if values.min() < best_value - tolerance:
-                best_w, best_value = _improve(objective, space, [centroids[np.argmin(values)]], polish, best_w,
-                                              best_value)
-                multipliers = space.multipliers(best_w, _gradient(objective, best_w))
-        child_bounds = np.maximum(_cell_bounds(objective, space, children, best_w, multipliers,
-                                               best_value - rtol * (1.0 + abs(best_value))), inherited)
-        cells = np.concatenate([cells[rest], children])
-        bounds = np.concatenate([bounds[rest], child_bounds])
-    leaves = Partition(np.concatenate(settled_cells + [cells]), np.concatenate(settled_bounds + [bounds]),
-                       np.array(counts, dtype=np.float64), float(weight))
+    search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
+    leaves, rounds, examined = search.run(cells, bounds, max_cells=max_cells, batch=batch)
+    best_w, best_value = search.best_w, search.best_value
     lower_bound = min(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, best_value)
     gap = best_value - lower_bound
     certified = gap <= rtol * (1.0 + abs(best_value))
     return CertifiedSolution(best_w, float(best_value), float(lower_bound), float(gap), bool(certified),
                              int(examined), rounds), leaves
+
+
+class _Search:
+    """Best-first branch and bound from a set of cells with bounds, carrying the incumbent (best point found)."""
+
+    def __init__(self, objective: _Objective, space, polish, rtol: float, best_w, best_value: float, multipliers):
+        self.objective, self.space, self.polish, self.rtol = objective, space, polish, rtol
+        self.best_w, self.best_value, self.multipliers = best_w, best_value, multipliers
+
+    def tolerance(self) -> float:
+        return self.rtol * (1.0 + abs(self.best_value))
+
+    def run(self, cells, bounds, *, max_cells: int, batch: int):
+        """Bisect until every cell's bound is within the tolerance of the incumbent, or ``max_cells`` are spent.
+
+        Returns (the leaves as a Partition, rounds, cells examined)."""
+        examined, rounds = len(cells), 0
+        settled_cells, settled_bounds = [], []  # leaves that cannot hold a better point than the incumbent
+        while True:
+            keep = bounds < self.best_value - self.tolerance()
+            settled_cells.append(cells[~keep])
+            settled_bounds.append(bounds[~keep])
+            cells, bounds = cells[keep], bounds[keep]
+            if not len(cells) or examined >= max_cells:
+                break
+            rounds += 1
+            # best first: bisect the cells with the lowest bounds; each child inherits its parent's bound
+            chosen = np.argsort(bounds)[:batch]
+            rest = np.ones(len(cells), dtype=bool)
+            rest[chosen] = False
+            children = _bisect(cells[chosen])
+            inherited = np.tile(bounds[chosen], 2)
+            outside = self.space.outside(children)
+            children, inherited = children[~outside], inherited[~outside]
+            examined += len(children)
+            self.try_centroids(children)
+            child_bounds = np.maximum(_cell_bounds(self.objective, self.space, children, self.best_w, self.multipliers,
+                                                   self.best_value - self.tolerance()), inherited)
+            cells = np.concatenate([cells[rest], children])
+            bounds = np.concatenate([bounds[rest], child_bounds])
+        counts = np.array(self.objective.counts, dtype=np.float64)
+        leaves = Partition(np.concatenate(settled_cells + [cells]), np.concatenate(settled_bounds + [bounds]), counts,
+                           float(self.objective.weight))
+        return leaves, rounds, examined
+
+    def try_centroids(self, children) -> None:
+        """The children's centroids are candidates for a better incumbent (a local solve from the best)."""
+        centroids = children.mean(axis=1)
+        centroids = centroids[self.space.feasible(centroids)]
+        if not len(centroids):
+            return
+        values = self.objective.value(centroids)
+        if values.min() < self.best_value - self.tolerance():
+            self.best_w, self.best_value = _improve(self.objective, self.space, [centroids[np.argmin(values)]],
+                                                    self.polish, self.best_w, self.best_value)
+            self.multipliers = self.space.multipliers(self.best_w, _gradient(self.objective, self.best_w))
 
 
 def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multipliers) -> float:
@@ -652,7 +665,7 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
         _, _, concave, _ = objective.pieces(vertices)
         return max(root, float(c_star + ((vertices - incumbent) @ g_star).min() + concave.min()))
     top = space.reward_range / objective.beta + objective.log_pi_ref
-    j_top = objective.beta * float(objective.rho @ _logsumexp(top, axis=-1))
+    j_top = objective.beta * float(objective.rho @ kernels.logsumexp(top, axis=-1))
     return max(root, float(c_star - g_star @ incumbent - space.bound * np.linalg.norm(g_star)) - objective.weight * j_top)
 
 

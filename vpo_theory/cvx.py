@@ -1,6 +1,6 @@
 """cvxpy formulations of the convex estimators: independent cross-checks and the speed baseline.
 
-These write MATH §4 (s = −1) and §3 (MLE) straight into a disciplined convex program with
+These write theory §4 (s = −1) and §3 (MLE) straight into a disciplined convex program with
 ``cp.logistic`` and ``cp.log_sum_exp``; they share no code with the Newton solvers in
 ``estimators``. Slower (a conic interior-point solve) but a different route to the same
 optimum.
@@ -15,6 +15,7 @@ import numpy as np
 
 from dataclasses import dataclass
 
+from . import kernels
 from .data import pair_counts
 from .estimators import center_features
 
@@ -88,6 +89,5 @@ def fit_vpo_cvxpy(x, winner, loser, pi_ref, rho, beta: float, alpha: float, pi_c
     if problem.status not in ("optimal", "optimal_inaccurate"):
         raise RuntimeError(f"cvxpy did not solve the VPO program: status {problem.status}")
     r = np.asarray(reward.value, dtype=np.float64)
-    logits = r / beta + np.log(pi_ref)
-    policy = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return CvxResult(r, policy / policy.sum(axis=1, keepdims=True), float(problem.value), problem.status)
+    policy = kernels.softmax_rows(r / beta + np.log(pi_ref))  # π_r of cvxpy's answer (theory §2)
+    return CvxResult(r, policy, float(problem.value), problem.status)

@@ -1,4 +1,4 @@
-"""Bradley–Terry preference data: sampling, and pair counts as sufficient statistics (MATH §3, §6).
+"""Bradley–Terry preference data: sampling, and pair counts as sufficient statistics (theory §3, §6).
 
 With finitely many responses the likelihood only depends on n[x, y⁺, y⁻], the number of
 times y⁺ beat y⁻ in context x. Estimators work on these counts, so evaluating ℓ and its
@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
-
-from ._validation import as_array, check_distribution, check_preferences
+from . import kernels
+from .validation import as_array, check_distribution, check_preferences
 
 __all__ = ["Preferences", "pair_counts", "sample_pairs", "label_pairs", "sample_preferences", "empirical_chosen_policy"]
 
@@ -49,21 +48,21 @@ def pair_counts(x, winner, loser, *, num_contexts: int, num_responses: int) -> n
 def sample_pairs(rng: np.random.Generator, rho: np.ndarray, first: np.ndarray, second: np.ndarray, n: int):
     """x ~ ρ, y¹ ~ first(·|x), y² ~ second(·|x), n times independently. Returns (x, y1, y2)."""
     x = rng.choice(len(rho), size=n, p=rho)
-    y1 = _sample_rows(rng, first[x])
-    y2 = _sample_rows(rng, second[x])
+    y1 = kernels.sample_categorical(rng, first[x])
+    y2 = kernels.sample_categorical(rng, second[x])
     return x, y1, y2
 
 
 def label_pairs(rng: np.random.Generator, reward: np.ndarray, x, y1, y2) -> Preferences:
-    """Bradley–Terry labels: y¹ ≻ y² with probability σ(r*(x,y¹) − r*(x,y²))  (MATH §3)."""
-    first_wins = rng.uniform(size=len(x)) < expit(reward[x, y1] - reward[x, y2])
+    """Bradley–Terry labels: y¹ ≻ y² with probability σ(r*(x,y¹) − r*(x,y²))  (theory §3)."""
+    first_wins = kernels.bradley_terry_wins(reward[x, y1] - reward[x, y2], rng.uniform(size=len(x)))
     winner = np.where(first_wins, y1, y2)
     loser = np.where(first_wins, y2, y1)
     return Preferences(np.asarray(x, dtype=np.int64), winner.astype(np.int64), loser.astype(np.int64))
 
 
 def sample_preferences(rng: np.random.Generator, rho, behavior, reward, n: int) -> Preferences:
-    """Offline data (MATH §7): n pairs with x ~ ρ, y¹, y² ~ μ(·|x) independently, BT labels from r*."""
+    """Offline data (theory §7): n pairs with x ~ ρ, y¹, y² ~ μ(·|x) independently, BT labels from r*."""
     reward = as_array("reward", reward, ndim=2)
     behavior = check_distribution("behavior", behavior, shape=reward.shape)
     rho = check_distribution("rho", rho, shape=(reward.shape[0],), ndim=1)
@@ -74,7 +73,7 @@ def sample_preferences(rng: np.random.Generator, rho, behavior, reward, n: int) 
 
 
 def empirical_chosen_policy(x, winner, pi_ref: np.ndarray) -> np.ndarray:
-    """π_cal = `chosen`: the empirical distribution of preferred responses per context (MATH §3).
+    """π_cal = `chosen`: the empirical distribution of preferred responses per context (theory §3).
 
     Contexts without data fall back to π_ref.
     """
@@ -86,9 +85,3 @@ def empirical_chosen_policy(x, winner, pi_ref: np.ndarray) -> np.ndarray:
         chosen = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), pi_ref)
     return chosen
 
-
-def _sample_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
-    """One categorical draw per row of an (n, Y) table (inverse-CDF, vectorized)."""
-    cdf = np.cumsum(probabilities, axis=1)
-    u = rng.uniform(size=(len(probabilities), 1)) * cdf[:, -1:]
-    return np.minimum((u > cdf).sum(axis=1), probabilities.shape[1] - 1).astype(np.int64)

@@ -1,24 +1,23 @@
-"""Exact estimators: VPO in both signs and the MLE, tabular and linear  (MATH §3, §4).
+"""Exact estimators: VPO in both signs and the MLE, tabular and linear  (docs/theory.md §3, §4).
 
     r̂ = argmin_{r ∈ R} ℓ(r; D) − s·α·J*(r) (+ λ/2 ‖θ‖²),   π̂ = π_{r̂}
 
-The reward class R is calibrated (E_{π_cal} r = 0 per context, MATH §3, I5) and
-parameterized by an orthonormal basis: r = B w. Tabular: B_x spans {v : π_cal(x)·v = 0} and
-θ is the reward table (‖θ‖ = ‖w‖). Linear: r = ⟨φ̃, θ⟩ with centred features φ̃ and θ = V w,
-V an orthonormal basis of the directions of θ the features can see (‖θ‖ = ‖w‖); other
-directions of θ change no reward, so the minimum-norm θ is reported.
+    fit = fit_vpo(Problem(pi_ref, rho, beta), Preferences(x, winner, loser), alpha=2.0, sign=-1, pi_cal=pi_ref, bound=2.0)
 
-- s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved by damped Newton (no
-  bound) or a log-barrier interior-point method (bound), to machine precision (the batched
-  all-contexts Newton of ``_batched``: rewards within 1e-8·(1 + max|r|) of its limit).
+The reward class R is calibrated (E_{π_cal} r = 0 per context, theory §3, I5) and parameterized
+by an orthonormal basis: r = B w. Tabular: B_x spans {v : π_cal(x)·v = 0} and θ is the reward
+table (‖θ‖ = ‖w‖). Linear: r = ⟨φ̃, θ⟩ with centred features φ̃ and θ = V w, V an orthonormal
+basis of the directions of θ the features can see (‖θ‖ = ‖w‖); other directions of θ change no
+reward, so the minimum-norm θ is reported.
+
+- s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved to machine precision — every
+  context at once by batched Newton (and a batched log-barrier method where the bound binds,
+  ``_batched``), the rest block by block (``block_solvers``).
 - s = +1 (optimism): ℓ − αJ* is a difference of convex functions, with local minima that are
   not global. The default, ``method="certified"``, solves it globally by branch and bound
-  (``certified``; docs/theory.md, "Certified optimism"): the fit carries a proven lower bound
-  on the minimum and the gap, and ``certified`` says whether the gap closed to
-  1e-8·(1 + |objective|). The other methods are heuristics that find stationary points only:
-  the convex–concave procedure (CCP: linearize J* at the iterate, ∇J* = ρ·π_r (I2), solve the
-  convex rest; its fixed points are the KKT points) from several starts, and SLSQP from one or
-  several starts.
+  (``certified``; theory, "Certified optimism"): the fit carries a proven lower bound on the
+  minimum and the gap, and ``certified`` says whether the gap closed to 1e-8·(1 + |objective|).
+  The other methods are heuristics that find stationary points only (``block_solvers``).
 
 Tabular problems separate over contexts (ℓ, J*, calibration and the box all do), so they are
 solved one context at a time: each solve is over Y − 1 numbers.
@@ -29,27 +28,64 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import null_space
-from scipy.special import expit
 
-from . import core
+from . import kernels
 from ._batched import calibrated_bases, solve_bounded, solve_unconstrained
-from ._newton import Ball, Box, minimize_convex
-from .certified import DEFAULT_MAX_CELLS, DEFAULT_RTOL, certified_minimize
-from ._validation import (
+from .validation import (
     as_array,
     check_distribution,
-    check_full_support,
+    check_problem,
     check_sign,
     check_support_inside,
+    positive_int,
     positive_scalar,
 )
-from .data import pair_counts
+from .block_solvers import (
+    linear_block,
+    optimistic_starts,
+    solve_certified_block,
+    solve_convex_block,
+    solve_optimistic_heuristic,
+    strictly_convex,
+    tabular_blocks,
+    warm_start,
+)
+from .data import Preferences, pair_counts
 
-__all__ = ["VPOFit", "fit_vpo", "fit_mle", "center_features", "OPTIMISTIC_METHODS"]
+__all__ = ["Problem", "VPOFit", "fit_vpo", "fit_mle", "center_features", "OPTIMISTIC_METHODS"]
 
 OPTIMISTIC_METHODS = ("certified", "ccp+newton", "ccp", "local", "sqp-multistart")  # the first is the default
-_LINEAR_MAX_CELLS = 2_000  # linear class: ~1 ms a cell at X = 10, Y = 8, k = 8; beyond ~4 dimensions B&B rarely closes
+
+#: Where the batched unconstrained Newton solve gives up on a bounded problem: once some |w| passes
+#: this multiple of the bound (plus a margin for tiny bounds) its minimizer is far outside the class or
+#: does not exist (separable data), and the bounded solvers take over.
+GIVE_UP_FACTOR, GIVE_UP_MARGIN = 10.0, 10.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a fit needs besides the data: π_ref (X, Y) of full support, ρ (X,), β > 0, and for the
+    linear class the features φ (X, Y, d). A ``BanditInstance`` can be passed wherever a Problem is."""
+
+    pi_ref: np.ndarray
+    rho: np.ndarray
+    beta: float
+    features: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name, value in zip(("pi_ref", "rho", "beta", "features"),
+                               check_problem(self.pi_ref, self.rho, self.beta, self.features)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def of(cls, problem) -> "Problem":
+        """``problem`` itself, or a Problem from any object with ``pi_ref``, ``rho``, ``beta`` (and ``features``)."""
+        if isinstance(problem, cls):
+            return problem
+        if not all(hasattr(problem, name) for name in ("pi_ref", "rho", "beta")):
+            raise TypeError(f"`problem` must be a Problem(pi_ref, rho, beta, features) or a BanditInstance, "
+                            f"got {type(problem).__name__}")
+        return cls(problem.pi_ref, problem.rho, problem.beta, getattr(problem, "features", None))
 
 
 @dataclass
@@ -74,310 +110,33 @@ class VPOFit:
     partitions: list = field(default_factory=list, repr=False)  # the searches' leaves, reused by fit_vpo(init=this)
 
 
-# --------------------------------------------------------------------------- objective pieces
-def _nll_value(r, counts) -> float:
-    """ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b])) alone  (MATH §3). Shapes: r (X, Y), counts (X, Y, Y)."""
-    return float((counts * np.logaddexp(0.0, r[:, None, :] - r[:, :, None])).sum())
-
-
-def _objective_pieces(r, counts, log_pi_ref, rho, beta: float, value_weight: float, hessian: bool = True):
-    """f = ℓ(r) + value_weight·J*(r), its r-gradient and (unless ``hessian=False``) its r-Hessian.
-
-    ℓ = Σ n[x,a,b] softplus(−(r[x,a] − r[x,b]))  (MATH §3): ∇ and ∇² from σ(−m); ∇²ℓ is a graph
-    Laplacian per context. J* = β Σ_x ρ(x) log Z_r(x)  (MATH §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ).
-    Shapes: r (X, Y), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,) → (float, (X, Y), (X, Y, Y)).
-    Every solver (batched, per-context Newton/barrier, SLSQP) evaluates its objective here. It is
-    written with as few NumPy calls as possible: on these tiny arrays the calls, not the
-    arithmetic, are the cost.
-    """
-    negative = r[:, None, :] - r[:, :, None]  # (X, Y, Y) −m, m = r[x,a] − r[x,b]
-    value = float(np.vdot(counts, np.logaddexp(0.0, negative)))  # ℓ
-    sigma_negative = expit(negative)  # σ(−m)
-    slope = counts * sigma_negative  # n·σ(−m) = −∂/∂m of n·softplus(−m)
-    grad = (slope.transpose(0, 2, 1) - slope).sum(axis=2)  # (X, Y): Σ_b n[b,y]σ(·) − n[y,b]σ(·)
-    if value_weight:
-        log_pi, log_z = core._log_optimal_policy(r, log_pi_ref, beta)  # the one J* of the package (MATH §2)
-        pi = np.exp(log_pi)  # (X, Y) π_r
-        value += value_weight * beta * float(rho @ log_z)
-        grad_value = (value_weight * rho)[:, None] * pi  # (X, Y) w·ρπ_r  (I2)
-        grad += grad_value
-    if not hessian:  # first-order solvers (SLSQP) need no Hessian
-        return value, grad, None
-    weight = slope * (1.0 - sigma_negative)  # n·σ(m)σ(−m), with σ(m) = 1 − σ(−m)
-    weight += weight.transpose(0, 2, 1)  # symmetric per context: the Laplacian's edge weights
-    diagonal = weight.sum(axis=2)  # (X, Y)
-    if value_weight:  # the J* Hessian (w ρ/β)(diag π − ππᵀ) joins as more "edges" w(ρ/β)π_a π_b and a diagonal
-        curvature = grad_value / beta  # (X, Y) w(ρ/β)π_r
-        weight += curvature[:, :, None] * pi[:, None, :]
-        diagonal += curvature
-    hess = -weight  # (X, Y, Y)
-    _diagonal(hess)[...] += diagonal
-    return value, grad, hess
-
-
-def _diagonal(stack: np.ndarray) -> np.ndarray:
-    """A writable (X, Y) view of the diagonals of a C-contiguous (X, Y, Y) stack."""
-    X, Y, _ = stack.shape
-    return stack.reshape(X, Y * Y)[:, :: Y + 1]
-
-
-@dataclass
-class _Block:
-    """A convex-or-DC problem over w for one group of contexts (one context in the tabular case)."""
-
-    basis: np.ndarray  # (Xb, Y, k): r = basis @ w
-    counts: np.ndarray  # (Xb, Y, Y)
-    log_pi_ref: np.ndarray  # (Xb, Y)
-    rho: np.ndarray  # (Xb,)
-    beta: float
-    ridge: float
-    constraint: Box | Ball | None
-
-    def reward(self, w):
-        return self.basis @ w  # (Xb, Y)
-
-    def convex(self, value_weight: float, linear: np.ndarray | None):
-        """w ↦ ℓ(r) + value_weight·J*(r) + ⟨linear, r⟩ + λ/2‖w‖² with gradient and Hessian."""
-        basis = self.basis
-        basis_t = basis.transpose(0, 2, 1)  # (Xb, k, Y)
-
-        def fun(w, hessian: bool = True):
-            r = basis @ w
-            f, g, h = _objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta, value_weight, hessian)
-            if linear is not None:
-                f, g = f + float(np.sum(linear * r)), g + linear
-            grad = np.einsum("xyk,xy->k", basis, g) + self.ridge * w
-            if not hessian:  # first-order solvers (SLSQP) need no Hessian
-                return f + 0.5 * self.ridge * float(w @ w), grad, None
-            hess = (basis_t @ h @ basis).sum(axis=0) + self.ridge * np.eye(len(w))  # Σ_x B_xᵀ H_x B_x
-            return f + 0.5 * self.ridge * float(w @ w), grad, hess
-
-        return fun
-
-    def objective(self, w, alpha, sign):
-        r = self.reward(w)
-        j = float(self.beta * (self.rho @ core._log_optimal_policy(r, self.log_pi_ref, self.beta)[1]))  # MATH §2
-        return _nll_value(r, self.counts) - sign * alpha * j + 0.5 * self.ridge * float(w @ w)
-
-
-def _strictly_convex(alpha: float, ridge: float, rho: np.ndarray) -> bool:
-    """ℓ + αJ* + λ/2‖r‖² has one minimizer over the calibrated class (ℓ alone may be flat: α = 0 leaves
-    never-compared responses free)."""
-    return ridge > 0 or (alpha > 0 and bool(np.all(rho > 0)))
-
-
-def _solve_pessimistic(block: _Block, alpha: float, w0):
-    """argmin ℓ + αJ* + ridge over the class: convex, exact  (MATH §4, s = −1; α = 0 is the MLE).
-
-    Warm-started bounded solves (online rounds), and the one-context bounded solves of the
-    tabular class (contexts where the bound binds), go through SLSQP — the problem is convex,
-    so its local answer is the global one — with the barrier method only if SLSQP did not
-    converge. Other cold solves use Newton / the barrier method.
-    """
-    k = block.basis.shape[-1]
-    if block.constraint is not None and (w0 is not None or (block.basis.shape[0] == 1
-                                                            and _strictly_convex(alpha, block.ridge, block.rho))):
-        # a warm start, or one context (the tabular fallback when the bound binds) with a unique minimizer:
-        # SQP from there. (A non-unique MLE keeps the barrier's choice among its minimizers.)
-        w, converged, iterations, residual, _ = _local_sqp(block, alpha, w0 if w0 is not None else np.zeros(k), sign=-1)
-        if converged:
-            return w, True, iterations, residual, "sqp"
-    w, info = minimize_convex(block.convex(alpha, None), k, constraint=block.constraint, w0=w0)
-    _, grad, _ = block.convex(alpha, None)(w)
-    solver = "barrier" if info.barrier else "newton"
-    residual = float(info.decrement) if info.barrier else float(np.max(np.abs(grad)))
-    return w, info.converged, info.iterations, residual, solver
-
-
-def _ccp_step(block: _Block, alpha: float, w: np.ndarray):
-    """One convex–concave step: minimize ℓ − α⟨∇J*(r_k), r⟩ (+ ridge) over the class  (MATH §4)."""
-    log_pi, _ = core._log_optimal_policy(block.reward(w), block.log_pi_ref, block.beta)
-    grad_j = block.rho[:, None] * np.exp(log_pi)  # ∇J*(r_k) = ρ·π_{r_k}  (I2)
-    return minimize_convex(block.convex(0.0, -alpha * grad_j), len(w), constraint=block.constraint, w0=w)
-
-
-def _solve_optimistic(block: _Block, alpha: float, starts: list[np.ndarray], *, tol: float, max_iter: int,
-                      method: str):
-    """ℓ − αJ* from each start; the best objective wins  (MATH §4, s = +1).
-
-    ``method="ccp"``: convex–concave steps until ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
-    ``method="ccp+newton"`` (default): at most 2 CCP steps from each start to settle into a
-    basin, then, from the two best, a local modified-Newton barrier solve of the true
-    objective (quadratic instead of linear convergence), kept only if it does not raise the
-    objective.
-    ``method="local"``: one local SQP solve (SciPy's SLSQP, an active-set method that
-    warm-starts well) from the first start only — the cheap step of an online round.
-    ``method="sqp-multistart"``: that local solve from every start, the best kept — the same
-    starts as "ccp+newton" at a fraction of the cost (an online loop's first round).
-    The reported stationarity (not for "local") is the length of one more CCP step from the
-    answer: CCP's fixed points are exactly the KKT points, so it is 0 only at a stationary point.
-    """
-    if method == "local":
-        return _local_sqp(block, alpha, starts[0])
-    if method == "sqp-multistart":  # a local SQP solve from every start; the lowest objective wins
-        solves = [_local_sqp(block, alpha, w_start) for w_start in starts]
-        lowest = min(solve[4][0] for solve in solves)
-        # ties (symmetric optima, e.g. with no data) go to the first start, not to rounding noise that
-        # differs between machines and thread counts: the same seed gives the same run everywhere
-        best = next(solve for solve in solves if solve[4][0] <= lowest + 1e-9 * max(1.0, abs(lowest)))
-        return best[0], best[1], sum(solve[2] for solve in solves), best[3], [solve[4][0] for solve in solves]
-    start_objectives = []
-    total_iterations = 0
-    ccp_limit = {"ccp": max_iter, "ccp+newton": min(max_iter, 2)}[method]
-    candidates = []  # (objective, w) after the CCP phase
-    for w_start in starts:
-        w = np.array(w_start, dtype=np.float64)
-        for _ in range(ccp_limit):
-            w_next, info = _ccp_step(block, alpha, w)
-            total_iterations += info.iterations
-            residual = float(np.max(np.abs(block.reward(w_next) - block.reward(w))))
-            w = w_next
-            if residual <= tol * (1.0 + float(np.max(np.abs(block.reward(w))))):
-                break
-        objective = block.objective(w, alpha, +1)
-        start_objectives.append(objective)
-        candidates.append((objective, w))
-    candidates.sort(key=lambda pair: pair[0])
-    if method == "ccp+newton":
-        # the local Newton solve is the expensive part: only from the two most promising basins
-        polished_candidates = []
-        for objective, w in candidates[:2]:
-            fun = block.convex(-alpha, None)  # ℓ − αJ* (+ ridge): the builder with a negative weight
-            t0 = None if block.constraint is None else 1e3 / max(1.0, abs(objective))
-            w_polished, info = minimize_convex(fun, len(w), constraint=block.constraint, w0=w, convex=False, t0=t0)
-            total_iterations += info.iterations
-            polished = block.objective(w_polished, alpha, +1)
-            if polished <= objective + 1e-12 * max(1.0, abs(objective)):
-                w, objective = w_polished, polished
-            polished_candidates.append((objective, w))
-        candidates = sorted(polished_candidates + candidates[2:], key=lambda pair: pair[0])
-    best = (candidates[0][1], candidates[0][0])
-    w = best[0]
-    w_check, _ = _ccp_step(block, alpha, w)
-    residual = float(np.max(np.abs(block.reward(w_check) - block.reward(w))))
-    converged = residual <= max(tol, 1e-7) * (1.0 + float(np.max(np.abs(block.reward(w)))))
-    return w, converged, total_iterations, residual, start_objectives
-
-
-def _solve_certified(block: _Block, alpha: float, w_init, bound: float, linear: bool, init, index: int,
-                     max_cells: int | None):
-    """The global minimum of ℓ − αJ* (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
-
-    Local SQP solves polish the incumbent: from the warm start (or 0 and each response's corner when there is
-    none), then from wherever the search finds a better point. The last fit's partition of this block is reused.
-    """
-    k = block.basis.shape[-1]
-    if w_init is not None:
-        starts = [w_init]
-    else:
-        starts = [np.zeros(k)]
-        if not linear:
-            starts += [0.5 * bound * block.basis[0, y, :] for y in range(block.basis.shape[1])]
-    previous = init.partitions[index] if init is not None and index < len(init.partitions) else None
-    default_cells = _LINEAR_MAX_CELLS if linear else DEFAULT_MAX_CELLS
-    solution, partition = certified_minimize(
-        block.basis, block.counts, block.log_pi_ref, block.rho, block.beta, weight=alpha, ridge=block.ridge,
-        kind="ball" if linear else "polytope", bound=bound, starts=starts,
-        polish=lambda w: _local_sqp(block, alpha, w)[0], partition=previous, rtol=DEFAULT_RTOL,
-        max_cells=default_cells if max_cells is None else int(max_cells))
-    return solution.w, solution, partition
-
-
-def _local_sqp(block: _Block, alpha: float, w_start: np.ndarray, sign: int = +1):
-    """A local minimizer of ℓ − s·αJ* (+ ridge) over the class from ``w_start`` by SLSQP.
-
-    For s = −1 (convex) the local minimizer is the global one.
-
-    Returns like ``_solve_optimistic``; the stationarity reported is the norm of the KKT
-    residual ∇f + Σ μ_i ∇c_i estimated from the active constraints (least-squares multipliers).
-    """
-    from scipy.optimize import minimize
-
-    fun = block.convex(-sign * alpha, None)
-    constraint = block.constraint
-    start_objective = block.objective(w_start, alpha, sign)
-    # start a hair inside (0 is the centre of both classes): from a point on several faces at once
-    # SLSQP's linearized subproblem can report "constraints incompatible" and not move at all
-    x0 = np.asarray(w_start, dtype=np.float64) * (1.0 - 1e-9) if constraint is not None else np.asarray(w_start, float)
-    # Precondition: SLSQP's quasi-Newton model starts from the identity, while ∇²ℓ grows with the
-    # number of comparisons, so late in an online run its first steps were far too long and its line
-    # search backtracked (19 objective evaluations per round at t = 10⁴ against 9 at t = 10², the
-    # same 8 iterations). Solving in z with w = M z, MMᵀ = (∇²ℓ(x0) + I)⁻¹
-    # (+ ridge), makes the identity model right again where the data dominate, and leaves the metric
-    # at the identity where there are none (∇²ℓ = 0, e.g. the first round). The Hessian of ℓ alone
-    # keeps the metric positive definite (−αJ* is concave). A change of variables only: the same
-    # problem, the same local minimizers.
-    curvature = block.convex(0.0, None)(x0)[2]  # ∇²ℓ + λI, (k, k) positive semidefinite
-    eigenvalues, vectors = np.linalg.eigh(curvature)
-    root = np.sqrt(np.maximum(eigenvalues, 0.0) + 1.0)  # (k,)
-    M, M_inverse = vectors / root, (vectors * root).T  # w = M z, z = M⁻¹ w
-    if isinstance(constraint, Box):  # A w ≤ b  ⇔  (A M) z ≤ b
-        A_z = constraint.A @ M
-        constraints = [{"type": "ineq", "fun": lambda z: constraint.b - A_z @ z, "jac": lambda z: -A_z}]
-    elif isinstance(constraint, Ball):
-        constraints = [{"type": "ineq", "fun": lambda z: np.array([constraint.radius**2 - (M @ z) @ (M @ z)]),
-                        "jac": lambda z: -2.0 * ((M @ z) @ M)[None, :]}]
-    else:
-        constraints = []
-
-    def fun_z(z):
-        value, grad, _ = fun(M @ z, hessian=False)
-        return value, M.T @ grad  # ∇_z = Mᵀ∇_w
-
-    result = minimize(fun_z, M_inverse @ x0, jac=True, method="SLSQP",
-                      constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
-    w = M @ result.x
-    if constraint is not None and not constraint.contains(w):  # SLSQP may end a hair outside: pull in
-        w = w * (1 - 1e-12) if isinstance(constraint, Ball) else w
-    objective = block.objective(w, alpha, sign)
-    if not objective <= start_objective + 1e-12 * max(1.0, abs(start_objective)):
-        w, objective = np.asarray(w_start, dtype=np.float64), start_objective
-    # KKT residual: gradient minus its component along the active constraints' normals
-    grad = fun(w, hessian=False)[1]
-    normals = np.zeros((0, len(w)))
-    if isinstance(constraint, Box):
-        normals = constraint.A[constraint.slack(w) <= 1e-8 * np.max(constraint.b)]
-    elif isinstance(constraint, Ball) and w @ w >= constraint.radius**2 * (1 - 1e-8):
-        normals = w[None, :]
-    if len(normals):
-        multipliers = np.linalg.lstsq(normals.T, -grad, rcond=None)[0]
-        residual_vector = grad + normals.T @ np.maximum(multipliers, 0.0)
-    else:
-        residual_vector = grad
-    residual = float(np.max(np.abs(residual_vector))) if len(residual_vector) else 0.0
-    converged = bool(result.success) and residual <= 1e-5 * max(1.0, float(np.max(np.abs(grad))))
-    return w, converged, int(result.nit), residual, [objective]
-
-
 # --------------------------------------------------------------------------- public
 def center_features(features, pi_cal) -> np.ndarray:
-    """φ̃(x,y) = φ(x,y) − E_{y'~π_cal(·|x)} φ(x,y'), shape (X, Y, d)  (MATH §3)."""
+    """φ̃(x,y) = φ(x,y) − E_{y'~π_cal(·|x)} φ(x,y'), shape (X, Y, d)  (theory §3)."""
     features = as_array("features", features, ndim=3)
     pi_cal = check_distribution("pi_cal", pi_cal, shape=features.shape[:2])
-    return features - np.einsum("xy,xyd->xd", pi_cal, features)[:, None, :]
+    return kernels.centred_features(features, pi_cal)
 
 
-def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int, pi_cal, bound: float | None = None,
-            features=None, *, ridge: float = 0.0, counts=None, init: VPOFit | None = None,
-            num_starts: int = 4, seed: int = 0, tol: float = 1e-9, max_ccp_iter: int = 2000,
-            method: str = "certified", max_cells: int | None = None) -> VPOFit:
-    """Exact VPO reward and policy  (MATH §4): r̂ = argmin_{r∈R} ℓ(r; D) − s·α·J*(r) + λ/2‖θ‖².
+def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | None = None, ridge: float = 0.0,
+            init: VPOFit | None = None, method: str = "certified", max_cells: int | None = None,
+            num_starts: int = 4, seed: int = 0, tol: float = 1e-9, max_ccp_iter: int = 2000) -> VPOFit:
+    """Exact VPO reward and policy  (theory §4): r̂ = argmin_{r∈R} ℓ(r; D) − s·α·J*(r) + λ/2‖θ‖².
 
     Args:
-      x, winner, loser: (N,) comparisons (may be None when ``counts`` is given).
-      pi_ref, pi_cal: (X, Y) reference and calibration policies; rho: (X,); beta > 0.
+      problem: a ``Problem`` (π_ref, ρ, β, and features φ (X, Y, d) for the linear class r = ⟨φ̃, θ⟩) or a
+        ``BanditInstance``.
+      data: ``Preferences`` (N comparisons), or pair counts n[x, winner, loser] (X, Y, Y), their sufficient
+        statistics.
       alpha: sum-form weight α ≥ 0 (α = 0 gives the MLE); sign: +1 optimism, −1 pessimism.
+      pi_cal: (X, Y) the calibration policy (theory §3).
       bound: the reward class's bound — tabular |r(x,y)| ≤ bound, linear ‖θ‖₂ ≤ bound.
         ``None`` means no bound; allowed for sign = −1 only, and then the problem must have a
         finite minimizer: either ``ridge`` > 0, or α > 0 with ρ and π_cal of full support
         (then ℓ + αJ* grows in every calibrated direction). Otherwise a ValueError says so —
         e.g. the MLE on separable data has no finite minimizer and never silently diverges.
-      features: (X, Y, d) selects the linear class r = ⟨φ̃, θ⟩.
-      ridge: λ ≥ 0 adds λ/2‖θ‖² (the λ of the confidence sets, MATH §8).
-      counts: (X, Y, Y) pair counts instead of the three arrays (sufficient statistics).
-      init: a previous fit to warm-start from (online loops).
-      num_starts: extra random starts for sign = +1 in the linear class.
-      tol: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
+      ridge: λ ≥ 0 adds λ/2‖θ‖² (the λ of the confidence sets, theory §8).
+      init: a previous fit to warm-start from (online loops; with "certified", its partitions are reused).
       method: sign = +1 only — "certified" (default: the global minimum by branch and bound, with
         ``lower_bound``, ``gap`` and ``certified`` on the result; see ``vpo_theory.certified``).
         Heuristics, which find a stationary point and prove nothing: "ccp+newton" (multi-start;
@@ -389,14 +148,100 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         tabular class (each context: Y − 1 dimensions; fast up to Y = 6, see the README), 2 000 for
         the linear class (k dimensions; beyond k ≈ 4 only problems the data have made convex around
         the minimizer are certified quickly).
+      num_starts: heuristics, linear class — random starts on the sphere of radius bound/2.
+      seed: the random starts' seed; tol, max_ccp_iter: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
     """
-    pi_ref = check_distribution("pi_ref", pi_ref)
-    check_full_support("pi_ref", pi_ref)
-    num_contexts, num_responses = pi_ref.shape
+    fit = _validate(Problem.of(problem), data, alpha=alpha, sign=sign, pi_cal=pi_cal, bound=bound, ridge=ridge,
+                    method=method, max_cells=max_cells)
+    state = _State(np.zeros(fit.problem.pi_ref.shape))
+    if fit.problem.features is None and not fit.optimistic and (init is None or fit.unique):
+        _solve_batched(fit, init, state)
+    _solve_blocks(fit, init, state, num_starts=num_starts, seed=seed, tol=tol, max_ccp_iter=max_ccp_iter)
+    return _assemble(fit, state)
+
+
+def fit_mle(problem, data, *, pi_cal, bound: float | None = None, ridge: float = 0.0,
+            init: VPOFit | None = None) -> VPOFit:
+    """Exact (bounded or ridge-regularized) Bradley–Terry MLE over the calibrated class  (theory §3).
+
+    ``fit_vpo`` with α = 0. Its plug-in policy π_{r̂} is the greedy/MLE baseline. With neither
+    ``bound`` nor ``ridge`` a ValueError is raised: the MLE need not exist (separable data).
+    """
+    return fit_vpo(problem, data, alpha=0.0, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge, init=init)
+
+
+# --------------------------------------------------------------------------- the pieces of fit_vpo
+@dataclass
+class _Validated:
+    """fit_vpo's inputs, validated, and what follows from them."""
+
+    problem: Problem
+    counts: np.ndarray  # (X, Y, Y)
+    pi_cal: np.ndarray  # (X, Y)
+    alpha: float
+    sign: int
+    bound: float | None
+    ridge: float
+    method: str
+    max_cells: int | None
+
+    @property
+    def optimistic(self) -> bool:
+        return self.sign == +1 and self.alpha > 0
+
+    @property
+    def unique(self) -> bool:
+        """One minimizer (strictly convex over the class): any exact method agrees, warm starts are safe."""
+        return strictly_convex(self.alpha, self.ridge, self.problem.rho)
+
+    @property
+    def log_pi_ref(self) -> np.ndarray:
+        return np.log(self.problem.pi_ref)
+
+
+@dataclass
+class _State:
+    """What the solves have found so far."""
+
+    reward: np.ndarray  # (X, Y)
+    solved: np.ndarray | None = None  # (X,) bool: contexts answered by the batched solve
+    theta_map: np.ndarray | None = None  # (d, k) linear class: θ = V w
+    w_all: list = field(default_factory=list)
+    converged: bool = True
+    iterations: int = 0
+    residual: float = 0.0
+    solver: str | None = None
+    start_objectives: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    certificates: list = field(default_factory=list)
+    partitions: list = field(default_factory=list)
+
+    def add_solver(self, name: str) -> None:
+        if self.solver is None:
+            self.solver = name
+        elif name not in self.solver.split("+"):
+            self.solver = f"{self.solver}+{name}"
+
+
+def _as_counts(data, shape: tuple[int, int]) -> np.ndarray:
+    """Pair counts (X, Y, Y) from ``Preferences`` or from counts given directly."""
+    X, Y = shape
+    if isinstance(data, Preferences):
+        return pair_counts(*data.astuple(), num_contexts=X, num_responses=Y)
+    if isinstance(data, tuple) and len(data) == 3:
+        return pair_counts(*data, num_contexts=X, num_responses=Y)
+    if data is None or isinstance(data, (str, bytes)):
+        raise TypeError(f"`data` must be Preferences(x, winner, loser) or pair counts of shape {(X, Y, Y)}, "
+                        f"got {type(data).__name__}")
+    counts = as_array("data", data, ndim=3)
+    if counts.shape != (X, Y, Y) or np.any(counts < 0):
+        raise ValueError(f"`data` as pair counts must be non-negative with shape {(X, Y, Y)}, got shape {counts.shape}")
+    return counts
+
+
+def _validate(problem: Problem, data, *, alpha, sign, pi_cal, bound, ridge, method, max_cells) -> _Validated:
+    pi_ref = problem.pi_ref
     pi_cal = check_distribution("pi_cal", pi_cal, shape=pi_ref.shape)
     check_support_inside("pi_cal", pi_cal, "pi_ref", pi_ref)
-    rho = check_distribution("rho", rho, shape=(num_contexts,), ndim=1)
-    beta = positive_scalar("beta", beta)
     alpha = positive_scalar("alpha", alpha, allow_zero=True)
     sign = check_sign(sign)
     ridge = positive_scalar("ridge", ridge, allow_zero=True)
@@ -404,182 +249,119 @@ def fit_vpo(x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int,
         bound = positive_scalar("bound", bound)
     if method not in OPTIMISTIC_METHODS:
         raise ValueError(f"`method` must be one of {OPTIMISTIC_METHODS}, got {method!r}")
-    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) != max_cells or max_cells < 1):
-        raise ValueError(f"`max_cells` must be a positive integer (or None), got {max_cells!r}")
-    if counts is None:
-        counts = pair_counts(x, winner, loser, num_contexts=num_contexts, num_responses=num_responses)
-    else:
-        counts = as_array("counts", counts, ndim=3)
-        if counts.shape != (num_contexts, num_responses, num_responses) or np.any(counts < 0):
-            raise ValueError(f"`counts` must be non-negative with shape {(num_contexts, num_responses, num_responses)}, "
-                             f"got shape {counts.shape}")
-    optimistic = sign == +1 and alpha > 0
-    if optimistic and bound is None:
+    if max_cells is not None:
+        max_cells = positive_int("max_cells", max_cells)
+    fit = _Validated(problem, _as_counts(data, pi_ref.shape), pi_cal, alpha, sign, bound, ridge, method, max_cells)
+    if fit.optimistic and bound is None:
         raise ValueError("`bound` is required for sign=+1: the optimistic objective ℓ − αJ* is unbounded below "
-                         "over an unbounded class (MATH §4); pass e.g. bound=2*max|r*|")
-    if bound is None and ridge == 0 and not (alpha > 0 and np.all(rho > 0) and np.all(pi_cal > 0)):
+                         "over an unbounded class (theory §4); pass e.g. bound=2*max|r*|")
+    if bound is None and ridge == 0 and not (alpha > 0 and np.all(problem.rho > 0) and np.all(pi_cal > 0)):
         raise ValueError(
             "this problem may have no finite minimizer (separable data or never-compared responses, with "
             "alpha == 0, or rho / pi_cal without full support): pass `bound=` (the reward class) or `ridge=` > 0"
         )
-    log_pi_ref = np.log(pi_ref)
+    return fit
 
-    reward = np.zeros(pi_ref.shape)
-    w_all, converged_all, iterations_all, residual_all = [], True, 0, 0.0
-    solved = np.zeros(num_contexts, dtype=bool)  # contexts already answered by the batched solve
-    solver = None
-    if features is None and not optimistic and (init is None or _strictly_convex(alpha, ridge, rho)):
-        # every context's unconstrained Newton solve at once (see _batched); kept where it lies in the class.
-        # A warm start (init) is used only when the minimizer is unique: the bounded MLE keeps its
-        # per-context path, whose choice among non-unique minimizers the online baselines rely on.
-        basis = calibrated_bases(pi_cal)  # (X, Y, Y−1)
-        give_up = np.inf if bound is None else 10.0 * bound + 10.0
-        w0 = None
-        if init is not None and init.reward.shape == pi_ref.shape:
-            w0 = np.einsum("xyk,xy->xk", basis, init.reward)  # B_xᵀ r: r projected on the calibrated plane
-        w, converged, iterations, residual = solve_unconstrained(counts, log_pi_ref, rho, beta, alpha, ridge, basis,
-                                                                 w0, give_up_beyond=give_up)
-        if converged:
-            batched = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
-            solved = np.ones(num_contexts, dtype=bool) if bound is None else abs(batched).max(axis=1) <= bound
-            reward = batched if solved.all() else np.where(solved[:, None], batched, reward)
-            iterations_all, residual_all, solver = iterations, residual, "newton-batched"
-            if not solved.all() and _strictly_convex(alpha, ridge, rho):
-                # the contexts where the bound binds: one batched barrier solve, warm-started from the unconstrained
-                # answer pulled inside the class (their minimizers are unique, so any exact method agrees)
-                out = ~solved
-                w_in = w[out] * (0.99 * bound / abs(batched[out]).max(axis=1))[:, None]
-                w_out, converged_out, iterations_out, gap = solve_bounded(counts[out], log_pi_ref[out], rho[out], beta,
-                                                                          alpha, ridge, basis[out], bound, w_in)
-                if converged_out:
-                    reward[out] = (basis[out] @ w_out[:, :, None])[:, :, 0]
-                    solved[:] = True
-                    iterations_all += iterations_out
-                    residual_all, solver = max(residual_all, gap), "newton-batched+barrier-batched"
-    if features is None:
-        blocks, theta_map = _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=solved), None
+
+def _solve_batched(fit: _Validated, init: VPOFit | None, state: _State) -> None:
+    """Every context's unconstrained Newton solve at once (``_batched``), kept where it lies in the class; then
+    one batched barrier solve for the contexts where the bound binds, when their minimizers are unique.
+
+    A warm start (init) is used only when the minimizer is unique: the bounded MLE keeps its per-context path,
+    whose choice among non-unique minimizers the online baselines rely on.
+    """
+    problem, bound = fit.problem, fit.bound
+    basis = calibrated_bases(fit.pi_cal)  # (X, Y, Y−1)
+    give_up = np.inf if bound is None else GIVE_UP_FACTOR * bound + GIVE_UP_MARGIN
+    w0 = None
+    if init is not None and init.reward.shape == problem.pi_ref.shape:
+        w0 = np.einsum("xyk,xy->xk", basis, init.reward)  # B_xᵀ r: r projected on the calibrated plane
+    w, converged, iterations, residual = solve_unconstrained(fit.counts, fit.log_pi_ref, problem.rho, problem.beta,
+                                                             fit.alpha, fit.ridge, basis, w0, give_up_beyond=give_up)
+    if not converged:
+        return
+    batched = (basis @ w[:, :, None])[:, :, 0]  # (X, Y)
+    solved = np.ones(len(batched), dtype=bool) if bound is None else abs(batched).max(axis=1) <= bound
+    state.reward = batched if solved.all() else np.where(solved[:, None], batched, state.reward)
+    state.iterations, state.residual, state.solver, state.solved = iterations, residual, "newton-batched", solved
+    if solved.all() or not fit.unique:
+        return
+    # the contexts where the bound binds, warm-started from the unconstrained answer pulled inside the class
+    out = ~solved
+    w_in = w[out] * (0.99 * bound / abs(batched[out]).max(axis=1))[:, None]
+    w_out, converged_out, iterations_out, gap = solve_bounded(fit.counts[out], fit.log_pi_ref[out], problem.rho[out],
+                                                              problem.beta, fit.alpha, fit.ridge, basis[out], bound,
+                                                              w_in)
+    if converged_out:
+        state.reward[out] = (basis[out] @ w_out[:, :, None])[:, :, 0]
+        state.solved[:] = True
+        state.iterations += iterations_out
+        state.residual, state.solver = max(state.residual, gap), "newton-batched+barrier-batched"
+
+
+def _solve_blocks(fit: _Validated, init, state: _State, *, num_starts, seed, tol, max_ccp_iter) -> None:
+    """The contexts the batched solve left (all of them when s = +1), one block at a time."""
+    problem = fit.problem
+    if problem.features is None:
+        blocks = tabular_blocks(fit.counts, fit.pi_cal, fit.log_pi_ref, problem.rho, problem.beta, fit.ridge,
+                                fit.bound, skip=state.solved)
+        theta_map = None
     else:
-        features = as_array("features", features, ndim=3)
-        if features.shape[:2] != pi_ref.shape:
-            raise ValueError(f"`features` must have shape (X, Y, d) = {pi_ref.shape + (features.shape[-1],)}, "
-                             f"got {features.shape}")
-        block, theta_map = _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound)
+        block, theta_map = linear_block(problem.features, fit.counts, fit.pi_cal, fit.log_pi_ref, problem.rho,
+                                        problem.beta, fit.ridge, fit.bound)
         blocks = [(slice(None), block)]
-
-    start_objectives, rng = np.zeros(0), None
-    certificates, partitions = [], []  # method "certified": one per block
+    state.theta_map = theta_map
+    rng = None
     for rows, block in blocks:
-        k = block.basis.shape[-1]
-        w_init = None
-        if init is not None:
-            w_init = _warm_start(init, block, rows, theta_map)
-        if optimistic and method == "certified":
-            w, solution, partition = _solve_certified(block, alpha, w_init, bound, features is not None, init, len(w_all),
-                                                      max_cells)
-            certificates.append(solution)
-            partitions.append(partition)
+        w_init = warm_start(init, block, rows, theta_map) if init is not None else None
+        if fit.optimistic and fit.method == "certified":
+            w, solution, partition = solve_certified_block(block, fit.alpha, w_init, fit.bound, theta_map is not None,
+                                                           init, len(state.w_all), fit.max_cells)
+            state.certificates.append(solution)
+            state.partitions.append(partition)
             converged, iterations, residual = solution.certified, solution.rounds, solution.gap
-            solver = method
-        elif optimistic:
-            if method == "local":  # one local solve from the warm start (online rounds)
-                starts = [w_init if w_init is not None else np.zeros(k)]
+            state.solver = fit.method
+        elif fit.optimistic:
+            if fit.method == "local":  # one local solve from the warm start (online rounds)
+                starts = [w_init if w_init is not None else np.zeros(block.basis.shape[-1])]
             else:
                 if rng is None:  # made on first use: a Generator costs more than a small convex fit
                     rng = np.random.default_rng(seed)
-                starts = _optimistic_starts(block, rows, theta_map, bound, w_init, num_starts, rng)
-            w, converged, iterations, residual, objectives = _solve_optimistic(
-                block, alpha, starts, tol=tol, max_iter=max_ccp_iter, method=method
-            )
-            start_objectives = np.add(start_objectives, objectives) if start_objectives.size else np.array(objectives)
-            solver = method
+                starts = optimistic_starts(block, rows, theta_map, fit.bound, w_init, num_starts, rng)
+            w, converged, iterations, residual, objectives = solve_optimistic_heuristic(
+                block, fit.alpha, starts, tol=tol, max_iter=max_ccp_iter, method=fit.method)
+            state.start_objectives = (np.add(state.start_objectives, objectives) if state.start_objectives.size
+                                      else np.array(objectives))
+            state.solver = fit.method
         else:
-            w, converged, iterations, residual, block_solver = _solve_pessimistic(block, alpha, w_init)
-            if solver is None:
-                solver = block_solver
-            elif block_solver not in solver.split("+"):
-                solver = f"{solver}+{block_solver}"
-        reward[rows] = block.reward(w)
-        w_all.append(w)
-        converged_all &= converged
-        iterations_all += iterations
-        residual_all = max(residual_all, residual)
+            w, converged, iterations, residual, block_solver = solve_convex_block(block, fit.alpha, w_init)
+            state.add_solver(block_solver)
+        state.reward[rows] = block.reward(w)
+        state.w_all.append(w)
+        state.converged &= converged
+        state.iterations += iterations
+        state.residual = max(state.residual, residual)
 
-    theta = theta_map @ w_all[0] if theta_map is not None else None
-    penalty = 0.5 * ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2)) if ridge else 0.0
-    log_policy, log_z = core._log_optimal_policy(reward, log_pi_ref, beta)  # (MATH §2)
-    policy = core._policy_from_logits(log_policy)  # softmax(log π_r) = π_r, rows normalized exactly
-    nll = _nll_value(reward, counts)  # ℓ alone (MATH §3): no derivatives needed here
-    j_star = float(beta * (rho @ log_z))  # J* = β Σ ρ log Z (MATH §2)
-    objective = nll - sign * alpha * j_star + penalty
+
+def _assemble(fit: _Validated, state: _State) -> VPOFit:
+    """The fit's reward, policy, objective and certificate from the solves' answers."""
+    problem, reward = fit.problem, state.reward
+    theta = state.theta_map @ state.w_all[0] if state.theta_map is not None else None
+    penalty = 0.0
+    if fit.ridge:
+        penalty = 0.5 * fit.ridge * float(np.sum(theta**2) if theta is not None else np.sum(reward**2))
+    log_policy, log_z = kernels.log_optimal_policy(reward, fit.log_pi_ref, problem.beta)  # (theory §2)
+    policy = kernels.softmax_rows(log_policy)  # softmax(log π_r) = π_r, rows normalized exactly
+    nll = float(kernels.bt_nll_counts(reward, fit.counts).sum())  # ℓ alone (theory §3)
+    j_star = float(problem.beta * (log_z @ problem.rho))  # J* = β Σ ρ log Z (theory §2)
+    objective = nll - fit.sign * fit.alpha * j_star + penalty
     lower_bound = gap = certified = None
-    if certificates:  # the blocks' objectives add up to the total, so do their lower bounds
-        lower_bound = min(objective, objective - sum(c.objective - c.lower_bound for c in certificates))
-        gap, certified = objective - lower_bound, all(c.certified for c in certificates)
+    if state.certificates:  # the blocks' objectives add up to the total, so do their lower bounds
+        lower_bound = min(objective, objective - sum(c.objective - c.lower_bound for c in state.certificates))
+        gap, certified = objective - lower_bound, all(c.certified for c in state.certificates)
     return VPOFit(
-        reward=reward, policy=policy, theta=theta, objective=objective, nll=nll,
-        optimal_value=j_star, stationarity=residual_all, converged=converged_all, iterations=iterations_all,
-        solver=solver, start_objectives=[float(v) for v in start_objectives], lower_bound=lower_bound, gap=gap,
-        certified=certified, cells=sum(c.cells for c in certificates), partitions=partitions,
+        reward=reward, policy=policy, theta=theta, objective=objective, nll=nll, optimal_value=j_star,
+        stationarity=state.residual, converged=state.converged, iterations=state.iterations, solver=state.solver,
+        start_objectives=[float(v) for v in state.start_objectives], lower_bound=lower_bound, gap=gap,
+        certified=certified, cells=sum(c.cells for c in state.certificates), partitions=state.partitions,
     )
-
-
-def fit_mle(x, winner, loser, pi_ref, rho, beta: float, pi_cal, bound: float | None = None, features=None, *,
-            ridge: float = 0.0, counts=None, init: VPOFit | None = None) -> VPOFit:
-    """Exact (bounded or ridge-regularized) Bradley–Terry MLE over the calibrated class  (MATH §3).
-
-    ``fit_vpo`` with α = 0. Its plug-in policy π_{r̂} is the greedy/MLE baseline. With neither
-    ``bound`` nor ``ridge`` a ValueError is raised: the MLE need not exist (separable data).
-    """
-    return fit_vpo(x, winner, loser, pi_ref, rho, beta, 0.0, -1, pi_cal, bound, features, ridge=ridge,
-                   counts=counts, init=init)
-
-
-# --------------------------------------------------------------------------- classes
-def _tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=None):
-    """One block per context (except ``skip``-ped ones): basis of {v ∈ R^Y : π_cal(x)·v = 0}, orthonormal (Y, Y−1)."""
-    blocks = []
-    for i in range(counts.shape[0]):
-        if skip is not None and skip[i]:
-            continue
-        basis = null_space(pi_cal[i][None, :])[None]  # (1, Y, Y−1)
-        constraint = None
-        if bound is not None:  # |r| ≤ bound  ⇔  [B; −B] w ≤ bound
-            A = np.concatenate([basis[0], -basis[0]])
-            constraint = Box(A, np.full(len(A), bound))
-        blocks.append((slice(i, i + 1), _Block(basis, counts[i : i + 1], log_pi_ref[i : i + 1], rho[i : i + 1], beta,
-                                               ridge, constraint)))
-    return blocks
-
-
-def _linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
-    centred = center_features(features, pi_cal)  # (X, Y, d)
-    flat = centred.reshape(-1, centred.shape[-1])
-    _, singular, vt = np.linalg.svd(flat, full_matrices=False)
-    rank = int(np.sum(singular > 1e-10 * max(singular[0], 1e-300)))
-    theta_map = vt[:rank].T  # (d, k) orthonormal: θ = V w
-    basis = centred @ theta_map  # (X, Y, k)
-    constraint = Ball(bound) if bound is not None else None
-    return _Block(basis, counts, log_pi_ref, rho, beta, ridge, constraint), theta_map
-
-
-def _warm_start(init: VPOFit, block: _Block, rows, theta_map):
-    if theta_map is not None and init.theta is not None:
-        return theta_map.T @ init.theta
-    # tabular: basis is orthonormal and r calibrated, so w = Bᵀ r
-    return np.einsum("xyk,xy->k", block.basis, init.reward[rows])
-
-
-def _optimistic_starts(block: _Block, rows, theta_map, bound, w_init, num_starts, rng):
-    k = block.basis.shape[-1]
-    starts = [np.zeros(k)]
-    if w_init is not None:
-        starts.insert(0, w_init)
-    if theta_map is None:
-        # lean towards each response y in turn: r0 = calibrated (bound/2)·e_y
-        for y in range(block.basis.shape[1]):
-            starts.append(0.5 * bound * block.basis[0, y, :])  # Bᵀ e_y, scaled into the box
-    else:
-        for _ in range(num_starts):
-            u = rng.normal(size=k)
-            starts.append(0.5 * bound * u / np.linalg.norm(u))
-    return starts

@@ -1,4 +1,4 @@
-"""Bandit instances: the validated problem object and the named, seeded instances (EXPERIMENTS.md)."""
+"""Bandit instances: the validated problem object and the named, seeded instances."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import as_array, check_distribution, check_full_support, positive_scalar
+from .validation import as_array, check_distribution, check_problem
 
 __all__ = ["BanditInstance", "make_instance", "list_instances"]
 
 
 @dataclass(frozen=True)
 class BanditInstance:
-    """A KL-regularized contextual bandit with Bradley–Terry feedback  (MATH §1–3).
+    """A KL-regularized contextual bandit with Bradley–Terry feedback  (theory §1–3).
 
     Tabular when ``features`` is None; linear when ``features`` (X, Y, d) is given, and then the
     true reward is ``features @ theta`` (pass ``theta=`` instead of ``reward``, or both and they
@@ -32,17 +32,11 @@ class BanditInstance:
     behaviors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
-        pi_ref = check_distribution("pi_ref", self.pi_ref)
-        check_full_support("pi_ref", pi_ref)
-        object.__setattr__(self, "pi_ref", pi_ref)
-        object.__setattr__(self, "rho", check_distribution("rho", self.rho, shape=(pi_ref.shape[0],), ndim=1))
-        object.__setattr__(self, "beta", positive_scalar("beta", self.beta))
+        pi_ref, rho, beta, features = check_problem(self.pi_ref, self.rho, self.beta, self.features)
+        for name, value in (("pi_ref", pi_ref), ("rho", rho), ("beta", beta), ("features", features)):
+            object.__setattr__(self, name, value)
         reward = self.reward
-        if self.features is not None:
-            features = as_array("features", self.features, ndim=3)
-            if features.shape[:2] != pi_ref.shape:
-                raise ValueError(f"`features` must have shape (X, Y, d) with (X, Y) = {pi_ref.shape}, got {features.shape}")
-            object.__setattr__(self, "features", features)
+        if features is not None:
             if self.theta is None:
                 raise ValueError("a linear instance needs `theta=` (the true θ*); the reward is features @ theta")
             theta = as_array("theta", self.theta, ndim=1)

@@ -1,4 +1,4 @@
-"""Online RLHF with optimism  (MATH §6): the VPO loop and its baselines, ``run_online``.
+"""Online RLHF with optimism  (theory §6): the VPO loop and its baselines, ``run_online``.
 
     for t = 1..T:  r_t = argmin_{r∈R} ℓ(r; D_{t−1}) − α_t J*(r);  π_t = π_{r_t}
                    x_t ~ ρ;  (y¹, y²) by scheme;  BT label;  D_t = D_{t−1} ∪ {·}
@@ -22,12 +22,13 @@ import numpy as np
 
 from . import core
 from .baselines import class_constants, confidence_set_from_counts, ucb_reward
+from .certified import DEFAULT_RTOL
 from .data import label_pairs, sample_pairs
-from .estimators import VPOFit, fit_mle, fit_vpo
-from .experiments import DEFAULT_C_GAMMA, resolve_calibration
+from .estimators import Problem, VPOFit, fit_mle, fit_vpo
 from ._threads import single_blas_thread
-from ._validation import check_option_numbers
+from .validation import check_option_numbers
 from .instances import BanditInstance
+from .options import check_run, resolve_alpha, resolve_bound, resolve_c_gamma, resolve_calibration
 
 __all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
 
@@ -48,7 +49,7 @@ class OnlineOptions:
     scheme: how the pair is drawn — "policy-ref" (y¹ ~ π_t, y² ~ π_ref; XPO-like, default),
         "policy-policy" (both from π_t) or "policy-cal" (y² ~ π_cal).
     calibration: π_cal — "ref" (default online), "uniform", or an (X, Y) table.
-    bound: the reward class, part of the method (MATH §4); None → bound_scale × instance.reward_bound.
+    bound: the reward class, part of the method (theory §4); None → bound_scale × instance.reward_bound.
     bound_scale: see bound. Default 1 (the tightest class holding r*): a looser class lets the
         optimistic step reach for rewards no data can refute: 2× cost VPO 4–41 % more regret at c = 0.1.
     c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
@@ -125,27 +126,19 @@ class OnlineResult:
 
 @single_blas_thread
 def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **options) -> OnlineResult:
-    """One online run of ``algorithm`` for T rounds  (MATH §6). ``options``: fields of ``OnlineOptions``."""
-    if algorithm not in ONLINE_ALGORITHMS:
-        raise ValueError(f"`algorithm` must be one of {ONLINE_ALGORITHMS}, got {algorithm!r}")
-    if isinstance(T, bool) or int(T) != T or T < 1:
-        raise ValueError(f"`T` (number of rounds) must be a positive integer, got {T!r}")
-    T = int(T)
-    unknown = set(options) - set(OnlineOptions.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OnlineOptions.__dataclass_fields__)}")
-    opts = OnlineOptions(**options)
+    """One online run of ``algorithm`` for T rounds  (theory §6). ``options``: fields of ``OnlineOptions``."""
+    T, opts = check_run(algorithm, ONLINE_ALGORITHMS, "T", T, options, OnlineOptions)
     X, Y = instance.pi_ref.shape
-    pi_cal = resolve_calibration(opts.calibration, instance, instance.pi_ref, None, None)  # "ref", "uniform" or a table
-    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
-    c_gamma = opts.c_gamma if opts.c_gamma is not None else DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
+    pi_cal = resolve_calibration(opts.calibration, instance)  # "ref", "uniform" or a table
+    bound = resolve_bound(opts.bound, opts.bound_scale, instance)
+    c_gamma = resolve_c_gamma(opts.c_gamma, instance)
     resolved = {"alpha_scale": opts.alpha_scale, "alpha_schedule": opts.alpha_schedule, "scheme": opts.scheme,
                 "calibration": opts.calibration if isinstance(opts.calibration, str) else "table", "bound": bound,
                 "c_gamma": c_gamma, "delta": opts.delta, "optimistic_method": opts.optimistic_method}
     if opts.optimistic_method == "local":
         resolved["restart_every"] = opts.restart_every
     if opts.alpha_schedule == "constant":
-        resolved["alpha"] = float(opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(T))
+        resolved["alpha"] = resolve_alpha(opts.alpha, opts.alpha_scale, T)
 
     rng = np.random.default_rng(seed)
     counts = np.zeros((X, Y, Y))  # n[x, y⁺, y⁻]: sufficient statistics of D_t
@@ -176,6 +169,8 @@ class _Learner:
         X, Y = instance.pi_ref.shape
         self.reward = np.zeros((X, Y))
         self.fits: list[VPOFit | None] = [None] * X  # tabular: one warm start per context
+        self.problem = Problem.of(instance)
+        self.contexts: list[Problem | None] = [None] * X  # tabular: each context as a problem of its own
         self.fit: VPOFit | None = None  # linear
         self.stale = set(range(X))  # contexts whose data changed since their last solve
         self.gaps: list[float] = []  # VPO, certified: per solve, the gap and the tolerance it had to meet
@@ -195,7 +190,7 @@ class _Learner:
                 "max_gap_over_tolerance": float((gaps / tolerances).max())}
 
     def alpha_at(self, t: int) -> float:
-        return self.alpha if self.alpha is not None else self.opts.alpha_scale * np.sqrt(t)
+        return resolve_alpha(self.alpha, self.opts.alpha_scale, t)
 
     def policy(self, counts: np.ndarray, t: int) -> np.ndarray:
         inst = self.instance
@@ -221,14 +216,14 @@ class _Learner:
         options = {"method": method, "max_cells": max_cells} if certified else {"method": method}
         fits = []
         if inst.is_linear:
-            self.fit = fit_vpo(None, None, None, inst.pi_ref, inst.rho, inst.beta, alpha, +1, self.pi_cal, self.bound,
-                               inst.features, counts=counts, init=self.fit, **options)
+            self.fit = fit_vpo(self.problem, counts, alpha=alpha, sign=+1, pi_cal=self.pi_cal, bound=self.bound, init=self.fit,
+                               **options)
             self.reward = self.fit.reward
             fits.append(self.fit)
         else:
             for x in sorted(self.stale):  # separable: one context at a time, weight α·ρ(x) on its J*
-                fit = fit_vpo(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, alpha * inst.rho[x], +1,
-                              self.pi_cal[x:x + 1], self.bound, counts=counts[x:x + 1], init=self.fits[x], **options)
+                fit = fit_vpo(self._context(x), counts[x:x + 1], alpha=alpha * inst.rho[x], sign=+1,
+                              pi_cal=self.pi_cal[x:x + 1], bound=self.bound, init=self.fits[x], **options)
                 self.fits[x] = fit
                 self.reward[x] = fit.reward[0]
                 fits.append(fit)
@@ -236,25 +231,30 @@ class _Learner:
         if certified:
             for fit in fits:
                 self.gaps.append(fit.gap)
-                self.tolerances.append(1e-8 * (1.0 + abs(fit.objective)))
+                self.tolerances.append(DEFAULT_RTOL * (1.0 + abs(fit.objective)))
             self.uncertified_rounds += not all(fit.certified for fit in fits)
 
     def _solve_mle(self, counts):
         inst = self.instance
         if inst.is_linear:
-            self.fit = fit_mle(None, None, None, inst.pi_ref, inst.rho, inst.beta, self.pi_cal, self.bound,
-                               inst.features, counts=counts, init=self.fit)
+            self.fit = fit_mle(self.problem, counts, pi_cal=self.pi_cal, bound=self.bound, init=self.fit)
             self.reward = self.fit.reward
             return
         for x in sorted(self.stale):
-            fit = fit_mle(None, None, None, inst.pi_ref[x:x + 1], [1.0], inst.beta, self.pi_cal[x:x + 1], self.bound,
-                          counts=counts[x:x + 1], init=self.fits[x])
+            fit = fit_mle(self._context(x), counts[x:x + 1], pi_cal=self.pi_cal[x:x + 1], bound=self.bound,
+                          init=self.fits[x])
             self.fits[x] = fit
             self.reward[x] = fit.reward[0]
         self.stale = set()
 
+    def _context(self, x: int) -> Problem:
+        """Context x alone, with weight 1 (the tabular problem separates; its J* weight is α·ρ(x))."""
+        if self.contexts[x] is None:
+            self.contexts[x] = Problem(self.instance.pi_ref[x:x + 1], np.ones(1), self.instance.beta)
+        return self.contexts[x]
+
     def _ucb_reward(self, counts, t):
-        """⟨φ̃, θ̂⟩ + Γ_t‖φ̃‖_{(Σ_t+λI)^{-1}} with Σ_t from the counts and λ = 1/t  (MATH §8)."""
+        """⟨φ̃, θ̂⟩ + Γ_t‖φ̃‖_{(Σ_t+λI)^{-1}} with Σ_t from the counts and λ = 1/t  (theory §8)."""
         inst = self.instance
         features, theta_bound, margin_bound = class_constants(inst.features, inst.pi_ref.shape, self.pi_cal, self.bound)
         theta_hat = self.fit.theta if inst.is_linear else self.reward.ravel()

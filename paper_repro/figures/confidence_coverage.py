@@ -1,4 +1,4 @@
-"""confidence-coverage: ‖θ̂ − θ*‖_{Σ_D+λI} against the bound's shape, and the coverage of C per c_Γ  (MATH §8).
+"""confidence-coverage: ‖θ̂ − θ*‖_{Σ_D+λI} against the bound's shape, and the coverage of C per c_Γ  (theory §8).
 
 Shape(N) = sqrt((d + log(1/δ))/(κ²N) + λB²) is the confidence radius with c_Γ = 1. If the
 bound's N-dependence holds, the ratio distance/shape stays bounded as N grows; the smallest
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance
-from vpo_theory.experiments import mle_confidence
+from vpo_theory.offline import mle_confidence
 
 from ..common import pyplot, save_figure
-from ..registry import Figure, register
+from ..figure import Figure, register
 from ..sweep import run_cells
 
 SETTINGS = [("tabular-small", None), ("offline-poor-coverage", "poor"), ("linear-d8", "good"), ("linear-d8", "poor")]

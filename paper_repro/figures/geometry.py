@@ -1,4 +1,4 @@
-"""geometry: optimism vs pessimism at a glance on a 3-response bandit  (MATH §3, §4, §8).
+"""geometry: optimism vs pessimism at a glance on a 3-response bandit  (theory §3, §4, §8).
 
 One context, K = 3 responses. Calibrated rewards (π_ref·r = 0) form a plane, drawn in an
 orthonormal basis. On it: contours of the BT negative log-likelihood, level lines of J*, the
@@ -15,10 +15,11 @@ from scipy.linalg import null_space
 
 import vpo_theory as vt
 from vpo_theory.data import sample_preferences
-from vpo_theory.experiments import DEFAULT_C_GAMMA
+from vpo_theory import kernels
+from vpo_theory.options import DEFAULT_C_GAMMA
 
 from ..common import pyplot, save_figure
-from ..registry import Figure, register
+from ..figure import Figure, register
 
 PI_REF = np.array([[0.5, 0.3, 0.2]])
 RHO = np.array([1.0])
@@ -31,10 +32,10 @@ def compute(quick: bool) -> dict:
     num_pairs = 30
     alpha = float(np.sqrt(num_pairs))
     data = sample_preferences(np.random.default_rng(3), RHO, np.full((1, 3), 1 / 3), TRUE_REWARD, num_pairs)
-    args = (*data.astuple(), PI_REF, RHO, BETA)
-    mle = vt.fit_mle(*args, PI_REF, BOUND)
-    optimistic = vt.fit_vpo(*args, alpha, +1, PI_REF, BOUND)
-    pessimistic = vt.fit_vpo(*args, alpha, -1, PI_REF, BOUND)
+    problem = vt.Problem(PI_REF, RHO, BETA)
+    mle = vt.fit_mle(problem, data, pi_cal=PI_REF, bound=BOUND)
+    optimistic = vt.fit_vpo(problem, data, alpha=alpha, sign=+1, pi_cal=PI_REF, bound=BOUND)
+    pessimistic = vt.fit_vpo(problem, data, alpha=alpha, sign=-1, pi_cal=PI_REF, bound=BOUND)
     features = vt.one_hot_features(1, 3)
     confidence = vt.confidence_set(*data.astuple(), features, mle.reward.ravel(), c_gamma=DEFAULT_C_GAMMA["tabular"],
                                    delta=0.05, ridge=1.0 / num_pairs, theta_bound=BOUND * np.sqrt(3),
@@ -72,8 +73,9 @@ def plot(record: dict, path: Path) -> None:
     grid = np.linspace(-extent, extent, 301)
     a, b = np.meshgrid(grid, grid, indexing="xy")
     rewards = a[..., None] * basis[:, 0] + b[..., None] * basis[:, 1]  # (G, G, 3)
-    nll = np.log1p(np.exp(-(rewards[..., winner] - rewards[..., loser]))).sum(axis=-1)
-    j_star = cfg["beta"] * np.log((pi_ref[0] * np.exp(rewards / cfg["beta"])).sum(axis=-1))
+    counts = vt.pair_counts(x, winner, loser, num_contexts=1, num_responses=3)  # (1, 3, 3)
+    nll = kernels.bt_nll_counts(rewards[..., None, :], counts)[..., 0]  # (G, G) ℓ(r) (theory §3)
+    j_star = kernels.optimal_value(rewards[..., None, :], np.log(pi_ref), np.ones(1), cfg["beta"])  # (G, G) J*(r)
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
     contour = ax.contourf(a, b, nll, levels=25, cmap="Greys_r", alpha=0.8)
     fig.colorbar(contour, ax=ax, label="BT negative log-likelihood ℓ(r)")

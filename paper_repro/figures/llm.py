@@ -1,4 +1,4 @@
-"""bridge and llm-offline: the LLM side, on the built-in enumerable task  (MATH §5, §9).
+"""bridge and llm-offline: the LLM side, on the built-in enumerable task  (theory §5, §9).
 
 bridge: a transformer with one-token responses, trained with ``vpo_loss`` (exact calibration
 weights), reaches the exact tabular VPO policy of ``vpo_theory`` on the same data — TV over
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import cache_dir, mean_and_ci, pyplot, save_figure
-from ..registry import Figure, register
+from ..common import cache_dir, mean_and_ci, mean_band, pyplot, save_figure
+from ..figure import Figure, register
 from ..sweep import run_cells
 
 
@@ -55,17 +55,14 @@ def plot_bridge(record: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
-def _per_method(out: list, methods, num_seeds: int, keys) -> dict:
-    """Cells laid out method-major (method × seed) → {method: {key: [one list per seed]}}."""
-    return {method: {key: [run[key] for run in out[i * num_seeds:(i + 1) * num_seeds]] for key in keys}
-            for i, method in enumerate(methods)}
-
-
-def _band(ax, x, values, k: int, label: str) -> None:
-    """Seed mean with its 95 % CI band, colour C{k}."""
-    mean, ci = mean_and_ci(np.asarray(values))
-    ax.plot(x, mean, color=f"C{k}", label=label)
-    ax.fill_between(x, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+def _run_methods(cell, methods, seeds: list[int], size: int, name: str, keys):
+    """One cell per (method, seed), run (cached, resumable) → (the cells' outputs, method-major, and
+    {method: {key: [one list per seed]}})."""
+    cells = [(method, seed, size) for method in methods for seed in seeds]
+    out = run_cells(cell, cells, desc=name, cache_dir=cache_dir(name))
+    per_method = {method: {key: [run[key] for run in out[i * len(seeds):(i + 1) * len(seeds)]] for key in keys}
+                  for i, method in enumerate(methods)}
+    return out, per_method
 
 
 # --------------------------------------------------------------------------- llm-offline
@@ -89,9 +86,8 @@ def _offline_cell(method: str, seed: int, steps: int) -> dict:
 def compute_offline(quick: bool) -> dict:
     steps = 100 if quick else 300
     seeds = list(range(2 if quick else 5))
-    cells = [(m, s, steps) for m in METHODS for s in seeds]
-    out = run_cells(_offline_cell, cells, desc="llm-offline", cache_dir=cache_dir("llm-offline"))
-    results = _per_method(out, METHODS, len(seeds), ("value", "true_reward", "kl", "suboptimality"))
+    out, results = _run_methods(_offline_cell, METHODS, seeds, steps, "llm-offline",
+                                ("value", "true_reward", "kl", "suboptimality"))
     summary = {}
     for i, method in enumerate(METHODS):
         results[method]["step"] = out[i * len(seeds)]["step"]
@@ -105,16 +101,22 @@ def compute_offline(quick: bool) -> dict:
 
 
 def plot_offline(record: dict, path: Path) -> None:
+    _two_panels(record, path, lambda entry, key: np.asarray(entry["step"]), "training step",
+                [("value", "J(r*, π) = E r* − β KL (exact)", "KL-regularized value"),
+                 ("true_reward", "E_π r* (exact)", "true reward")], "Offline LLM training on the enumerable task")
+
+
+def _two_panels(record: dict, path: Path, x_of, xlabel: str, panels, title: str) -> None:
+    """Each method's seed mean ± 95 % CI of two metrics side by side; ``panels``: (key, ylabel, title) twice."""
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for k, (method, entry) in enumerate(record["results"].items()):
-        steps = np.asarray(entry["step"])
-        for ax, key in ((left, "value"), (right, "true_reward")):
-            _band(ax, steps, entry[key], k, method)
-    left.set(xlabel="training step", ylabel="J(r*, π) = E r* − β KL (exact)", title="KL-regularized value")
-    right.set(xlabel="training step", ylabel="E_π r* (exact)", title="true reward")
-    left.legend(fontsize=7)
-    fig.suptitle(f"Offline LLM training on the enumerable task ({len(record['config']['seeds'])} seeds)")
+        for ax, (key, _, _) in zip(axes, panels):
+            mean_band(ax, x_of(entry, key), entry[key], f"C{k}", method)
+    for ax, (_, ylabel, panel_title) in zip(axes, panels):
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{title} ({len(record['config']['seeds'])} seeds, mean ± 95% CI)")
     save_figure(fig, path)
 
 
@@ -141,9 +143,8 @@ def _online_cell(method: str, seed: int, iterations: int) -> dict:
 def compute_online(quick: bool) -> dict:
     iterations = 15 if quick else 30
     seeds = list(range(2 if quick else 5))
-    cells = [(m, s, iterations) for m in ONLINE_METHODS for s in seeds]
-    out = run_cells(_online_cell, cells, desc="llm-online", cache_dir=cache_dir("llm-online"))
-    results = _per_method(out, ONLINE_METHODS, len(seeds), ("suboptimality", "kl", "regret"))
+    _, results = _run_methods(_online_cell, ONLINE_METHODS, seeds, iterations, "llm-online",
+                              ("suboptimality", "kl", "regret"))
     summary = {}
     for method in ONLINE_METHODS:
         regret = np.asarray(results[method]["regret"])[:, -1]
@@ -162,21 +163,16 @@ def compute_online(quick: bool) -> dict:
 
 
 def plot_online(record: dict, path: Path) -> None:
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for k, (method, entry) in enumerate(record["results"].items()):
-        for ax, key in ((left, "suboptimality"), (right, "regret")):
-            _band(ax, np.arange(1, len(entry[key][0]) + 1), entry[key], k, method)
-    left.set(xlabel="iteration t", ylabel="SubOpt(π_t) (exact)", title="suboptimality of the collecting policy")
-    right.set(xlabel="iteration t", ylabel="Σ SubOpt(π_s), s ≤ t", title="regret")
-    left.legend(fontsize=7)
-    fig.suptitle(f"Online LLM training on the enumerable task ({len(record['config']['seeds'])} seeds, mean ± 95% CI)")
-    save_figure(fig, path)
+    _two_panels(record, path, lambda entry, key: np.arange(1, len(entry[key][0]) + 1), "iteration t",
+                [("suboptimality", "SubOpt(π_t) (exact)", "suboptimality of the collecting policy"),
+                 ("regret", "Σ SubOpt(π_s), s ≤ t", "regret")], "Online LLM training on the enumerable task")
 
 
-register(Figure("bridge", "a transformer trained with vpo_loss reaches the exact tabular VPO policy (TV over training)",
-                compute_bridge, plot_bridge))
-register(Figure("llm-offline", "DPO, IPO, pessimistic VPO (chosen / ref samples): exact J(r*, π) and true reward vs step",
-                compute_offline, plot_offline))
-register(Figure("llm-online", "online DPO vs optimistic VPO on the built-in task: exact SubOpt per iteration and regret",
-                compute_online, plot_online))
+register(
+    Figure("bridge", "a transformer trained with vpo_loss reaches the exact tabular VPO policy (TV over training)",
+           compute_bridge, plot_bridge),
+    Figure("llm-offline", "DPO, IPO, pessimistic VPO (chosen / ref samples): exact J(r*, π) and true reward vs step",
+           compute_offline, plot_offline),
+    Figure("llm-online", "online DPO vs optimistic VPO on the built-in task: exact SubOpt per iteration and regret",
+           compute_online, plot_online),
+)

@@ -1,4 +1,4 @@
-"""offline-suboptimality: SubOpt(π̂) vs N, log–log; pessimistic VPO vs MLE plug-in vs LCB  (MATH §7, §8).
+"""offline-suboptimality: SubOpt(π̂) vs N, log–log; pessimistic VPO vs MLE plug-in vs LCB  (theory §7, §8).
 
 Settings: the linear instance under good and poor coverage, and the two tabular
 poor-coverage instances (the rarely shown response is bad / is the best one). Fitted
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_offline
-from vpo_theory.rates import fit_loglog_slope
+from paper_repro.rates import fit_loglog_slope
 
-from ..common import mean_and_ci, pyplot, save_figure
-from ..registry import Figure, register
+from ..common import finish_panels, mean_errorbar, pyplot
+from ..figure import Figure, register
 from ..sweep import run_cells
 
 SETTINGS = [  # (label, instance, behaviour)
@@ -67,18 +67,10 @@ def plot(record: dict, path: Path) -> None:
     names = {"vpo": "VPO (s=−1)", "mle": "MLE plug-in", "lcb": "LCB"}
     for ax, (label, per_alg) in zip(np.atleast_1d(axes), settings.items()):
         for alg, entry in per_alg.items():
-            values = np.asarray(entry["suboptimality"])
-            mean, ci = mean_and_ci(values)
-            ax.errorbar(sizes, mean, yerr=ci, marker="o", ms=3, capsize=2, color=colors[alg],
-                        label=f"{names[alg]}: N^{entry['slope']:+.2f}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+            mean_errorbar(ax, sizes, entry["suboptimality"], colors[alg], f"{names[alg]}: N^{entry['slope']:+.2f}")
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("N (comparisons)")
-        ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel("SubOpt(π̂)  (mean ± 95% CI)")
-    fig.suptitle(f"Offline: suboptimality vs N ({len(record['config']['seeds'])} seeds)")
-    save_figure(fig, path)
+    finish_panels(fig, axes, path, xlabel="N (comparisons)", ylabel="SubOpt(π̂)  (mean ± 95% CI)",
+                  title=f"Offline: suboptimality vs N ({len(record['config']['seeds'])} seeds)")
 
 
 register(Figure("offline-suboptimality",

@@ -1,4 +1,4 @@
-"""alpha-sweep and calibration, offline and online halves  (MATH §3, §6, §7, §8).
+"""alpha-sweep and calibration, offline and online halves  (theory §3, §6, §7, §8).
 
 alpha-sweep: offline, SubOpt at fixed N against α = c·√N for pessimistic VPO, and against c_Γ
 for LCB on a grid of the same size, with the MLE plug-in (α = 0) as the reference line; online,
@@ -17,10 +17,10 @@ import numpy as np
 
 from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.online import OnlineOptions
-from vpo_theory.rates import fit_loglog_slope
+from paper_repro.rates import fit_loglog_slope
 
-from ..common import cache_dir, certificate_summary, mean_and_ci, pyplot, save_figure
-from ..registry import Figure, register
+from ..common import cache_dir, certificate_summary, mean_band, mean_errorbar, pyplot, save_figure
+from ..figure import Figure, register
 from ..sweep import run_cells
 
 SETTINGS = [("tabular, rare response bad", "offline-poor-coverage", "poor"),
@@ -107,6 +107,16 @@ def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
     return results, summary
 
 
+def _sweep_panel(ax, entry: dict, series, baseline) -> None:
+    """Each swept method (key, grid, label) as mean ± 95 % CI over seeds in C0, C2; the baseline (key, label) as a
+    dashed line in C1; log x axis."""
+    for (key, grid, name), color in zip(series, ("C0", "C2")):
+        mean_errorbar(ax, grid, np.asarray(entry[key]).T, color, name)
+    ax.axhline(np.mean(entry[baseline[0]]), color="C1", ls="--", label=baseline[1])
+    ax.set(xscale="log")
+    ax.legend(fontsize=7)
+
+
 def plot_alpha(record: dict, path: Path) -> None:
     plt = pyplot()
     cfg = record["config"]
@@ -115,24 +125,16 @@ def plot_alpha(record: dict, path: Path) -> None:
     fig, panels = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.8 * rows), squeeze=False, layout="constrained")
     axes = panels[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
-        for key, grid, color, name in (("vpo", cfg["alpha_scales"], "C0", "VPO: α = c·√N, x = c"),
-                                       ("lcb", cfg["c_gamma_grid"], "C2", "LCB: x = c_Γ")):
-            mean, ci = mean_and_ci(np.asarray(entry[key]).T)
-            ax.errorbar(grid, mean, yerr=ci, marker="o", ms=3, capsize=2, color=color, label=name)
-        ax.axhline(np.mean(entry["mle"]), color="C1", ls="--", label="MLE plug-in (α = 0)")
-        ax.set(xscale="log", yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
-        ax.legend(fontsize=7)
+        _sweep_panel(ax, entry, [("vpo", cfg["alpha_scales"], "VPO: α = c·√N, x = c"),
+                                 ("lcb", cfg["c_gamma_grid"], "LCB: x = c_Γ")], ("mle", "MLE plug-in (α = 0)"))
+        ax.set(yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
     axes[0].set_ylabel(f"offline: SubOpt at N = {cfg['N']}")
     if rows == 2:
         online_cfg = cfg["online"]
         for ax, (inst, entry) in zip(panels[1], record["online"].items()):
-            for key, values, color, name in (("vpo", online_cfg["alpha_scales"], "C0", "VPO s=+1: α = c·√T, x = c"),
-                                             ("ucb", online_cfg["c_gamma_grid"], "C2", "UCB: x = c_Γ")):
-                mean, ci = mean_and_ci(np.asarray(entry[key]).T)
-                ax.errorbar(values, mean, yerr=ci, marker="o", ms=3, capsize=2, color=color, label=name)
-            ax.axhline(np.mean(entry["greedy"]), color="C1", ls="--", label="greedy (MLE plug-in)")
-            ax.set(xscale="log", xlabel="c (VPO) / c_Γ (UCB)", title=f"online: {inst}")
-            ax.legend(fontsize=7)
+            _sweep_panel(ax, entry, [("vpo", online_cfg["alpha_scales"], "VPO s=+1: α = c·√T, x = c"),
+                                     ("ucb", online_cfg["c_gamma_grid"], "UCB: x = c_Γ")], ("greedy", "greedy (MLE plug-in)"))
+            ax.set(xlabel="c (VPO) / c_Γ (UCB)", title=f"online: {inst}")
         panels[1][0].set_ylabel(f"online: Regret(T = {online_cfg['T']})")
     save_figure(fig, path)
 
@@ -188,9 +190,7 @@ def plot_calibration(record: dict, path: Path) -> None:
     axes = grid[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
         for k, (cal, values) in enumerate(entry.items()):
-            mean, ci = mean_and_ci(np.asarray(values["suboptimality"]))
-            ax.errorbar(sizes, mean, yerr=ci, marker="o", ms=3, capsize=2, color=f"C{k}",
-                        label=f"π_cal = {cal}: N^{values['slope']:+.2f}")
+            mean_errorbar(ax, sizes, values["suboptimality"], f"C{k}", f"π_cal = {cal}: N^{values['slope']:+.2f}")
         ax.set(xscale="log", yscale="log", xlabel="N", title=f"pessimistic VPO — {label}")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("offline: SubOpt(π̂)")
@@ -199,16 +199,16 @@ def plot_calibration(record: dict, path: Path) -> None:
         steps = np.arange(1, cfg["T"] + 1)[cfg["stride"] - 1::cfg["stride"]]
         for ax, (inst, entry) in zip(grid[1], record["online"].items()):
             for k, (name, curve) in enumerate(entry.items()):
-                mean, ci = mean_and_ci(np.asarray(curve))
-                ax.plot(steps, mean, color=f"C{k}", label=name)
-                ax.fill_between(steps, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
+                mean_band(ax, steps, curve, f"C{k}", name)
             ax.set(xlabel="round t", title=f"optimistic VPO online — {inst}")
             ax.legend(fontsize=7)
         grid[1][0].set_ylabel("online: Regret(t)")
     save_figure(fig, path)
 
 
-register(Figure("alpha-sweep", "SubOpt at fixed N vs α (VPO) and c_Γ (LCB) on the same grid budget",
-                compute_alpha, plot_alpha))
-register(Figure("calibration", "effect of π_cal (behavior, ref, uniform, chosen) on pessimistic VPO",
-                compute_calibration, plot_calibration))
+register(
+    Figure("alpha-sweep", "SubOpt at fixed N vs α (VPO) and c_Γ (LCB) on the same grid budget", compute_alpha,
+           plot_alpha),
+    Figure("calibration", "effect of π_cal (behavior, ref, uniform, chosen) on pessimistic VPO", compute_calibration,
+           plot_calibration),
+)

@@ -1,4 +1,4 @@
-"""online-regret: Regret(T) vs T, log–log; optimistic VPO vs greedy (exact MLE) vs UCB vs π_ref  (MATH §6, §8).
+"""online-regret: Regret(T) vs T, log–log; optimistic VPO vs greedy (exact MLE) vs UCB vs π_ref  (theory §6, §8).
 
 Sampling `policy-ref` (y¹ ~ π_t, y² ~ π_ref), α = 0.1·√T constant, π_cal = π_ref, reward class
 bound = the truth's (the run_online defaults, tuned on instances drawn with another seed). Exponents fitted on the seed-mean regret over T ∈ [T_max/4, T_max] with
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_online
-from vpo_theory.rates import fit_loglog_slope
+from paper_repro.rates import fit_loglog_slope
 
-from ..common import cache_dir, certificate_summary, mean_and_ci, pyplot, save_figure
-from ..registry import Figure, register
+from ..common import cache_dir, certificate_summary, finish_panels, mean_and_ci, mean_band, pyplot, save_figure
+from ..figure import Figure, register
 from ..sweep import run_cells
 
 INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
@@ -67,16 +67,11 @@ def plot(record: dict, path: Path) -> None:
     names = {"vpo": "VPO (s=+1)", "greedy": "greedy (MLE)", "ucb": "UCB", "ref": "π_ref"}
     for ax, (inst, per_alg) in zip(np.atleast_1d(axes), record["results"].items()):
         for k, (alg, entry) in enumerate(per_alg.items()):
-            curve = np.asarray(entry["regret"])
             steps = np.arange(1, cfg["T"] + 1)[::cfg["stride"]]
-            mean, ci = mean_and_ci(curve)
-            ax.plot(steps, mean, color=f"C{k}", label=f"{names[alg]}: T^{entry['slope']:.2f}")
-            ax.fill_between(steps, mean - ci, mean + ci, color=f"C{k}", alpha=0.2)
-        ax.set(xscale="log", yscale="log", xlabel="T (rounds)", title=inst)
-        ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel("Regret(T) (mean ± 95% CI)")
-    fig.suptitle(f"Online: cumulative regret ({len(cfg['seeds'])} seeds, policy-ref sampling)")
-    save_figure(fig, path)
+            mean_band(ax, steps, entry["regret"], f"C{k}", f"{names[alg]}: T^{entry['slope']:.2f}")
+        ax.set_title(inst)
+    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T) (mean ± 95% CI)",
+                  title=f"Online: cumulative regret ({len(cfg['seeds'])} seeds, policy-ref sampling)")
 
 
 register(Figure("online-regret", "Regret(T) vs T (log–log): optimistic VPO vs greedy vs UCB vs π_ref",

@@ -1,9 +1,9 @@
-"""Experiments: one offline run (MATH §7) → a plain result record.
+"""The offline runner: one offline run (theory §7) → a plain result record.
 
 ``run_offline(instance, algorithm, N, seed, **options)`` draws N Bradley–Terry comparisons
 from the behaviour policy μ with ``numpy.random.default_rng(seed)`` — so every algorithm
 given the same seed sees the same data — fits one estimator and reports the exact
-suboptimality of its policy (MATH I4).
+suboptimality of its policy (theory I4).
 """
 
 from __future__ import annotations
@@ -14,23 +14,16 @@ import numpy as np
 
 from . import core
 from .baselines import class_constants, confidence_set, lcb_policy, one_hot_features
-from .data import empirical_chosen_policy, sample_preferences
-from .estimators import fit_mle, fit_vpo
+from .data import sample_preferences
+from .estimators import center_features, fit_mle, fit_vpo
 from ._threads import single_blas_thread
-from ._validation import check_distribution, check_option_numbers
+from .validation import check_option_numbers
 from .instances import BanditInstance
+from .options import check_run, option_table, resolve_alpha, resolve_bound, resolve_c_gamma, resolve_calibration
 
-__all__ = ["OfflineOptions", "OfflineResult", "run_offline", "resolve_calibration", "mle_confidence",
-           "OFFLINE_ALGORITHMS", "DEFAULT_C_GAMMA"]
+__all__ = ["OfflineOptions", "OfflineResult", "run_offline", "mle_confidence", "OFFLINE_ALGORITHMS"]
 
 OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "ref")
-
-#: c_Γ used by LCB unless given, per class: the smallest multiplier whose confidence set
-#: covered θ* in ≥ 95 % of draws in the `confidence-coverage` experiment (full size, see
-#: README; re-measure with `vpo repro confidence-coverage`). The universal constant of the
-#: concentration bound is unknown (MATH §8), so it is measured.
-DEFAULT_C_GAMMA = {"tabular": 0.009, "linear": 0.0065}
-
 
 @dataclass
 class OfflineOptions:
@@ -45,7 +38,7 @@ class OfflineOptions:
     bound: the reward class (tabular |r| ≤ bound, linear ‖θ‖ ≤ bound); None → bound_scale ×
         instance.reward_bound.
     bound_scale: see bound.
-    c_gamma: LCB's confidence multiplier c_Γ (MATH §8); None → DEFAULT_C_GAMMA of the class.
+    c_gamma: LCB's confidence multiplier c_Γ (theory §8); None → DEFAULT_C_GAMMA of the class.
     ridge: λ of the confidence set's Σ_D + λI; None → 1/N (Σ_D is an average over N pairs, so
         λ = 1/N is a prior worth one comparison and the λB² term shrinks with N like the rest).
     delta: confidence level δ of the set.
@@ -94,80 +87,42 @@ class OfflineResult:
         return record
 
 
-def resolve_calibration(calibration, instance: BanditInstance, behavior: np.ndarray, x, winner) -> np.ndarray:
-    """π_cal from its option value  (MATH §3)."""
-    if isinstance(calibration, str):
-        if calibration == "ref":
-            return instance.pi_ref
-        if calibration == "uniform":
-            return np.full(instance.pi_ref.shape, 1.0 / instance.num_responses)
-        if calibration == "behavior":
-            return behavior
-        if calibration == "chosen":
-            return empirical_chosen_policy(x, winner, instance.pi_ref)
-        raise ValueError(f"option `calibration` must be 'behavior', 'ref', 'uniform', 'chosen' or an (X, Y) table, "
-                         f"got {calibration!r}")
-    return _option_table("calibration", calibration, instance)
-
-
-def _option_table(name: str, value, instance: BanditInstance) -> np.ndarray:
-    """An (X, Y) policy table given as an option: shape, finiteness and rows summing to 1 checked by name."""
-    try:
-        table = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        table = None
-    if table is None or table.shape != instance.pi_ref.shape:
-        raise ValueError(f"option `{name}` must be a name or an (X, Y) = {instance.pi_ref.shape} policy table, "
-                         f"got {value!r}")
-    return check_distribution(name, table)  # finite, >= 0, rows summing to 1: the package's one check
-
-
 def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
     """Resolved options, the data draw (``default_rng(seed)``), π_cal and the class bound of one offline run."""
     opts = OfflineOptions(**options)
     if opts.behavior is None or isinstance(opts.behavior, str):
         behavior = instance.behavior(opts.behavior)
     else:
-        behavior = _option_table("behavior", opts.behavior, instance)
+        behavior = option_table("behavior", opts.behavior, instance)
     data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
     x, winner, _ = data.astuple()
     pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
-    bound = opts.bound if opts.bound is not None else opts.bound_scale * instance.reward_bound
-    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N
-    if opts.c_gamma is None:
-        opts.c_gamma = DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
+    bound = resolve_bound(opts.bound, opts.bound_scale, instance)
+    opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N  # a prior worth one comparison (OfflineOptions)
+    opts.c_gamma = resolve_c_gamma(opts.c_gamma, instance)
     return opts, data, pi_cal, bound
 
 
 @single_blas_thread
 def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **options) -> OfflineResult:
-    """One offline experiment  (MATH §7). ``options``: the fields of ``OfflineOptions``."""
-    if algorithm not in OFFLINE_ALGORITHMS:
-        raise ValueError(f"`algorithm` must be one of {OFFLINE_ALGORITHMS}, got {algorithm!r}")
-    if isinstance(N, bool) or int(N) != N or N < 1:
-        raise ValueError(f"`N` (number of comparisons) must be a positive integer, got {N!r}")
-    N = int(N)
-    unknown = set(options) - set(OfflineOptions.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(OfflineOptions.__dataclass_fields__)}")
+    """One offline experiment  (theory §7). ``options``: the fields of ``OfflineOptions``."""
+    N, _ = check_run(algorithm, OFFLINE_ALGORITHMS, "N", N, options, OfflineOptions)
     opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
-    x, winner, loser = data.astuple()
-    alpha = opts.alpha if opts.alpha is not None else opts.alpha_scale * np.sqrt(N)
+    alpha = resolve_alpha(opts.alpha, opts.alpha_scale, N)
     resolved = {"alpha": float(alpha), "bound": float(bound),
                 "calibration": opts.calibration if isinstance(opts.calibration, str) else "table",
                 "behavior": opts.behavior if isinstance(opts.behavior, str) or opts.behavior is None else "table",
                 "c_gamma": opts.c_gamma, "ridge": opts.ridge, "delta": opts.delta}
-    args = (instance.pi_ref, instance.rho, instance.beta)
     reward = None
     if algorithm == "oracle":
         policy = core.optimal_policy(instance.reward, instance.pi_ref, instance.beta)
     elif algorithm == "ref":
         policy = instance.pi_ref
     elif algorithm == "vpo":
-        fit = fit_vpo(x, winner, loser, *args, alpha, -1, pi_cal, bound, instance.features)
+        fit = fit_vpo(instance, data, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound)
         policy, reward = fit.policy, fit.reward
     else:
-        fit = fit_mle(x, winner, loser, *args, pi_cal, bound, instance.features)
+        fit = fit_mle(instance, data, pi_cal=pi_cal, bound=bound)
         policy, reward = fit.policy, fit.reward
         if algorithm == "lcb":
             policy = lcb_policy(_confidence(instance, fit, data, pi_cal, bound, opts), _features(instance),
@@ -185,12 +140,10 @@ def mle_confidence(instance: BanditInstance, N: int, seed: int, **options):
     """
     opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
     opts.c_gamma = 1.0
-    fit = fit_mle(*data.astuple(), instance.pi_ref, instance.rho, instance.beta, pi_cal, bound, instance.features)
+    fit = fit_mle(instance, data, pi_cal=pi_cal, bound=bound)
     confidence = _confidence(instance, fit, data, pi_cal, bound, opts)
     calibrated = core.calibrate(instance.reward, pi_cal)
     if instance.is_linear:
-        from .estimators import center_features
-
         centred = center_features(instance.features, pi_cal).reshape(-1, instance.features.shape[-1])
         theta_star = np.linalg.lstsq(centred, calibrated.ravel(), rcond=None)[0]
     else:

@@ -55,6 +55,14 @@ def positive_scalar(name: str, value, *, allow_zero: bool = False) -> float:
     return value
 
 
+def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
+    """A whole number > 0 (or >= 0 with ``allow_zero``); floats with a fraction and booleans are refused."""
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not whole or value < (0 if allow_zero else 1):
+        raise ValueError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} integer, got {value!r}")
+    return int(value)
+
+
 def check_sign(sign) -> int:
     """+1 (optimism) or -1 (pessimism); anything else is an error."""
     if isinstance(sign, bool) or not isinstance(sign, numbers.Real) or sign not in (1, -1):
@@ -99,6 +107,19 @@ def check_support_inside(name: str, pi: np.ndarray, outer_name: str, outer: np.n
             f"`{name}` puts mass on response {tuple(int(i) for i in bad)} where `{outer_name}` has none; "
             f"its support must lie inside the support of `{outer_name}`"
         )
+
+
+def check_problem(pi_ref, rho, beta, features=None):
+    """(π_ref (X, Y) of full support, ρ (X,), β > 0, features (X, Y, d) or None), each checked by name."""
+    pi_ref = check_distribution("pi_ref", pi_ref)
+    check_full_support("pi_ref", pi_ref)
+    rho = check_distribution("rho", rho, shape=(pi_ref.shape[0],), ndim=1)
+    beta = positive_scalar("beta", beta)
+    if features is not None:
+        features = as_array("features", features, ndim=3)
+        if features.shape[:2] != pi_ref.shape:
+            raise ValueError(f"`features` must have shape (X, Y, d) with (X, Y) = {pi_ref.shape}, got {features.shape}")
+    return pi_ref, rho, beta, features
 
 
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:

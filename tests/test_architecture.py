@@ -1,0 +1,154 @@
+"""The package's shape, checked: layering, no import cycles, no private names across modules, short
+functions, and citations that resolve inside the repository (docs/theory.md)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("vpo_theory", "vpo_llm", "paper_repro", "benchmarks", "vpo")
+#: Each package may import only the packages before it (vpo_theory → vpo_llm → paper_repro/benchmarks → vpo).
+ALLOWED = {"vpo_theory": set(), "vpo_llm": {"vpo_theory"}, "paper_repro": {"vpo_theory", "vpo_llm"},
+           "benchmarks": {"vpo_theory", "vpo_llm", "paper_repro"},
+           "vpo": {"vpo_theory", "vpo_llm", "paper_repro", "benchmarks"}}
+MAX_FUNCTION_LINES = 80
+
+
+def _modules():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            yield package, path, ast.parse(path.read_text(), filename=str(path))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, tree: ast.AST):
+    """(absolute module imported, names imported from it or None) for every import in the file."""
+    here = _module_name(path).split(".")
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here if is_package else here[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            yield module, [alias.name for alias in node.names]
+
+
+def test_layering():
+    wrong = []
+    for package, path, tree in _modules():
+        for module, _ in _imports(path, tree):
+            top = module.split(".")[0]
+            if top in PACKAGES and top != package and top not in ALLOWED[package]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {module}")
+            if package == "vpo_theory" and top in ("torch", "transformers", "trl"):
+                wrong.append(f"{path.relative_to(ROOT)} imports {module} (vpo_theory is NumPy/SciPy/cvxpy only)")
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles():
+    graph: dict[str, set[str]] = {}
+    for _, path, tree in _modules():
+        name = _module_name(path)
+        targets = graph.setdefault(name, set())
+        for module, names in _imports(path, tree):
+            candidates = [module] + [f"{module}.{n}" for n in names or []]
+            targets.update(c for c in candidates if c.split(".")[0] in PACKAGES and c != name)
+    graph = {name: {t for t in targets if t in graph and not name.startswith(t + ".")} for name, targets in
+             graph.items()}  # a submodule importing its own package's __init__ is not a cycle between modules
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node, stack):
+        state[node] = 1
+        for target in graph[node]:
+            if state.get(target) == 1:
+                cycles.append(" → ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_no_private_names_across_modules():
+    used = []
+    for _, path, tree in _modules():
+        imported_modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                            for alias in node.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                used += [f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}" for alias in node.names
+                         if alias.name.startswith("_") and not alias.name.startswith("__")]
+                if any(part.startswith("_") and not part.startswith("__") for part in (node.module or "").split(".")):
+                    if (node.module or "").split(".")[0] in PACKAGES:  # a package's private module, from outside it
+                        used.append(f"{path.relative_to(ROOT)}: from {node.module}")
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                from_module = node.value.id in imported_modules or node.value.id in ("core", "kernels", "training")
+                if from_module and node.attr.startswith("_") and not node.attr.startswith("__"):
+                    used.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not used, "private names used from another module:\n" + "\n".join(used)
+
+
+def test_functions_are_short():
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for _, path, tree in _modules() for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
+
+
+def _cited_texts():
+    paths = [p for package in PACKAGES + ("tests", "notebooks") for p in (ROOT / package).rglob("*.py")]
+    paths += [ROOT / "README.md", ROOT / "notebooks" / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
+    return [(path, path.read_text()) for path in paths if path.exists()]
+
+
+def test_theory_citations_resolve():
+    """Every "theory §N" names a numbered section of docs/theory.md, every I-number an identity defined there."""
+    theory = (ROOT / "docs" / "theory.md").read_text()
+    sections = {int(n) for n in re.findall(r"^## (\d+)\. ", theory, flags=re.M)}
+    identities = {int(n) for n in re.findall(r"\*\*\(I(\d)\)", theory)}
+    assert sections == set(range(1, max(sections) + 1)) and identities == set(range(1, 8))
+    unresolved = []
+    for path, text in _cited_texts():
+        for match in re.finditer(r"theory §(\d+)(?:[–-](\d+))?", text):
+            numbers = {int(match.group(1))} | ({int(match.group(2))} if match.group(2) else set())
+            if not numbers <= sections:
+                unresolved.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
+        if re.search("MATH[ .](§|md)", text):  # the founding spec's labels (written so as not to match itself)
+            unresolved.append(f"{path.relative_to(ROOT)}: cites the founding spec (MATH), which is not in the repository")
+    assert not unresolved, "citations that do not resolve:\n" + "\n".join(unresolved)
+
+
+@pytest.mark.parametrize("name", ["README.md", "notebooks/README.md", "docs/theory.md"])
+def test_no_link_leaves_the_repository(name):
+    path = ROOT / name
+    if not path.exists():
+        pytest.skip(f"{name} does not exist")
+    text = path.read_text()
+    leaving = [target for target in re.findall(r"\]\(([^)]+)\)", text)
+               if not target.startswith(("http://", "https://", "#", "mailto:"))
+               and not (path.parent / target.split("#")[0]).resolve().is_relative_to(ROOT)]
+    assert not leaving, f"{name} links outside the repository: {leaving}"
+    missing = [target for target in re.findall(r"\]\(([^)]+)\)", text)
+               if not target.startswith(("http://", "https://", "#", "mailto:"))
+               and not (path.parent / target.split("#")[0]).exists()]
+    assert not missing, f"{name} links to files that do not exist: {missing}"
+    assert "shared/spec" not in text

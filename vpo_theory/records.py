@@ -1,0 +1,95 @@
+"""Provenance and atomic writes: what every saved record carries, and how files are written.
+
+The lowest layer that writes files: the LLM trainers (checkpoints, metrics), the figure scripts
+and the command line all write through here, so a run interrupted at any moment never leaves a
+half-written file, and every record says which code, commit and machine made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from importlib.metadata import distributions
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["package_version", "git_commit", "provenance", "atomic_write", "atomic_write_text", "atomic_write_json", "to_json"]
+
+#: Files this package writes are readable by others (a record is for sharing); umask may narrow it further.
+FILE_MODE = 0o644
+
+
+def git_commit() -> str:
+    """The current commit (with "-dirty" if the tree has changes outside figures/), or "unknown" outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return "unknown"
+        # "-dirty" flags uncommitted code; the figure records being (re)written do not count
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ":/", ":(exclude,top)figures"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_version() -> str:
+    """The installed version of the ``vpo`` distribution ("0.0.0+unknown" in a source tree never installed)."""
+    return next((distribution.version for distribution in distributions(name="vpo")), "0.0.0+unknown")
+
+
+def provenance() -> dict[str, Any]:
+    """Package version, git commit, Python, NumPy, machine and time of creation."""
+    return {
+        "package_version": package_version(),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` into a temporary file in the same folder, fsync, then rename onto ``path``.
+
+    Readers see the old file or the new one, never half of one; the temporary file goes if ``write`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.chmod(temporary, FILE_MODE)  # mkstemp creates 0600
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda temporary: temporary.write_text(text))
+
+
+def to_json(value):
+    """``json.dumps`` default: NumPy arrays and scalars as plain lists and numbers."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def atomic_write_json(path: Path, record: dict) -> None:
+    atomic_write_text(path, json.dumps(record, indent=1, default=to_json, allow_nan=True) + "\n")
