@@ -405,7 +405,8 @@ def run(quick: bool, log=print) -> dict:
         try:
             result.update(suite(quick))
         except ImportError as error:  # e.g. TRL not installed: that suite is skipped, and says so
-            result[f"{suite.__name__}_skipped"] = str(error)
+            result[f"{suite.__name__}_skipped"] = (f"{error}: install the extra that brings it, "
+                                                   f"pip install -e \".[trl]\" (or \".[all]\")")
         log(f"[bench] {suite.__name__}: {time.perf_counter() - start:.1f}s")
     result["targets_met"] = {key: (result[key] >= target if op == ">=" else result[key] <= target)
                              for key, (op, target) in TARGETS.items() if key in result}

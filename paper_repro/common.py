@@ -10,7 +10,8 @@ import numpy as np
 from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_text, git_commit, provenance
 
 __all__ = ["CACHE_ROOT", "cache_dir", "atomic_write_json", "atomic_write_text", "git_commit", "provenance",
-           "mean_and_ci", "mean_band", "mean_errorbar", "finish_panels", "save_figure", "pyplot", "certificate_summary"]
+           "mean_and_ci", "bootstrap_mean_interval", "mean_band", "mean_errorbar", "reference_slope",
+           "readable_log_axes", "finish_panels", "save_figure", "pyplot", "certificate_summary"]
 
 
 #: Where figure modules cache finished cells; ``registry.run_figures`` points it at OUT/.cache.
@@ -34,17 +35,62 @@ def mean_and_ci(values, axis: int = 0, level: float = 0.95):
     return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
 
 
-def mean_band(ax, x, curves, color: str, label: str) -> None:
-    """The seed mean of ``curves`` (seeds, len(x)) as a line with its 95 % CI as a band."""
-    mean, ci = mean_and_ci(np.asarray(curves))
-    ax.plot(x, mean, color=color, label=label)
-    ax.fill_between(x, mean - ci, mean + ci, color=color, alpha=0.2)
+#: Resamples of the percentile bootstrap; its seed is fixed so a replot draws the same intervals.
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 4000, 0
 
 
-def mean_errorbar(ax, x, values, color: str, label: str) -> None:
-    """The seed mean of ``values`` (seeds, len(x)) as points with 95 % CI error bars."""
+def bootstrap_mean_interval(values, level: float = 0.95):
+    """(mean, low, high) over the first axis (seeds): the percentile bootstrap interval of the mean.
+
+    Unlike mean ± t·sem it stays inside the range of the data — a non-negative quantity (SubOpt, regret) gets a
+    non-negative interval, and a skewed one an asymmetric interval.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    mean = values.mean(axis=0)
+    if len(values) < 2:
+        return mean, mean, mean
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = values[rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))].mean(axis=1)
+    low, high = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    return mean, low, high
+
+
+def _interval(values, nonnegative: bool):
+    """(mean, low, high): bootstrap percentile for quantities that cannot be negative, Student-t otherwise."""
+    if nonnegative:
+        return bootstrap_mean_interval(values)
     mean, ci = mean_and_ci(np.asarray(values))
-    ax.errorbar(x, mean, yerr=ci, marker="o", ms=3, capsize=2, color=color, label=label)
+    return mean, mean - ci, mean + ci
+
+
+def mean_band(ax, x, curves, color: str, label: str, *, nonnegative: bool = False) -> None:
+    """The seed mean of ``curves`` (seeds, len(x)) as a line with its 95 % interval as a band."""
+    mean, low, high = _interval(curves, nonnegative)
+    ax.plot(x, mean, color=color, label=label)
+    ax.fill_between(x, low, high, color=color, alpha=0.2)
+
+
+def mean_errorbar(ax, x, values, color: str, label: str, *, nonnegative: bool = False) -> None:
+    """The seed mean of ``values`` (seeds, len(x)) as points with 95 % interval error bars."""
+    mean, low, high = _interval(values, nonnegative)
+    ax.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", ms=3, capsize=2, color=color, label=label)
+
+
+def reference_slope(ax, x, start: float, exponent: float, label: str) -> None:
+    """A dotted grey power law ∝ x^exponent through (x[0], start): the rate a claim is compared with."""
+    x = np.asarray(x, dtype=np.float64)
+    ax.plot(x, start * (x / x[0]) ** exponent, color="0.45", ls=":", lw=1.2, label=label)
+
+
+def readable_log_axes(ax) -> None:
+    """Log axes labelled at 1, 2, 5 × 10^k only (no crowded minor labels when a panel spans less than a decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def finish_panels(fig, axes, path: Path, *, xlabel: str, ylabel: str, title: str, loglog: bool = True) -> None:
@@ -52,6 +98,7 @@ def finish_panels(fig, axes, path: Path, *, xlabel: str, ylabel: str, title: str
     figure, and save it."""
     for ax in np.atleast_1d(axes):
         ax.set(xlabel=xlabel, **({"xscale": "log", "yscale": "log"} if loglog else {}))
+        readable_log_axes(ax)
         ax.legend(fontsize=7)
     np.atleast_1d(axes)[0].set_ylabel(ylabel)
     fig.suptitle(title)

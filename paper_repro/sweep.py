@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
 from .common import atomic_write_json, git_commit
 

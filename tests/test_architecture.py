@@ -90,8 +90,15 @@ def test_no_import_cycles():
 def test_no_private_names_across_modules():
     used = []
     for _, path, tree in _modules():
-        imported_modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                            for alias in node.names}
+        # names bound to this package's modules (or objects) by imports: `x._private` on them is a leak
+        ours = set()
+        for module, names in _imports(path, tree):
+            if module.split(".")[0] not in PACKAGES:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    ours |= {alias.asname or alias.name for alias in node.names if alias.name == module}
+            ours |= set(names or [])
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 used += [f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}" for alias in node.names
@@ -99,9 +106,8 @@ def test_no_private_names_across_modules():
                 if any(part.startswith("_") and not part.startswith("__") for part in (node.module or "").split(".")):
                     if (node.module or "").split(".")[0] in PACKAGES:  # a package's private module, from outside it
                         used.append(f"{path.relative_to(ROOT)}: from {node.module}")
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                from_module = node.value.id in imported_modules or node.value.id in ("core", "kernels", "training")
-                if from_module and node.attr.startswith("_") and not node.attr.startswith("__"):
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ours:
+                if node.attr.startswith("_") and not node.attr.startswith("__"):
                     used.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not used, "private names used from another module:\n" + "\n".join(used)
 
@@ -152,3 +158,32 @@ def test_no_link_leaves_the_repository(name):
                and not (path.parent / target.split("#")[0]).exists()]
     assert not missing, f"{name} links to files that do not exist: {missing}"
     assert "shared/spec" not in text
+
+
+def test_every_flag_has_help_and_no_help_names_a_missing_flag():
+    """Walks every parser of the command line (``vpo.cli.all_parsers``); a help text may name another command's
+    flag only with that command ("vpo theory --list-instances")."""
+    import argparse
+
+    from vpo.cli import all_parsers
+
+    problems = []
+    for name, parser in all_parsers():
+        flags = {option for action in parser._actions for option in action.option_strings}
+        texts = [parser.description or ""]
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                continue
+            if not (action.help or "").strip():
+                problems.append(f"{name} {action.option_strings[0]}: no help")
+            shown = (parser.formatter_class(prog="vpo")._get_help_string(action) or "").replace("%(default)s", "X")
+            if action.nargs != 0 and "default" not in shown:  # a flag that takes a value says what it is without one
+                problems.append(f"{name} {action.option_strings[0]}: help shows no default")
+            if shown.count("default") > 1:
+                problems.append(f"{name} {action.option_strings[0]}: the default is shown twice")
+            texts.append(action.help or "")
+        for text in texts:
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", re.sub(r"vpo [a-z ]+--[a-z-]+", "", text)):
+                if flag not in flags and flag.removeprefix("--no-") not in {f.removeprefix("--") for f in flags}:
+                    problems.append(f"{name}: help names {flag}, which this command does not have")
+    assert not problems, "\n".join(problems)

@@ -65,3 +65,22 @@ def test_cli_trains_a_local_model(local_model, tmp_path):
     assert json.loads((out / "result.json").read_text())["history"][-1]["step"] == 2
     with pytest.raises(SystemExit):
         main(["llm", "offline", "--model", str(folder), "--dataset", str(data), "--calibration", "ref"])
+
+
+def test_a_malformed_data_line_is_refused_naming_file_line_and_flag(local_model, tmp_path, capsys):
+    from vpo.cli import main
+
+    folder, data = local_model
+    lines = data.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([lines[0], '{"prompt": "w1", "chosen": " w2"', lines[1]]) + "\n")  # line 2 cut short
+    with pytest.raises(SystemExit) as exit_info:
+        main(["llm", "offline", "--model", str(folder), "--dataset", str(bad), "--steps", "1",
+              "--out-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert f"{bad} line 2" in message and "dataset" in message and "Traceback" not in message
+    empty = tmp_path / "empty_completion.jsonl"
+    empty.write_text(json.dumps({"prompt": "w1", "chosen": " ", "rejected": " w3"}) + "\n")
+    with pytest.raises(ValueError, match=r"line 1: `chosen` is an empty completion"):
+        load_preference_rows(empty)

@@ -17,8 +17,9 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+def test_notebook_executes_and_shows_its_figures(path, tmp_path, monkeypatch):
+    """Runs top to bottom in a kernel (matplotlib's inline backend), and at least one cell shows a picture."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     notebook = jupytext.read(path)
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
@@ -26,3 +27,6 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors
+    pictures = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+                if "image/png" in output.get("data", {})]
+    assert pictures, f"{path.name} shows no figure inline"

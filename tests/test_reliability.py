@@ -170,6 +170,38 @@ def test_every_command_exits_2_on_bad_flags(argv, tmp_path, capsys):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [
+    ["repro", "geometry", "--force", "--out", "{bad}"],
+    ["theory", "offline", "--N", "10", "--seeds", "0", "--out", "{bad}/run.json"],
+    ["theory", "online", "--T", "5", "--seeds", "0", "--out", "{bad}/run.json"],
+    ["llm", "offline", "--steps", "1", "--out-dir", "{bad}"],
+    ["llm", "online", "--iterations", "1", "--out-dir", "{bad}"],
+])
+def test_an_unwritable_output_is_refused_before_any_computing(argv, tmp_path, capsys, monkeypatch):
+    """Exit 2 naming the flag, no traceback, and nothing computed (the runners are never called)."""
+    from vpo.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a folder cannot be made inside a file
+    bad = str(blocker / "out")
+    import paper_repro.registry
+    import vpo_llm.training
+    import vpo_theory.offline
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed before checking the output")
+
+    monkeypatch.setattr(paper_repro.registry, "run_figures", computed)
+    monkeypatch.setattr(vpo_theory.offline, "run_offline", computed)
+    monkeypatch.setattr(vpo_llm.training, "train_offline", computed)
+    with pytest.raises(SystemExit) as exit_info:
+        main([part.replace("{bad}", bad) for part in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert ("--out-dir" if argv[0] == "llm" else "--out") in err and "cannot write there" in err
+    assert "Traceback" not in err
+
+
 # ----------------------------------------------------------------------------- non-finite guards
 SMALL = OfflineConfig(num_pairs=32, steps=6, eval_every=2, batch_size=8, dtype="float64",
                       task=TaskConfig(num_prompts=2, response_vocab=3, response_length=2))

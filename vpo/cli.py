@@ -40,8 +40,8 @@ def _add_repro(subparsers) -> None:
     parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
     parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
     parser.add_argument("--backend", choices=["joblib", "dask"], default="joblib",
-                        help="where seed × configuration cells run: joblib (this machine) or dask (a cluster)")
-    parser.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address, e.g. tcp://host:8786")
+                        help="where seed × configuration cells run: joblib (this machine) or dask (a cluster) (default: joblib)")
+    parser.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address, e.g. tcp://host:8786 (no default: required with dask)")
     parser.add_argument("--jobs", type=int, default=None, help="joblib processes (default: all cores)")
     parser.set_defaults(handler=_run_repro)
 
@@ -61,6 +61,9 @@ def _run_repro(args, parser) -> int:
     try:
         configure(backend=args.backend, scheduler=args.scheduler, n_jobs=args.jobs)
         out = args.out if args.out is not None else (QUICK_FIGURES if args.quick else FIGURES)
+        from vpo_theory.records import check_output
+
+        check_output(parser, "--out", out)
         run_figures(args.figures, quick=args.quick, out=out, force=args.force, replot=args.replot,
                     committed=FIGURES if args.quick else None)
     except (ValueError, FileNotFoundError) as error:
@@ -124,6 +127,27 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         else:
             subparsers.add_parser(name, help=text)
     return parser
+
+
+def all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    """("vpo theory online", its parser) for every command and subcommand, with every flag registered (for the
+    CLI reference of the documentation and the tests that walk every parser)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        found[prefix] = parser
+        for action in parser._actions:  # argparse keeps subcommands only here
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(f"{prefix} {name}", child)
+
+    walk("vpo", build_parser([]))
+    for name in _HEAVY:
+        full = build_parser([name])
+        for action in full._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                walk(f"vpo {name}", action.choices[name])
+    return list(found.items())
 
 
 def main(argv: list[str] | None = None) -> int:

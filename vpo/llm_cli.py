@@ -94,12 +94,13 @@ def _run_offline(args, parser) -> int:
 
 def _train_and_record(parser, config_class, values: dict, train) -> int:
     """Build the config (a bad value → exit 2), train, print the final row, write OUT_DIR/result.json."""
-    from vpo_theory.records import atomic_write_json, provenance
+    from vpo_theory.records import atomic_write_json, check_output, provenance
 
     try:
         config = config_class(**values)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
+    check_output(parser, "--out-dir", Path(config.out_dir))
     start = time.time()
     try:
         result = train(config)

@@ -6,6 +6,19 @@ import argparse
 import time
 from pathlib import Path
 
+from vpo_theory.records import check_output
+
+
+class DefaultsOnceFormatter(argparse.HelpFormatter):
+    """Shows a flag's default once: appended unless the help already says what the default is, or it is None
+    (then the help says what None means)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
 
 def add_theory_commands(subparsers) -> None:
     from vpo_theory.offline import OFFLINE_ALGORITHMS, OfflineOptions
@@ -22,7 +35,7 @@ def add_theory_commands(subparsers) -> None:
         "offline", help="one offline run: N comparisons from a behaviour policy, one estimator",
         description="Draw N Bradley–Terry comparisons from the behaviour policy, fit one estimator, report "
         "SubOpt(π̂) for each seed; the result (with config, seeds, version, commit) is written as JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsOnceFormatter,
     )
     _add_run_arguments(offline, instance="offline-poor-coverage", algorithms=OFFLINE_ALGORITHMS, role="estimator")
     offline.add_argument("--N", type=int, default=1000, help="number of comparisons")
@@ -30,11 +43,11 @@ def add_theory_commands(subparsers) -> None:
     offline.add_argument("--alpha-scale", type=float, default=1.0, help="c in α = c·√N")
     offline.add_argument("--calibration", default="behavior", choices=["behavior", "ref", "uniform", "chosen"],
                          help="π_cal")
-    offline.add_argument("--behavior", default=None, help="behaviour μ: a name of the instance's behaviours")
+    offline.add_argument("--behavior", default=None, help="behaviour μ: a name of the instance's behaviours (default: the instance's own)")
     offline.add_argument("--bound", type=float, default=None,
                          help="reward class bound (default: --bound-scale × the instance's bound)")
     offline.add_argument("--bound-scale", type=float, default=OfflineOptions.bound_scale, help="see --bound")
-    offline.add_argument("--c-gamma", type=float, default=None, help="LCB confidence multiplier c_Γ")
+    offline.add_argument("--c-gamma", type=float, default=None, help="LCB confidence multiplier c_Γ (default: the class's measured DEFAULT_C_GAMMA, theory §8)")
     offline.add_argument("--out", type=Path, default=None, help="JSON file (default runs/offline-<instance>-<algorithm>-<time>.json)")
     offline.set_defaults(handler=_run_offline_command, parser=offline)
 
@@ -45,7 +58,7 @@ def add_theory_commands(subparsers) -> None:
         description="Run T rounds of online RLHF (theory §6) with one algorithm for each seed; print Regret(T) and "
         "write the per-round SubOpt and regret (with config, seeds, version, commit) as JSON. Seeds run in "
         "parallel on all cores; every finished seed is saved at once, so a rerun after Ctrl-C resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsOnceFormatter,
     )
     defaults = OnlineOptions()
     _add_run_arguments(online, instance="tabular-small", algorithms=ONLINE_ALGORITHMS, role="learner")
@@ -56,9 +69,9 @@ def add_theory_commands(subparsers) -> None:
                         help="α constant over the run, or α_t = c·√t")
     online.add_argument("--scheme", choices=SCHEMES, default=defaults.scheme, help="how each round's pair is drawn")
     online.add_argument("--calibration", choices=["ref", "uniform"], default="ref", help="π_cal")
-    online.add_argument("--bound", type=float, default=None, help="reward class bound (default bound_scale × truth)")
+    online.add_argument("--bound", type=float, default=None, help="reward class bound (default: --bound-scale × the instance's bound)")
     online.add_argument("--bound-scale", type=float, default=defaults.bound_scale, help="see --bound")
-    online.add_argument("--c-gamma", type=float, default=None, help="UCB confidence multiplier c_Γ")
+    online.add_argument("--c-gamma", type=float, default=None, help="UCB confidence multiplier c_Γ (default: the class's measured DEFAULT_C_GAMMA, theory §8)")
     online.add_argument("--optimistic-method", choices=["certified", "local"], default=defaults.optimistic_method,
                         help="VPO's step: the certified global minimum (a proven lower bound every round) or the "
                              "local heuristic (a warm-started SQP step; proves nothing)")
@@ -66,7 +79,7 @@ def add_theory_commands(subparsers) -> None:
                         help="certified only: branch-and-bound cells per solve before a round is recorded as "
                              "uncertified (default: 200000 tabular; 1 linear, the whole-class test alone)")
     online.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the seeds run")
-    online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address")
+    online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address (no default: required with dask)")
     online.add_argument("--out", type=Path, default=None,
                         help="JSON file (default runs/online-<instance>-<algorithm>-<time>.json); finished seeds "
                              "are kept in OUT's folder under .cells/")
@@ -75,7 +88,7 @@ def add_theory_commands(subparsers) -> None:
 
 def _add_run_arguments(parser, *, instance: str, algorithms, role: str) -> None:
     """The flags every theory run shares: which instance, which algorithm, which data seeds."""
-    parser.add_argument("--instance", default=instance, help="a name from --list-instances")
+    parser.add_argument("--instance", default=instance, help="a named instance (list them: vpo theory --list-instances)")
     parser.add_argument("--instance-seed", type=int, default=0, help="seed that draws the instance")
     parser.add_argument("--algorithm", choices=algorithms, default="vpo", help=role)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="data seeds")
@@ -110,6 +123,8 @@ def _run_offline_command(args, parser) -> int:
     from vpo_theory.offline import run_offline
 
     instance = _instance(args, parser, size=("N", args.N))
+    out = args.out or Path("runs") / f"offline-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    check_output(parser, "--out", out.parent)
     options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "calibration": args.calibration,
                "behavior": args.behavior, "bound": args.bound, "bound_scale": args.bound_scale}
     if args.c_gamma is not None:
@@ -123,7 +138,6 @@ def _run_offline_command(args, parser) -> int:
             print(f"seed {seed}: SubOpt = {result.suboptimality:.6g}")
     except ValueError as error:
         parser.error(str(error))
-    out = args.out or Path("runs") / f"offline-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     return _summarize_and_write(args, out, results, "SubOpt", [r["suboptimality"] for r in results], start)
 
 
@@ -156,6 +170,8 @@ def _run_online_command(args, parser) -> int:
     from vpo_theory.online import OnlineOptions
 
     _instance(args, parser, size=("T", args.T))
+    out = args.out or Path("runs") / f"online-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    check_output(parser, "--out", out.parent)
     options = {"alpha": args.alpha, "alpha_scale": args.alpha_scale, "alpha_schedule": args.alpha_schedule,
                "scheme": args.scheme, "calibration": args.calibration, "bound": args.bound,
                "bound_scale": args.bound_scale, "c_gamma": args.c_gamma, "optimistic_method": args.optimistic_method,
@@ -164,7 +180,6 @@ def _run_online_command(args, parser) -> int:
         OnlineOptions(**options)  # every option checked before any work starts
     except ValueError as error:
         parser.error(str(error))
-    out = args.out or Path("runs") / f"online-{args.instance}-{args.algorithm}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     start = time.time()
     cells = [(args.instance, args.instance_seed, args.algorithm, args.T, seed, options) for seed in args.seeds]
     try:

@@ -29,25 +29,48 @@ class PreferenceRows:
         return len(self.prompt)
 
 
+def read_jsonl(path, field: str) -> list[tuple[str, dict]]:
+    """The rows of a JSON-lines file as (where, row) pairs — ``where`` is "FILE line N" for messages — skipping
+    blank lines. ``field`` names the option that gave the file (its errors name it, the file and the line)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"`{field}`: {path} does not exist; pass a JSONL file (one JSON object per line)")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"`{field}`: {path} line {number} is not valid JSON ({error.msg} at column "
+                             f"{error.colno}); each line must be one JSON object") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"`{field}`: {path} line {number} is a JSON {type(row).__name__}, not an object")
+        rows.append((f"{path} line {number}", row))
+    return rows
+
+
 def load_preference_rows(source) -> PreferenceRows:
     """Rows from a JSONL path or any iterable of dicts (e.g. a ``datasets.Dataset``) with text fields
     ``prompt``, ``chosen``, ``rejected``."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"`dataset` {path} does not exist; pass a JSONL file with prompt/chosen/rejected")
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        located = read_jsonl(source, "dataset")
     else:
-        rows = list(source)
+        located = [(f"row {i}", row) for i, row in enumerate(source)]
+    rows = [row for _, row in located]
     if not rows:
         raise ValueError("the preference data set is empty")
-    for i, row in enumerate(rows):
+    for where, row in located:
         missing = {"prompt", "chosen", "rejected"} - set(row)
         if missing:
-            raise ValueError(f"row {i} lacks {sorted(missing)}; rows need 'prompt', 'chosen' and 'rejected' (TRL layout)")
+            raise ValueError(f"`dataset`: {where} lacks {sorted(missing)}; rows need 'prompt', 'chosen' and "
+                             f"'rejected' (TRL layout)")
         for key in ("prompt", "chosen", "rejected"):
             if not isinstance(row[key], str):
-                raise TypeError(f"row {i}: `{key}` must be text (conversational rows: apply the chat template first)")
+                raise TypeError(f"`dataset`: {where}: `{key}` must be text (conversational rows: apply the chat "
+                                f"template first)")
+            if key != "prompt" and not row[key].strip():
+                raise ValueError(f"`dataset`: {where}: `{key}` is an empty completion")
     calibration = [r["calibration"] for r in rows] if all("calibration" in r for r in rows) else None
     return PreferenceRows([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows],
                           calibration)

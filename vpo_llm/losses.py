@@ -94,6 +94,27 @@ def ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     return loss, metrics
 
 
+def _calibration_mean(log_ratio, cal_weights, cal_token_counts, cal_normalization: str) -> torch.Tensor:
+    """The (weighted) mean of the calibration log-ratios h̃ (M,), each divided by its token count for "token_mean"."""
+    if cal_normalization == "token_mean":
+        if cal_token_counts is None:
+            raise ValueError("`cal_token_counts` (M,) is required with cal_normalization='token_mean'")
+        if cal_token_counts.shape != log_ratio.shape:
+            raise ValueError(f"`cal_token_counts` must have shape {tuple(log_ratio.shape)}, "
+                             f"got {tuple(cal_token_counts.shape)}")
+        if bool((cal_token_counts <= 0).any()):
+            raise ValueError("`cal_token_counts` must be > 0 (a calibration response has at least one token)")
+        log_ratio = log_ratio / cal_token_counts.to(log_ratio.dtype)
+    if cal_weights is None:
+        return log_ratio.mean()
+    if cal_weights.shape != log_ratio.shape:
+        raise ValueError(f"`cal_weights` must have shape {tuple(log_ratio.shape)}, got {tuple(cal_weights.shape)}")
+    if bool((cal_weights < 0).any()) or not bool(cal_weights.sum() > 0):
+        raise ValueError("`cal_weights` must be >= 0 with a positive sum")
+    weights = cal_weights.to(log_ratio.dtype)
+    return (weights * log_ratio).sum() / weights.sum()
+
+
 def vpo_loss(
     policy_chosen_logps: torch.Tensor,
     policy_rejected_logps: torch.Tensor,
@@ -112,11 +133,15 @@ def vpo_loss(
     """VPO in policy space, mean form  (theory §5, I6). Returns ``(loss, metrics)``.
 
     Args:
-      policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps: (B,)
-        summed response log-probs under π and π_ref.
-      policy_cal_logps, ref_cal_logps: (M,) the same for calibration samples ỹ_j ~ π_cal;
-        needed when ``alpha > 0`` (None allowed only for alpha == 0).
-      beta: KL strength β > 0.  alpha: the mean-form weight a = α/N ≥ 0.
+      policy_chosen_logps: (B,) summed log π(y⁺|x) of the chosen responses.
+      policy_rejected_logps: (B,) summed log π(y⁻|x) of the rejected responses.
+      ref_chosen_logps: (B,) the same under π_ref.
+      ref_rejected_logps: (B,) the same under π_ref.
+      policy_cal_logps: (M,) summed log π(ỹ_j|x_j) of calibration samples ỹ_j ~ π_cal; needed when
+        ``alpha > 0`` (None allowed only for alpha == 0).
+      ref_cal_logps: (M,) the same under π_ref.
+      beta: KL strength β > 0.
+      alpha: the mean-form weight a = α/N ≥ 0.
       sign: +1 optimism (online), −1 pessimism (offline).
       cal_weights: (M,) ≥ 0; the calibration mean becomes Σ w_j h̃_j / Σ w_j (importance
         weights, or an exact expectation over an enumerated response set).
@@ -148,25 +173,8 @@ def vpo_loss(
             raise ValueError("`policy_cal_logps` and `ref_cal_logps` are required when alpha > 0 (the calibration "
                              "term s·a·β·E_{π_cal}[log π − log π_ref]); pass them or set alpha=0 for DPO")
         _check_batch(policy_cal_logps=policy_cal_logps, ref_cal_logps=ref_cal_logps)
-        log_ratio = policy_cal_logps - ref_cal_logps  # (M,) h̃
-        if cal_normalization == "token_mean":
-            if cal_token_counts is None:
-                raise ValueError("`cal_token_counts` (M,) is required with cal_normalization='token_mean'")
-            if cal_token_counts.shape != log_ratio.shape:
-                raise ValueError(f"`cal_token_counts` must have shape {tuple(log_ratio.shape)}, "
-                                 f"got {tuple(cal_token_counts.shape)}")
-            if bool((cal_token_counts <= 0).any()):
-                raise ValueError("`cal_token_counts` must be > 0 (a calibration response has at least one token)")
-            log_ratio = log_ratio / cal_token_counts.to(log_ratio.dtype)
-        if cal_weights is None:
-            mean_log_ratio = log_ratio.mean()
-        else:
-            if cal_weights.shape != log_ratio.shape:
-                raise ValueError(f"`cal_weights` must have shape {tuple(log_ratio.shape)}, got {tuple(cal_weights.shape)}")
-            if bool((cal_weights < 0).any()) or not bool(cal_weights.sum() > 0):
-                raise ValueError("`cal_weights` must be >= 0 with a positive sum")
-            weights = cal_weights.to(log_ratio.dtype)
-            mean_log_ratio = (weights * log_ratio).sum() / weights.sum()
+        mean_log_ratio = _calibration_mean(policy_cal_logps - ref_cal_logps, cal_weights, cal_token_counts,
+                                           cal_normalization)
         cal_term = sign * alpha * beta * mean_log_ratio  # s·a·β·E_{π_cal} h (theory §5); constant part kept
         loss = dpo + cal_term
     metrics = _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps)

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
 from .fields import RunFields, check_fields, option
+from .data import read_jsonl
 from .environments import HFEnvironment, TaskEnvironment
 from .losses import dpo_loss, vpo_loss
 from .oracles import BradleyTerryOracle, RewardModelOracle, as_oracle
@@ -58,7 +59,7 @@ class OnlineConfig(RunFields):
         'pair sampling: "policy-ref" (y¹ ~ π_t, y² ~ π_ref) or "policy-policy" (both ~ π_t)')
     calibration: str = option(
         "ref",
-        'π_cal: "ref" (cached π_ref samples, theory §5 default) or "chosen" (preferred responses)')
+        'π_cal: "ref" (cached π_ref samples, as in theory §6) or "chosen" (preferred responses)')
     cal_samples_per_pair: int = option(2, "calibration samples per pair, drawn from the prompt's cached π_ref samples")
     ref_samples_per_prompt: int = option(16, "size of each prompt's cached π_ref sample pool (generated once)")
     iterations: int = option(20, "T: rounds of generate → label → train")
@@ -116,17 +117,13 @@ def load_prompts(source) -> list[str]:
     """Prompts from a JSONL file or any iterable of rows (e.g. a ``datasets.Dataset``), each with a
     "prompt" text (TRL's prompt-only layout)."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f'`prompts` {path} does not exist; pass a JSONL file with one {{"prompt": ...}} '
-                                    f"per line")
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        located = read_jsonl(source, "prompts")
     else:
-        rows = list(source)
+        located = [(f"row {i + 1}", row) for i, row in enumerate(source)]
     prompts = []
-    for i, row in enumerate(rows):
+    for where, row in located:
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise ValueError(f"`prompts` row {i + 1} has no text field 'prompt'")
+            raise ValueError(f"`prompts`: {where} has no text field 'prompt'")
         prompts.append(row["prompt"])
     if not prompts:
         raise ValueError("`prompts` holds no prompts")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
 import vpo_theory as vt
 from vpo_theory import kernels

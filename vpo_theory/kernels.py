@@ -56,7 +56,8 @@ def logsumexp(values: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.
     """
     top = np.max(values, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)  # an all −inf row: log 0 = −inf, not NaN
-    out = np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True)) + top
+    with np.errstate(divide="ignore"):  # an all −inf row: log 0 = −inf, on purpose
+        out = np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True)) + top
     return out if keepdims else np.squeeze(out, axis=axis)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["package_version", "git_commit", "provenance", "atomic_write", "atomic_write_text", "atomic_write_json", "to_json"]
+__all__ = ["package_version", "git_commit", "provenance", "writable_folder", "check_output", "atomic_write", "atomic_write_text", "atomic_write_json", "to_json"]
 
 #: Files this package writes are readable by others (a record is for sharing); umask may narrow it further.
 FILE_MODE = 0o644
@@ -76,6 +76,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def writable_folder(folder: Path) -> str | None:
+    """None if files can be created in ``folder`` (made if missing), else the reason (for a message)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def check_output(parser, flag: str, folder: Path) -> None:
+    """``parser.error`` (exit 2, naming ``flag``) when files cannot be written in ``folder``: called by the command
+    line before anything is computed."""
+    reason = writable_folder(folder)
+    if reason is not None:
+        parser.error(f"{flag} {folder}: cannot write there ({reason}); choose a folder you can write to")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

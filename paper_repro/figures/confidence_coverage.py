@@ -14,7 +14,7 @@ import numpy as np
 from vpo_theory import make_instance
 from vpo_theory.offline import mle_confidence
 
-from ..common import pyplot, save_figure
+from ..common import pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -68,6 +68,8 @@ def plot(record: dict, path: Path) -> None:
     middle.set(xscale="log", yscale="log", xlabel="N", title="distance / shape, 95% quantile over seeds")
     right.axhline(1 - record["config"]["delta"], color="k", lw=0.8, ls=":")
     right.set(xscale="log", xlabel="c_Γ", ylabel="coverage of C", title="coverage per c_Γ")
+    for ax in (left, middle, right):
+        readable_log_axes(ax)
     left.legend(fontsize=7)
     save_figure(fig, path)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import cache_dir, mean_and_ci, mean_band, pyplot, save_figure
+from ..common import bootstrap_mean_interval, cache_dir, mean_band, pyplot, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -106,17 +106,18 @@ def plot_offline(record: dict, path: Path) -> None:
                  ("true_reward", "E_π r* (exact)", "true reward")], "Offline LLM training on the enumerable task")
 
 
-def _two_panels(record: dict, path: Path, x_of, xlabel: str, panels, title: str) -> None:
-    """Each method's seed mean ± 95 % CI of two metrics side by side; ``panels``: (key, ylabel, title) twice."""
+def _two_panels(record: dict, path: Path, x_of, xlabel: str, panels, title: str, *, nonnegative: bool = False) -> None:
+    """Each method's seed mean and 95 % interval of two metrics side by side; ``panels``: (key, ylabel, title) twice;
+    ``nonnegative``: the metrics cannot be negative (bootstrap percentile intervals)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for k, (method, entry) in enumerate(record["results"].items()):
         for ax, (key, _, _) in zip(axes, panels):
-            mean_band(ax, x_of(entry, key), entry[key], f"C{k}", method)
+            mean_band(ax, x_of(entry, key), entry[key], f"C{k}", method, nonnegative=nonnegative)
     for ax, (_, ylabel, panel_title) in zip(axes, panels):
         ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{title} ({len(record['config']['seeds'])} seeds, mean ± 95% CI)")
+    fig.suptitle(f"{title} ({len(record['config']['seeds'])} seeds, mean and 95% interval)")
     save_figure(fig, path)
 
 
@@ -149,10 +150,10 @@ def compute_online(quick: bool) -> dict:
     for method in ONLINE_METHODS:
         regret = np.asarray(results[method]["regret"])[:, -1]
         final = np.asarray(results[method]["suboptimality"])[:, -1]
-        regret_mean, regret_ci = mean_and_ci(regret[:, None])
-        final_mean, final_ci = mean_and_ci(final[:, None])
-        summary[method] = (f"regret over {iterations} iterations {regret_mean[0]:.2f} ± {regret_ci[0]:.2f}; "
-                           f"SubOpt after training {final_mean[0]:.3f} ± {final_ci[0]:.3f}; "
+        regret_mean, regret_low, regret_high = bootstrap_mean_interval(regret)  # non-negative: percentile bootstrap
+        final_mean, final_low, final_high = bootstrap_mean_interval(final)
+        summary[method] = (f"regret over {iterations} iterations {regret_mean:.2f} [{regret_low:.2f}, {regret_high:.2f}]; "
+                           f"SubOpt after training {final_mean:.3f} [{final_low:.3f}, {final_high:.3f}] (95% bootstrap); "
                            f"KL at end {np.mean(np.asarray(results[method]['kl'])[:, -1]):.2f}")
     return {"config": {"quick": quick, "iterations": iterations, "seeds": seeds, "methods": ONLINE_METHODS,
                        "setup": ONLINE_SETUP | {"task": "4 prompts × 16 two-token responses, β = 0.5; π_ref = tiny "
@@ -165,7 +166,8 @@ def compute_online(quick: bool) -> dict:
 def plot_online(record: dict, path: Path) -> None:
     _two_panels(record, path, lambda entry, key: np.arange(1, len(entry[key][0]) + 1), "iteration t",
                 [("suboptimality", "SubOpt(π_t) (exact)", "suboptimality of the collecting policy"),
-                 ("regret", "Σ SubOpt(π_s), s ≤ t", "regret")], "Online LLM training on the enumerable task")
+                 ("regret", "Σ SubOpt(π_s), s ≤ t", "regret")], "Online LLM training on the enumerable task",
+                nonnegative=True)
 
 
 register(

@@ -14,7 +14,7 @@ import numpy as np
 from vpo_theory import make_instance, run_offline
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import finish_panels, mean_errorbar, pyplot
+from ..common import finish_panels, mean_errorbar, pyplot, reference_slope
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -67,9 +67,13 @@ def plot(record: dict, path: Path) -> None:
     names = {"vpo": "VPO (s=−1)", "mle": "MLE plug-in", "lcb": "LCB"}
     for ax, (label, per_alg) in zip(np.atleast_1d(axes), settings.items()):
         for alg, entry in per_alg.items():
-            mean_errorbar(ax, sizes, entry["suboptimality"], colors[alg], f"{names[alg]}: N^{entry['slope']:+.2f}")
+            mean_errorbar(ax, sizes, entry["suboptimality"], colors[alg], f"{names[alg]}: N^{entry['slope']:+.2f}",
+                          nonnegative=True)
+        start = float(np.mean(np.asarray(per_alg["mle"]["suboptimality"])[:, 0])) if "mle" in per_alg else None
+        if start:  # the paper's rate, through the MLE's first point
+            reference_slope(ax, sizes, start, -0.5, "∝ N^−1/2 (the theory's rate)")
         ax.set_title(label, fontsize=10)
-    finish_panels(fig, axes, path, xlabel="N (comparisons)", ylabel="SubOpt(π̂)  (mean ± 95% CI)",
+    finish_panels(fig, axes, path, xlabel="N (comparisons)", ylabel="SubOpt(π̂)  (mean, 95% bootstrap CI)",
                   title=f"Offline: suboptimality vs N ({len(record['config']['seeds'])} seeds)")
 
 

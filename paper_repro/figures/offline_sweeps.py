@@ -19,7 +19,7 @@ from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.online import OnlineOptions
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import cache_dir, certificate_summary, mean_band, mean_errorbar, pyplot, save_figure
+from ..common import cache_dir, certificate_summary, mean_band, mean_errorbar, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -111,9 +111,10 @@ def _sweep_panel(ax, entry: dict, series, baseline) -> None:
     """Each swept method (key, grid, label) as mean ± 95 % CI over seeds in C0, C2; the baseline (key, label) as a
     dashed line in C1; log x axis."""
     for (key, grid, name), color in zip(series, ("C0", "C2")):
-        mean_errorbar(ax, grid, np.asarray(entry[key]).T, color, name)
+        mean_errorbar(ax, grid, np.asarray(entry[key]).T, color, name, nonnegative=True)  # SubOpt, regret ≥ 0
     ax.axhline(np.mean(entry[baseline[0]]), color="C1", ls="--", label=baseline[1])
     ax.set(xscale="log")
+    readable_log_axes(ax)
     ax.legend(fontsize=7)
 
 
@@ -128,6 +129,7 @@ def plot_alpha(record: dict, path: Path) -> None:
         _sweep_panel(ax, entry, [("vpo", cfg["alpha_scales"], "VPO: α = c·√N, x = c"),
                                  ("lcb", cfg["c_gamma_grid"], "LCB: x = c_Γ")], ("mle", "MLE plug-in (α = 0)"))
         ax.set(yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
+        readable_log_axes(ax)
     axes[0].set_ylabel(f"offline: SubOpt at N = {cfg['N']}")
     if rows == 2:
         online_cfg = cfg["online"]
@@ -190,8 +192,10 @@ def plot_calibration(record: dict, path: Path) -> None:
     axes = grid[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
         for k, (cal, values) in enumerate(entry.items()):
-            mean_errorbar(ax, sizes, values["suboptimality"], f"C{k}", f"π_cal = {cal}: N^{values['slope']:+.2f}")
+            mean_errorbar(ax, sizes, values["suboptimality"], f"C{k}", f"π_cal = {cal}: N^{values['slope']:+.2f}",
+                          nonnegative=True)
         ax.set(xscale="log", yscale="log", xlabel="N", title=f"pessimistic VPO — {label}")
+        readable_log_axes(ax)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("offline: SubOpt(π̂)")
     if rows == 2:
@@ -199,7 +203,7 @@ def plot_calibration(record: dict, path: Path) -> None:
         steps = np.arange(1, cfg["T"] + 1)[cfg["stride"] - 1::cfg["stride"]]
         for ax, (inst, entry) in zip(grid[1], record["online"].items()):
             for k, (name, curve) in enumerate(entry.items()):
-                mean_band(ax, steps, curve, f"C{k}", name)
+                mean_band(ax, steps, curve, f"C{k}", name, nonnegative=True)
             ax.set(xlabel="round t", title=f"optimistic VPO online — {inst}")
             ax.legend(fontsize=7)
         grid[1][0].set_ylabel("online: Regret(t)")

@@ -15,7 +15,8 @@ import numpy as np
 from vpo_theory import make_instance, run_online
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import cache_dir, certificate_summary, finish_panels, mean_and_ci, mean_band, pyplot, save_figure
+from ..common import (cache_dir, certificate_summary, finish_panels, mean_and_ci, mean_band, pyplot, reference_slope,
+                      save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -66,11 +67,16 @@ def plot(record: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(record["results"]), figsize=(4.5 * len(record["results"]), 3.8))
     names = {"vpo": "VPO (s=+1)", "greedy": "greedy (MLE)", "ucb": "UCB", "ref": "π_ref"}
     for ax, (inst, per_alg) in zip(np.atleast_1d(axes), record["results"].items()):
+        steps = np.arange(1, cfg["T"] + 1)[::cfg["stride"]]
         for k, (alg, entry) in enumerate(per_alg.items()):
-            steps = np.arange(1, cfg["T"] + 1)[::cfg["stride"]]
-            mean_band(ax, steps, entry["regret"], f"C{k}", f"{names[alg]}: T^{entry['slope']:.2f}")
+            mean_band(ax, steps, entry["regret"], f"C{k}", f"{names[alg]}: T^{entry['slope']:.2f}", nonnegative=True)
+        if "vpo" in per_alg:  # the optimistic rate, through VPO's curve at T/100
+            anchor = max(1, len(steps) // 100)
+            start = float(np.mean(np.asarray(per_alg["vpo"]["regret"])[:, anchor]))
+            if start > 0:
+                reference_slope(ax, steps[anchor:], start, 0.5, "∝ √T (the theory's rate)")
         ax.set_title(inst)
-    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T) (mean ± 95% CI)",
+    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T) (mean, 95% bootstrap CI)",
                   title=f"Online: cumulative regret ({len(cfg['seeds'])} seeds, policy-ref sampling)")
 
 

@@ -1,0 +1,82 @@
+"""The documentation site: it builds with warnings as errors, and in a real browser (headless Chromium) a
+notebook page shows its figures and the search finds `vpo_loss`."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mkdocs")
+pytest.importorskip("mkdocs_jupyter")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_PAGE = "notebooks/01_optimism_vs_pessimism/index.html"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, f"mkdocs build --strict failed:\n{build.stderr[-4000:]}"
+    return out
+
+
+def test_site_builds_strictly_with_every_page(site):
+    for page in ["index.html", "theory/index.html", "figures/index.html", "cli/index.html", "use-with-trl/index.html",
+                 "reference/vpo_theory/index.html", NOTEBOOK_PAGE]:
+        assert (site / page).exists(), page
+    cli = (site / "cli/index.html").read_text()
+    assert "vpo theory online" in cli and "--optimistic-method" in cli  # generated from the parsers
+    api = (site / "reference/vpo_theory/index.html").read_text()
+    assert "log_optimal_policy" in api and "fit_vpo" in api  # generated from the docstrings
+    notebook = (site / NOTEBOOK_PAGE).read_text()
+    assert notebook.count("data:image/png") >= 2  # executed at build time, figures embedded
+
+
+def _chromium() -> str | None:
+    return next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))),
+                None)
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args, **kwargs: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_browser_sees_the_notebook_figures_and_search_finds_vpo_loss(served, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{served}/{NOTEBOOK_PAGE}", wait_until="networkidle")
+        rendered = page.evaluate("() => Array.from(document.images).filter("
+                                 "img => img.src.startsWith('data:image/png') && img.complete && img.naturalWidth > 100"
+                                 ").length")
+        assert rendered >= 2, "the notebook page shows no rendered figure"
+        page.screenshot(path=str(tmp_path / "notebook.png"), full_page=False)
+
+        page.goto(f"{served}/index.html", wait_until="networkidle")
+        page.click("input.md-search__input", timeout=10_000)
+        page.keyboard.type("vpo_loss")  # typed key by key: the search listens to key events
+        page.wait_for_selector(".md-search-result__item", timeout=20_000)
+        results = page.inner_text(".md-search-result")
+        page.screenshot(path=str(tmp_path / "search.png"))
+        browser.close()
+    assert "vpo_loss" in results

@@ -1,0 +1,44 @@
+"""vpo_theory.records: atomic writes (readable by others, never half-written), provenance, writable folders."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from vpo_theory import records
+
+
+def test_atomic_json_is_written_whole_and_readable_by_others(tmp_path):
+    path = tmp_path / "sub" / "record.json"
+    records.atomic_write_json(path, {"a": 1, "b": [1.5, 2.5]})
+    assert json.loads(path.read_text()) == {"a": 1, "b": [1.5, 2.5]}
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # group and others may read it
+    assert not list(path.parent.glob(".*tmp"))
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "record.json"
+    records.atomic_write_text(path, "old")
+
+    def fail(temporary):
+        temporary.write_text("half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        records.atomic_write(path, fail)
+    assert path.read_text() == "old" and not list(tmp_path.glob(".*tmp"))
+
+
+def test_provenance_names_version_commit_and_machine():
+    info = records.provenance()
+    assert {"package_version", "git_commit", "python", "numpy", "machine", "created"} <= set(info)
+    assert info["package_version"] != ""
+
+
+def test_writable_folder_gives_the_reason_when_it_is_not(tmp_path):
+    assert records.writable_folder(tmp_path / "new" / "folder") is None
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert isinstance(records.writable_folder(blocker / "inside"), str)
