@@ -6,7 +6,9 @@
 - ``tasks``: the enumerable sequence task, exact J/KL/SubOpt, export to ``vpo_theory``;
 - ``training``: the offline trainer; ``online``: the online trainer (Algorithm 1) with
   ``environments`` (generation) and ``oracles`` (who wins a pair);
-- ``bridge``: the bandit-to-LLM bridge experiment.
+- ``bridge``: the bandit-to-LLM bridge experiment;
+- ``trainers``: ``VPOConfig`` / ``VPOTrainer``, VPO on TRL's DPO trainer (needs the ``trl`` extra; imported on
+  first use).
 """
 
 from .logprobs import sequence_logps, token_logps
@@ -19,7 +21,23 @@ from .online import OnlineConfig, ReferenceSampleCache, train_online
 from .oracles import BradleyTerryOracle, CallableOracle, RewardModelOracle
 from .training import DatasetConfig, train_on_dataset
 
+_TRL_NAMES = ("VPOConfig", "VPOTrainer")
+
+
+def __getattr__(name: str):
+    """``VPOConfig`` and ``VPOTrainer`` import TRL, so they load on first use (the rest of vpo_llm needs no TRL)."""
+    if name in _TRL_NAMES:
+        try:
+            from . import trainers
+        except ImportError as error:
+            raise ImportError(f"vpo_llm.{name} needs TRL: pip install -e \".[trl]\" ({error})") from None
+        return getattr(trainers, name)
+    raise AttributeError(f"module 'vpo_llm' has no attribute {name!r}")
+
+
 __all__ = [
+    "VPOConfig",
+    "VPOTrainer",
     "BradleyTerryOracle",
     "BridgeConfig",
     "CallableOracle",

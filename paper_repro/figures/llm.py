@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import bootstrap_mean_interval, cache_dir, mean_band, pyplot, save_figure
+from ..common import MIN_SEEDS_FOR_INTERVAL, bootstrap_mean_interval, cache_dir, mean_band, pyplot, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -117,7 +117,9 @@ def _two_panels(record: dict, path: Path, x_of, xlabel: str, panels, title: str,
     for ax, (_, ylabel, panel_title) in zip(axes, panels):
         ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{title} ({len(record['config']['seeds'])} seeds, mean and 95% interval)")
+    seeds = len(record["config"]["seeds"])
+    spread = "mean and 95% interval" if seeds >= MIN_SEEDS_FOR_INTERVAL else "mean; thin lines: each seed"
+    fig.suptitle(f"{title} ({seeds} seeds, {spread})")
     save_figure(fig, path)
 
 

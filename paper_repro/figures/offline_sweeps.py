@@ -45,6 +45,14 @@ def _online_size(quick: bool) -> tuple[int, list[int]]:
     return (100, list(range(2))) if quick else (400, list(range(8)))  # quick: certified steps cost ~0.1–0.3 s a round
 
 
+def _online_grids(quick: bool) -> tuple[list[float], list[float]]:
+    """The online sweep's grids, the same budget for VPO's c and UCB's c_Γ; fewer values at quick size (the certified
+    optimistic step makes each online cell cost ~10 s on 2 cores)."""
+    if quick:  # three of each, the default c = 0.1 among them
+        return [0.03, 0.1, 1.0], [1e-3, 1e-2, 1e-1]
+    return ONLINE_ALPHA_SCALES, ONLINE_C_GAMMA_GRID
+
+
 def _cell(instance_name, behavior, algorithm, n, seed, options):
     return run_offline(make_instance(instance_name, 0), algorithm, n, seed, behavior=behavior, **options).suboptimality
 
@@ -75,34 +83,36 @@ def compute_alpha(quick: bool) -> dict:
     online, online_summary = _compute_alpha_online(quick)
     summary.update(online_summary)
     horizon, online_seeds = _online_size(quick)
+    online_alpha_scales, online_c_gamma_grid = _online_grids(quick)
     return {"config": {"quick": quick, "N": n, "seeds": seeds, "alpha_scales": ALPHA_SCALES, "c_gamma_grid": C_GAMMA_GRID,
                        "settings": SETTINGS, "online": {"T": horizon, "seeds": online_seeds, "instances": ONLINE_INSTANCES,
-                                                        "alpha_scales": ONLINE_ALPHA_SCALES,
-                                                        "c_gamma_grid": ONLINE_C_GAMMA_GRID}},
+                                                        "alpha_scales": online_alpha_scales,
+                                                        "c_gamma_grid": online_c_gamma_grid}},
             "results": results, "online": online, "summary": summary}
 
 
 def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
     """Regret(T) of VPO against c (α = c·√T) and of UCB against c_Γ; greedy as the reference line."""
     horizon, seeds = _online_size(quick)
-    configs = ([("vpo", {"alpha_scale": c}) for c in ONLINE_ALPHA_SCALES]
-               + [("ucb", {"c_gamma": c}) for c in ONLINE_C_GAMMA_GRID] + [("greedy", {})])
+    alpha_scales, c_gamma_grid = _online_grids(quick)
+    configs = ([("vpo", {"alpha_scale": c}) for c in alpha_scales]
+               + [("ucb", {"c_gamma": c}) for c in c_gamma_grid] + [("greedy", {})])
     cells = [(inst, alg, horizon, s, opts) for inst in ONLINE_INSTANCES for alg, opts in configs for s in seeds]
     outputs = run_cells(_online_cell, cells, desc="alpha-sweep (online)", cache_dir=cache_dir("alpha-sweep"))
     regrets = np.array([out["regret"] for out in outputs])[:, -1]
     regrets = regrets.reshape(len(ONLINE_INSTANCES), len(configs), len(seeds))
     results, summary = {}, {}
-    k = len(ONLINE_ALPHA_SCALES)
+    k = len(alpha_scales)
     for i, inst in enumerate(ONLINE_INSTANCES):
         vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
         block = outputs[i * len(configs) * len(seeds):(i + 1) * len(configs) * len(seeds)]
         results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": certificate_summary(block)}
-        best_c = ONLINE_ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
-        best_gamma = ONLINE_C_GAMMA_GRID[int(np.argmin(ucb.mean(axis=1)))]
+        best_c = alpha_scales[int(np.argmin(vpo.mean(axis=1)))]
+        best_gamma = c_gamma_grid[int(np.argmin(ucb.mean(axis=1)))]
         default = OnlineOptions().alpha_scale
         summary[f"online {inst}"] = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO best c={best_c:g} "
                                      f"{vpo.mean(axis=1).min():.1f}, at the default c={default:g} "
-                                     f"{vpo[ONLINE_ALPHA_SCALES.index(default)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
+                                     f"{vpo[alpha_scales.index(default)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
                                      f"{ucb.mean(axis=1).min():.1f}")
     return results, summary
 

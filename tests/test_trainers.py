@@ -1,0 +1,149 @@
+"""VPOTrainer on TRL: α = 0 is DPOTrainer (loss and gradients on the same batch), the VPO term is `vpo_loss`'s,
+the bounded class clips it, and a LoRA run changes only the adapters."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+datasets = pytest.importorskip("datasets")
+trl = pytest.importorskip("trl")
+pytest.importorskip("tokenizers")
+
+from vpo_llm import VPOConfig, VPOTrainer  # noqa: E402
+from vpo_llm.logprobs import sequence_logps  # noqa: E402
+from vpo_llm.losses import vpo_loss  # noqa: E402
+from vpo_llm.models import TinyLMConfig, tiny_causal_lm, word_tokenizer  # noqa: E402
+
+ROWS = {"prompt": ["w1 w2", "w3", "w4 w5 w6", "w7"],  # unequal lengths on purpose: the pooling matters
+        "chosen": [" w8 w9", " w10", " w11 w12 w13", " w8"],
+        "rejected": [" w9", " w10 w11", " w12", " w13 w2 w3"]}
+
+
+def _setup(tmp_path, config_class, **fields):
+    tokenizer = word_tokenizer(14)
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
+    reference = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)).to(torch.float64)
+    config = config_class(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
+                          **fields)
+    trainer_class = VPOTrainer if config_class is VPOConfig else trl.DPOTrainer
+    trainer = trainer_class(model=model, ref_model=reference, args=config,
+                            train_dataset=datasets.Dataset.from_dict(ROWS), processing_class=tokenizer)
+    batch = next(iter(trainer.get_train_dataloader()))  # rows: 4 chosen, then 4 rejected
+    return trainer, model, reference, batch
+
+
+def _summed_logps(model, batch) -> torch.Tensor:
+    """(2B,) summed completion log-probs through TRL's fused LM head — the numbers TRL's own DPO loss uses (they
+    differ from a float64 log-softmax by ~1e-4), computed here without the trainer."""
+    completion = batch["completion_mask"]
+    labels = batch["input_ids"].masked_fill(completion == 0, -100)
+    with torch.no_grad():
+        log_probs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
+                          use_cache=False, fused_lm_head=True).log_probs
+    mask = completion[..., 1:].to(log_probs.dtype)
+    return (log_probs[:, -mask.size(1):] * mask).sum(dim=1)
+
+
+def _loss_and_gradients(trainer, model, batch):
+    model.zero_grad()
+    loss = trainer.compute_loss(model, batch)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+
+def test_alpha_zero_is_dpo_trainer_exactly(tmp_path):
+    vpo, vpo_model, _, batch = _setup(tmp_path / "vpo", VPOConfig, beta=0.2, vpo_alpha=0.0)
+    dpo, dpo_model, _, dpo_batch = _setup(tmp_path / "dpo", trl.DPOConfig, beta=0.2)
+    assert all(torch.equal(batch[k], dpo_batch[k]) for k in batch if isinstance(batch[k], torch.Tensor))
+    vpo_loss_value, vpo_grads = _loss_and_gradients(vpo, vpo_model, batch)
+    dpo_loss_value, dpo_grads = _loss_and_gradients(dpo, dpo_model, dpo_batch)
+    assert vpo_loss_value == pytest.approx(dpo_loss_value, rel=1e-6, abs=1e-12)
+    for ours, theirs in zip(vpo_grads, dpo_grads):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize("calibration,normalization,sign", [("chosen", "sum", -1), ("behavior", "sum", +1),
+                                                           ("chosen", "token_mean", -1)])
+def test_the_vpo_term_is_vpo_loss_on_the_same_batch(tmp_path, calibration, normalization, sign):
+    """Independent of the trainer's code: the summed log-probs from the model's forward, the loss from vpo_loss;
+    and the trainer's log-probs agree with vpo_llm.sequence_logps (float64) to TRL's fused-head precision."""
+    beta, a = 0.3, 0.7
+    trainer, model, reference, batch = _setup(tmp_path, VPOConfig, beta=beta, vpo_alpha=a, vpo_sign=sign,
+                                              vpo_calibration=calibration, vpo_cal_normalization=normalization)
+    loss, _ = _loss_and_gradients(trainer, model, batch)
+    ids, attention, completion = batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
+    policy_chosen, policy_rejected = _summed_logps(model, batch).chunk(2)
+    ref_chosen, ref_rejected = _summed_logps(reference, batch).chunk(2)
+    with torch.no_grad():
+        exact = sequence_logps(model, ids, attention, completion).to(policy_chosen.dtype)
+    torch.testing.assert_close(torch.cat([policy_chosen, policy_rejected]), exact, rtol=1e-3, atol=1e-3)
+    lengths = completion.sum(1).to(policy_chosen.dtype)
+    if calibration == "chosen":
+        policy_cal, ref_cal, counts = policy_chosen, ref_chosen, lengths.chunk(2)[0]
+    else:
+        policy_cal, ref_cal, counts = (torch.cat([policy_chosen, policy_rejected]),
+                                       torch.cat([ref_chosen, ref_rejected]), lengths)
+    expected, _ = vpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, policy_cal, ref_cal, beta=beta,
+                           alpha=a, sign=sign, cal_token_counts=counts, cal_normalization=normalization)
+    assert loss == pytest.approx(expected.item(), rel=1e-6)
+    logged = trainer._metrics["train"]
+    assert logged["loss/cal"][-1] == pytest.approx(expected.item() - logged["loss/dpo"][-1], rel=1e-6, abs=1e-9)
+
+
+def test_the_bounded_class_clips_the_optimistic_term(tmp_path):
+    """s = +1 with vpo_reward_bound B: the calibration term is s·a·mean clip(β·h̃, −B, B), bounded below by −a·B."""
+    beta, a, bound = 0.3, 0.7, 1e-3  # a bound far below the samples' |β·h̃|: every one is clipped
+    trainer, model, reference, batch = _setup(tmp_path, VPOConfig, beta=beta, vpo_alpha=a, vpo_sign=+1,
+                                              vpo_reward_bound=bound)
+    trainer.compute_loss(model, batch)
+    implicit = beta * (_summed_logps(model, batch) - _summed_logps(reference, batch)).chunk(2)[0]
+    assert torch.all(implicit.abs() > bound)
+    expected = a * float(implicit.clamp(-bound, bound).mean())
+    assert trainer._metrics["train"]["loss/cal"][-1] == pytest.approx(expected, rel=1e-6)
+    assert abs(trainer._metrics["train"]["loss/cal"][-1]) <= a * bound + 1e-15
+
+
+def test_a_lora_run_changes_only_the_adapters(tmp_path):
+    peft = pytest.importorskip("peft")
+    tokenizer = word_tokenizer(14)
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    config = VPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True, beta=0.1,
+                       vpo_alpha=0.5, max_steps=3, learning_rate=1e-2, save_strategy="no", logging_steps=1)
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    trainer = VPOTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_dict(ROWS),
+                         processing_class=tokenizer, peft_config=lora)
+    trainer.train()
+    changed_adapters, changed_base = 0, []
+    for name, parameter in trainer.model.named_parameters():
+        if "lora_" in name:
+            changed_adapters += int(not torch.allclose(parameter, torch.zeros_like(parameter)))
+            continue
+        base_name = name.replace("base_model.model.", "").replace(".base_layer", "")
+        if base_name in before and not torch.equal(parameter.detach(), before[base_name]):
+            changed_base.append(name)
+    assert changed_adapters > 0 and not changed_base
+    history = [row for row in trainer.state.log_history if "loss/cal" in row]
+    assert history and np.isfinite(history[-1]["loss/cal"])
+
+
+def test_bad_vpo_fields_are_refused_by_name(tmp_path):
+    for fields, name in [({"vpo_sign": 0}, "vpo_sign"), ({"vpo_alpha": -1.0}, "vpo_alpha"),
+                         ({"vpo_calibration": "nope"}, "vpo_calibration"),
+                         ({"vpo_alpha": 1.0, "vpo_alpha_scale": 1.0}, "vpo_alpha_scale")]:
+        with pytest.raises(ValueError, match=name):
+            VPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, **fields)
+
+
+def test_precomputed_reference_log_probs_give_the_same_loss(tmp_path):
+    fields = {"beta": 0.3, "vpo_alpha": 0.7, "vpo_calibration": "behavior"}
+    live, model, _, batch = _setup(tmp_path / "live", VPOConfig, **fields)
+    cached, cached_model, _, cached_batch = _setup(tmp_path / "cached", VPOConfig, precompute_ref_log_probs=True,
+                                                   **fields)
+    assert "ref_chosen_logps" in cached_batch
+    assert cached.compute_loss(cached_model, cached_batch).item() == pytest.approx(
+        live.compute_loss(model, batch).item(), rel=1e-4)
