@@ -264,6 +264,20 @@ def llm_steps(quick: bool) -> dict:
             "llm_dpo_step_saved_bytes": memory["dpo"]}
 
 
+def _tiny_preference_setup():
+    """The TRL comparisons' shared inputs: a 32-word local tokenizer, 32 random preference rows (prompts of 6 words,
+    completions of 8), and a 4-layer tiny Llama config of width 128."""
+    from vpo_llm.models import TinyLMConfig, word_tokenizer
+
+    tokenizer = word_tokenizer(30)
+    rng = np.random.default_rng(0)
+    sentence = lambda n: " ".join(f"w{i}" for i in rng.integers(0, 30, n))  # noqa: E731
+    rows = {"prompt": [sentence(6) for _ in range(32)], "chosen": [" " + sentence(8) for _ in range(32)],
+            "rejected": [" " + sentence(8) for _ in range(32)]}
+    return tokenizer, rows, TinyLMConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
+                                         num_hidden_layers=4)
+
+
 def llm_vs_trl(quick: bool) -> dict:
     """Our offline VPO step vs TRL DPOTrainer (["sigmoid", "sft"]) on the same tiny model, batch and dtype."""
     import tempfile
@@ -274,15 +288,9 @@ def llm_vs_trl(quick: bool) -> dict:
 
     from vpo_llm.logprobs import sequence_logps
     from vpo_llm.losses import vpo_loss
-    from vpo_llm.models import TinyLMConfig, tiny_causal_lm, word_tokenizer
+    from vpo_llm.models import tiny_causal_lm
 
-    tokenizer = word_tokenizer(30)
-    words = range(len(tokenizer))
-    rng = np.random.default_rng(0)
-    sentence = lambda n: " ".join(f"w{i}" for i in rng.integers(0, 30, n))  # noqa: E731
-    rows = {"prompt": [sentence(6) for _ in range(32)], "chosen": [" " + sentence(8) for _ in range(32)],
-            "rejected": [" " + sentence(8) for _ in range(32)]}
-    size = TinyLMConfig(vocab_size=len(words), hidden_size=128, intermediate_size=256, num_hidden_layers=4)
+    tokenizer, rows, size = _tiny_preference_setup()
     model, reference = tiny_causal_lm(size), tiny_causal_lm(dataclasses_replace(size, seed=1))
     with tempfile.TemporaryDirectory() as folder:
         config = trl.DPOConfig(output_dir=folder, loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.1], beta=0.1,
@@ -329,14 +337,9 @@ def llm_vpotrainer_vs_dpotrainer(quick: bool) -> dict:
     import trl
 
     from vpo_llm import VPOConfig, VPOTrainer
-    from vpo_llm.models import TinyLMConfig, tiny_causal_lm, word_tokenizer
+    from vpo_llm.models import tiny_causal_lm
 
-    tokenizer = word_tokenizer(30)
-    rng = np.random.default_rng(0)
-    sentence = lambda n: " ".join(f"w{i}" for i in rng.integers(0, 30, n))  # noqa: E731
-    rows = {"prompt": [sentence(6) for _ in range(32)], "chosen": [" " + sentence(8) for _ in range(32)],
-            "rejected": [" " + sentence(8) for _ in range(32)]}
-    size = TinyLMConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=4)
+    tokenizer, rows, size = _tiny_preference_setup()
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         common = {"output_dir": folder, "beta": 0.1, "per_device_train_batch_size": 32, "report_to": [],

@@ -71,27 +71,30 @@ MIN_SEEDS_FOR_INTERVAL = 3
 def mean_band(ax, x, curves, color: str, label: str, *, nonnegative: bool = False) -> None:
     """The seed mean of ``curves`` (seeds, len(x)) as a line with its 95 % interval as a band (each seed as a thin
     line when there are too few seeds for an interval)."""
-    curves = np.asarray(curves, dtype=np.float64)
     mean, low, high = _interval(curves, nonnegative)
     ax.plot(x, mean, color=color, label=label)
-    if len(curves) < MIN_SEEDS_FOR_INTERVAL:
-        for curve in curves:
-            ax.plot(x, curve, color=color, lw=0.6, alpha=0.5)
-        return
-    ax.fill_between(x, low, high, color=color, alpha=0.2)
+    if not _each_seed(ax, x, curves, color, {"lw": 0.6}):
+        ax.fill_between(x, low, high, color=color, alpha=0.2)
 
 
 def mean_errorbar(ax, x, values, color: str, label: str, *, nonnegative: bool = False) -> None:
     """The seed mean of ``values`` (seeds, len(x)) as points with 95 % interval error bars (each seed as a small
     point when there are too few seeds for an interval)."""
-    values = np.asarray(values, dtype=np.float64)
     mean, low, high = _interval(values, nonnegative)
-    if len(values) < MIN_SEEDS_FOR_INTERVAL:
+    if _each_seed(ax, x, values, color, {"ls": "none", "marker": ".", "ms": 2}):
         ax.plot(x, mean, marker="o", ms=3, color=color, label=label)
-        for row in values:
-            ax.plot(x, row, ls="none", marker=".", ms=2, color=color, alpha=0.5)
-        return
-    ax.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", ms=3, capsize=2, color=color, label=label)
+    else:
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", ms=3, capsize=2, color=color, label=label)
+
+
+def _each_seed(ax, x, per_seed, color: str, style: dict) -> bool:
+    """With fewer seeds than an interval needs, draw each seed faintly and say so (True); else draw nothing."""
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    if len(per_seed) >= MIN_SEEDS_FOR_INTERVAL:
+        return False
+    for row in per_seed:
+        ax.plot(x, row, color=color, alpha=0.5, **style)
+    return True
 
 
 def reference_slope(ax, x, start: float, exponent: float, label: str) -> None:

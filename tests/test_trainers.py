@@ -3,8 +3,6 @@ the bounded class clips it, and a LoRA run changes only the adapters."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch

@@ -50,13 +50,18 @@ def read_jsonl(path, field: str) -> list[tuple[str, dict]]:
     return rows
 
 
+def located_rows(source, field: str, *, first: int = 0) -> list[tuple[str, dict]]:
+    """(where, row) pairs from a JSONL path (``read_jsonl``) or any iterable of rows (a ``datasets.Dataset``):
+    "FILE line N" or "row N" (counted from ``first``), for messages that point at the bad row."""
+    if isinstance(source, (str, Path)):
+        return read_jsonl(source, field)
+    return [(f"row {i}", row) for i, row in enumerate(source, start=first)]
+
+
 def load_preference_rows(source) -> PreferenceRows:
     """Rows from a JSONL path or any iterable of dicts (e.g. a ``datasets.Dataset``) with text fields
     ``prompt``, ``chosen``, ``rejected``."""
-    if isinstance(source, (str, Path)):
-        located = read_jsonl(source, "dataset")
-    else:
-        located = [(f"row {i}", row) for i, row in enumerate(source)]
+    located = located_rows(source, "dataset")
     rows = [row for _, row in located]
     if not rows:
         raise ValueError("the preference data set is empty")

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
 from .fields import RunFields, check_fields, option
-from .data import read_jsonl
+from .data import located_rows
 from .environments import HFEnvironment, TaskEnvironment
 from .losses import dpo_loss, vpo_loss
 from .oracles import BradleyTerryOracle, RewardModelOracle, as_oracle
@@ -116,12 +116,8 @@ class OnlineConfig(RunFields):
 def load_prompts(source) -> list[str]:
     """Prompts from a JSONL file or any iterable of rows (e.g. a ``datasets.Dataset``), each with a
     "prompt" text (TRL's prompt-only layout)."""
-    if isinstance(source, (str, Path)):
-        located = read_jsonl(source, "prompts")
-    else:
-        located = [(f"row {i + 1}", row) for i, row in enumerate(source)]
     prompts = []
-    for where, row in located:
+    for where, row in located_rows(source, "prompts", first=1):
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
             raise ValueError(f"`prompts`: {where} has no text field 'prompt'")
         prompts.append(row["prompt"])
