@@ -363,11 +363,12 @@ def llm_vpotrainer_vs_dpotrainer(quick: bool) -> dict:
                 optimizer.step()
 
             steps[name] = step
-        for name in ("chosen", "behavior"):
-            timing = interleaved(steps[name], steps["dpo"], repeats=5 if quick else 20)
-            result[f"llm_vpotrainer_over_dpotrainer_step_{name}"] = timing["ratio"]
-            result[f"llm_vpotrainer_over_dpotrainer_memory_{name}"] = (peak_memory(steps[name])["saved_bytes"]
-                                                                        / peak_memory(steps["dpo"])["saved_bytes"])
+        for name, (step_key, memory_key) in {
+                "chosen": ("llm_vpotrainer_over_dpotrainer_step_chosen", "llm_vpotrainer_over_dpotrainer_memory_chosen"),
+                "behavior": ("llm_vpotrainer_over_dpotrainer_step_behavior",
+                             "llm_vpotrainer_over_dpotrainer_memory_behavior")}.items():
+            result[step_key] = interleaved(steps[name], steps["dpo"], repeats=5 if quick else 20)["ratio"]
+            result[memory_key] = peak_memory(steps[name])["saved_bytes"] / peak_memory(steps["dpo"])["saved_bytes"]
     return result
 
 
