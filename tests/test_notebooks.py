@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,13 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes_and_shows_its_figures(path, tmp_path, monkeypatch):
-    """Runs top to bottom in a kernel (matplotlib's inline backend), and at least one cell shows a picture."""
+    """Runs top to bottom in a kernel (matplotlib's inline backend), and at least one cell shows a picture.
+
+    Where the documentation tools are installed, the site build executes every notebook and tests/test_docs.py
+    checks each rendered page for its figures: running them twice would cost the suite ~20 s for nothing.
+    """
+    if importlib.util.find_spec("mkdocs_jupyter") is not None:
+        pytest.skip("executed by the documentation build (tests/test_docs.py checks every notebook page)")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     notebook = jupytext.read(path)
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",

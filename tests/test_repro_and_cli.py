@@ -151,6 +151,7 @@ def test_interrupted_sweep_resumes_with_identical_results(tmp_path):
     assert [list(np.asarray(r)) for r in resumed] == [list(np.asarray(r)) for r in uninterrupted]
 
 
+@pytest.mark.slow  # a local dask cluster costs ~15 s to start; CI runs the slow tests after the default suite
 def test_dask_backend_on_a_local_cluster_gives_the_joblib_records(tmp_path):
     """The online-regret sweep's cells on a dask.distributed cluster (one worker process started here):
     the same records as joblib, each cell written by the client, and a rerun computes nothing."""
