@@ -52,13 +52,14 @@ def tiny_causal_lm(config: TinyLMConfig = TinyLMConfig(), *, dtype: torch.dtype 
     return model.to(dtype)
 
 
-def load_local_model(path: str | Path, *, dtype: torch.dtype | None = None):
-    """(model, tokenizer) from a local Hugging Face folder; never reaches the network."""
+def load_local_model(path: str | Path, *, dtype: torch.dtype | None = None, field: str = "model"):
+    """(model, tokenizer) from a local Hugging Face folder; never reaches the network. ``field`` names the option
+    that gave the folder in error messages."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"`path` {path} is not a Hugging Face model folder (no config.json); "
+        raise FileNotFoundError(f"`{field}`: {path} is not a Hugging Face model folder (no config.json); "
                                 f"download the model yourself and pass its folder")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
