@@ -90,4 +90,4 @@ def test_cli_theory_online_writes_the_runs_and_resumes(tmp_path, capsys):
     assert main(args) == 0  # both seeds come from the finished cells
     with pytest.raises(SystemExit) as exit_info:
         main(["theory", "online", "--bound-scale", "0", "--out", str(out)])
-    assert exit_info.value.code == 2 and "bound_scale" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--bound-scale" in capsys.readouterr().err  # the flag, not the option field
