@@ -145,3 +145,33 @@ def test_precomputed_reference_log_probs_give_the_same_loss(tmp_path):
     assert "ref_chosen_logps" in cached_batch
     assert cached.compute_loss(cached_model, cached_batch).item() == pytest.approx(
         live.compute_loss(model, batch).item(), rel=1e-4)
+
+
+def test_resume_from_checkpoint_continues_the_same_run(tmp_path):
+    """TRL's checkpoints carry VPO's run: 4 steps straight equal a run stopped after step 2 (its checkpoint) and
+    resumed from it."""
+    from transformers import TrainerCallback
+
+    class StopAfterTwo(TrainerCallback):  # an interruption: the run stops once checkpoint-2 is written
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_save = control.should_training_stop = True
+
+    def run(folder, steps, resume=None, callbacks=()):
+        tokenizer = word_tokenizer(14)
+        model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
+        config = VPOConfig(output_dir=str(folder), per_device_train_batch_size=2, report_to=[], use_cpu=True, beta=0.1,
+                           vpo_alpha=0.5, vpo_calibration="behavior", max_steps=steps, learning_rate=1e-2,
+                           save_strategy="steps", save_steps=2, logging_steps=1, seed=3)
+        trainer = VPOTrainer(model=model, ref_model=tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)),
+                             args=config, train_dataset=datasets.Dataset.from_dict(ROWS), processing_class=tokenizer,
+                             callbacks=list(callbacks))
+        trainer.train(resume_from_checkpoint=resume)
+        return {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "interrupted", 4, callbacks=[StopAfterTwo()])
+    assert (tmp_path / "interrupted" / "checkpoint-2").exists() and not (tmp_path / "interrupted" / "checkpoint-4").exists()
+    resumed = run(tmp_path / "interrupted", 4, resume=str(tmp_path / "interrupted" / "checkpoint-2"))
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-10, atol=1e-12, msg=name)
