@@ -189,9 +189,11 @@ def _centre(problem: _BarrierProblem, w, t, max_newton):
         if float((direction * direction).sum(axis=1).max()) <= (1e-10 * (1.0 + float(abs(w).max()))) ** 2:
             return w, f, iteration, True
         decrement = -0.5 * (grad * direction).sum(axis=1)  # (X,) λ²/2 ≥ 0
-        # per-context backtracking (an infeasible trial has value +inf)
+        # per-context backtracking (an infeasible trial has value +inf). The slack of one rounding of F lets a
+        # Newton step whose predicted decrease is below F's precision through (F ~ t·f reaches 1e17): without it
+        # the Armijo test compares rounding noise and accepts only vanishing steps, and centring stalls
         step, moved, _, _ = kernels.backtrack(lambda step: (problem.pieces(w + step[:, None] * direction, t, False)[0],
-                                                            None), value, decrement)
+                                                            None), value, decrement, slack=1e-15 * np.abs(value))
         w = np.where(moved[:, None], w + step[:, None] * direction, w)
         value, f, grad, hess = problem.pieces(w, t, True)
         if not moved.any():
