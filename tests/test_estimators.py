@@ -288,6 +288,7 @@ def test_calibrated_bases_are_orthonormal_and_calibrated(weights):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10**6), st.integers(1, 6), st.integers(2, 8), st.sampled_from([10, 100, 1000, 10000]),
        st.sampled_from([0.0, 1.0, "sqrt", "10sqrt"]), st.sampled_from([0.0, 0.1]))
+@example(seed=116, num_contexts=1, num_responses=2, num_pairs=10, alpha="10sqrt", ridge=0.1)  # f = ℓ + αJ* cancels
 def test_batched_newton_stops_at_the_minimizer(seed, num_contexts, num_responses, num_pairs, alpha, ridge):
     """The batched solver's stopping rule (a last Newton step shorter than 1e-5) leaves the rewards within
     1e-8 of the same iteration run until its line search can no longer decrease the objective."""
