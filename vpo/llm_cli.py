@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import time
 from pathlib import Path
+
+from .messages import as_flags
 
 
 def _add_config_flags(parser, config_class, other_class=None, *, second_label: str = "") -> None:
@@ -97,16 +98,17 @@ def _train_and_record(parser, config_class, values: dict, train) -> int:
     """Build the config (a bad value → exit 2), train, print the final row, write OUT_DIR/result.json."""
     from vpo_theory.records import atomic_write_json, check_output, provenance
 
+    fields = {item.name for item in dataclasses.fields(config_class)}  # errors name these as flags
     try:
         config = config_class(**values)
     except (ValueError, TypeError) as error:
-        parser.error(_as_flags(str(error), config_class))
+        parser.error(as_flags(str(error), fields))
     check_output(parser, "--out-dir", Path(config.out_dir))
     start = time.time()
     try:
         result = train(config)
     except (FileNotFoundError, ValueError, TypeError) as error:
-        parser.error(_as_flags(str(error), config_class))
+        parser.error(as_flags(str(error), fields))
     summary = {k: round(v, 6) if isinstance(v, float) else v for k, v in result["final"].items()}
     if "regret" in result:
         summary["regret"] = round(result["regret"][-1], 6)
@@ -127,13 +129,6 @@ def _run_online(args, parser) -> int:
               if f.name != "task" and getattr(args, f.name) is not None}
     _default_out_dir(values, OnlineConfig, "online")
     return _train_and_record(parser, OnlineConfig, values, train_online)
-
-
-def _as_flags(message: str, config_class) -> str:
-    """A config error names fields (`batch_size`); on the command line it names the flags (--batch-size)."""
-    fields = {item.name for item in dataclasses.fields(config_class)}
-    return re.sub(r"`(\w+)`", lambda m: f"--{m.group(1).replace('_', '-')}" if m.group(1) in fields else m.group(0),
-                  message)
 
 
 def _default_out_dir(values: dict, config_class, mode: str) -> None:

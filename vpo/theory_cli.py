@@ -8,6 +8,8 @@ from pathlib import Path
 
 from vpo_theory.records import check_output
 
+from .messages import as_flags
+
 
 class DefaultsOnceFormatter(argparse.HelpFormatter):
     """Shows a flag's default once: appended unless the help already says what the default is, or it is None
@@ -105,13 +107,6 @@ def _list_or_help(args, parser) -> int:
     return 0
 
 
-def _as_flags(message: str) -> str:
-    """Errors name options (option `bound_scale`); on the command line they name the flags (--bound-scale)."""
-    import re
-
-    return re.sub(r"(?:option )?`(\w+)`", lambda m: "--" + m.group(1).replace("_", "-"), message)
-
-
 def _instance(args, parser, *, size: tuple[str, int]):
     """The named instance (a bad --instance exits 2 naming the flag), after checking the run's size flag."""
     from vpo_theory.instances import make_instance
@@ -144,7 +139,7 @@ def _run_offline_command(args, parser) -> int:
             results.append(result.to_record())
             print(f"seed {seed}: SubOpt = {result.suboptimality:.6g}")
     except ValueError as error:
-        parser.error(_as_flags(str(error)))
+        parser.error(as_flags(str(error)))
     return _summarize_and_write(args, out, results, "SubOpt", [r["suboptimality"] for r in results], start)
 
 
@@ -186,14 +181,14 @@ def _run_online_command(args, parser) -> int:
     try:
         OnlineOptions(**options)  # every option checked before any work starts
     except ValueError as error:
-        parser.error(_as_flags(str(error)))
+        parser.error(as_flags(str(error)))
     start = time.time()
     cells = [(args.instance, args.instance_seed, args.algorithm, args.T, seed, options) for seed in args.seeds]
     try:
         results = run_cells(_online_seed, cells, desc=f"{args.algorithm} online", cache_dir=out.parent / ".cells",
                             backend=args.backend, scheduler=args.scheduler)
     except ValueError as error:
-        parser.error(_as_flags(str(error)))
+        parser.error(as_flags(str(error)))
     for seed, result in zip(args.seeds, results):
         certificate = result.get("certificate", {})
         certified = (f", rounds certified {certificate['rounds_certified']}/{certificate['rounds']}"

@@ -157,16 +157,18 @@ class _BarrierProblem:
             inside = (slack_high > 0).all(axis=1) & (slack_low > 0).all(axis=1)
         else:
             inside = np.ones(X, dtype=bool)
-        log_z = kernels.log_optimal_policy(r, self.log_pi_ref, self.beta)[1]  # (X,)
-        f = (kernels.bt_nll_counts(r, self.counts) + self.value_weight * self.beta * self.rho * log_z
-             + 0.5 * self.ridge * (w * w).sum(axis=1))  # (X,) ℓ_x + w·J*_x + ridge
+        if hessian:  # f_x with its derivatives, per context: the Hessian is block diagonal
+            f, grad_r, hess_r = kernels.objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta,
+                                                         self.value_weight, per_context=True)
+        else:
+            f = kernels.bt_nll_counts(r, self.counts) + self.value_weight * kernels.optimal_value(
+                r, self.log_pi_ref, self.rho, self.beta, per_context=True)
+        f = f + 0.5 * self.ridge * (w * w).sum(axis=1)  # (X,) ℓ_x + w·J*_x + ridge
         with np.errstate(invalid="ignore", divide="ignore"):
             barrier = -(np.log(slack_high) + np.log(slack_low)).sum(axis=1)
         value = np.where(inside, t * f + barrier, np.inf)
         if not hessian:
             return value, f, None, None
-        _, grad_r, hess_r = kernels.objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta,
-                                                     self.value_weight)  # per context: the Hessian is block diagonal
         with np.errstate(divide="ignore"):
             grad_r = t * grad_r + 1.0 / slack_high - 1.0 / slack_low
             curvature = 1.0 / slack_high**2 + 1.0 / slack_low**2  # (X, Y)

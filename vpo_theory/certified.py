@@ -86,13 +86,13 @@ class _Objective:
         ``concave=False``: the first two only (None for the others).
         """
         r = self.rewards(w)  # (..., X, Y)
-        nll, grad_r, _, _ = kernels.bt_nll_pieces(r, self.counts)  # ℓ and ∂ℓ/∂r (theory §3)
-        convex = nll + 0.5 * self.ridge * np.sum(w * w, axis=-1)
+        nll, grad_r, _, _ = kernels.bt_nll_pieces(r, self.counts)  # ℓ per context and ∂ℓ/∂r (theory §3)
+        convex = nll.sum(axis=-1) + 0.5 * self.ridge * np.sum(w * w, axis=-1)
         grad_convex = np.einsum("xyk,...xy->...k", self.basis, grad_r) + self.ridge * w
         if not concave:
             return convex, grad_convex, None, None
-        j_star, grad_j, _ = kernels.optimal_value_pieces(r, self.log_pi_ref, self.rho, self.beta)  # J*, ρπ_r (I2)
-        concave = -self.weight * j_star  # −a·J* (theory §2)
+        j_terms, grad_j, _ = kernels.optimal_value_pieces(r, self.log_pi_ref, self.rho, self.beta)  # J*'s terms, ρπ_r
+        concave = -self.weight * j_terms.sum(axis=-1)  # −a·J* (theory §2, I2)
         grad_concave = -self.weight * np.einsum("xyk,...xy->...k", self.basis, grad_j)
         return convex, grad_convex, concave, grad_concave
 
@@ -664,8 +664,7 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
     if isinstance(space, _PolytopeClass):
         _, _, concave, _ = objective.pieces(vertices)
         return max(root, float(c_star + ((vertices - incumbent) @ g_star).min() + concave.min()))
-    top = space.reward_range / objective.beta + objective.log_pi_ref
-    j_top = objective.beta * float(objective.rho @ kernels.logsumexp(top, axis=-1))
+    j_top = float(kernels.optimal_value(space.reward_range, objective.log_pi_ref, objective.rho, objective.beta))
     return max(root, float(c_star - g_star @ incumbent - space.bound * np.linalg.norm(g_star)) - objective.weight * j_top)
 
 

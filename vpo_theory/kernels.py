@@ -82,19 +82,26 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
-def optimal_value(r: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float):
-    """J*(r) = β Σ_x ρ(x) log Z_r(x)  (theory §2), shape (...)."""
-    return beta * (log_optimal_policy(r, log_pi_ref, beta)[1] @ rho)
+def _value_terms(log_z: np.ndarray, rho: np.ndarray, beta: float) -> np.ndarray:
+    """β·ρ(x)·log Z_r(x), shape (..., X): the contexts' terms of J*, which is their sum  (theory §2)."""
+    return beta * rho * log_z
+
+
+def optimal_value(r: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float, *, per_context: bool = False):
+    """J*(r) = β Σ_x ρ(x) log Z_r(x)  (theory §2), shape (...); ``per_context``: its terms, shape (..., X)."""
+    terms = _value_terms(log_optimal_policy(r, log_pi_ref, beta)[1], rho, beta)
+    return terms if per_context else terms.sum(axis=-1)
 
 
 def optimal_value_pieces(r: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float):
-    """(J* (...), ∇_r J* = ρ(x)·π_r(y|x) (..., X, Y), π_r (..., X, Y))  (theory §2, I2).
+    """(J*'s terms β ρ(x) log Z_r(x) (..., X), ∇_r J* = ρ(x)·π_r(y|x) (..., X, Y), π_r (..., X, Y))  (theory §2, I2).
 
-    The Hessian per context is (ρ(x)/β)(diag π_r − π_r π_rᵀ); ``objective_pieces`` forms it.
+    J* is the sum of the terms. The Hessian per context is (ρ(x)/β)(diag π_r − π_r π_rᵀ); ``objective_pieces``
+    forms it.
     """
     log_pi, log_z = log_optimal_policy(r, log_pi_ref, beta)
     pi = np.exp(log_pi)
-    return beta * (log_z @ rho), rho[:, None] * pi, pi
+    return _value_terms(log_z, rho, beta), rho[:, None] * pi, pi
 
 
 def safe_log(pi: np.ndarray) -> np.ndarray:
@@ -122,19 +129,24 @@ def bt_nll_counts(r: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
     The counts are sufficient statistics: this costs O(X·Y²) however many comparisons there were.
     """
-    negative = r[..., None, :] - r[..., :, None]  # (..., X, Y, Y) −m_ab, m_ab = r_a − r_b
+    return _softplus_terms(counts, r[..., None, :] - r[..., :, None])
+
+
+def _softplus_terms(counts: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Σ_{a,b} n[x,a,b]·softplus(−m_ab) per context, (..., X), from −m_ab = r_b − r_a (..., X, Y, Y)  (theory §3)."""
     return (counts * np.logaddexp(0.0, negative)).sum(axis=(-2, -1))
 
 
 def bt_nll_pieces(r: np.ndarray, counts: np.ndarray):
-    """(ℓ (...), ∂ℓ/∂r (..., X, Y), the edge slopes n·σ(−m) (..., X, Y, Y), σ(−m)) from counts  (theory §3).
+    """(ℓ per context (..., X), ∂ℓ/∂r (..., X, Y), the edge slopes n·σ(−m) (..., X, Y, Y), σ(−m)) from counts
+    (theory §3); ℓ is the sum over contexts.
 
     ∂/∂m of n·softplus(−m) is −n·σ(−m); a response's gradient collects its edges as winner and loser.
     """
     negative = r[..., None, :] - r[..., :, None]  # (..., X, Y, Y) −m
     sigma_negative = expit(negative)  # σ(−m)
     slope = counts * sigma_negative
-    value = (counts * np.logaddexp(0.0, negative)).sum(axis=(-3, -2, -1))
+    value = _softplus_terms(counts, negative)
     grad = slope.sum(axis=-2) - slope.sum(axis=-1)  # (..., X, Y): Σ_b n[b,y]σ(·) − n[y,b]σ(·)
     return value, grad, slope, sigma_negative
 
@@ -145,21 +157,23 @@ def diagonal_view(stack: np.ndarray) -> np.ndarray:
     return stack.reshape(X, Y * Y)[:, :: Y + 1]
 
 
-def objective_pieces(r, counts, log_pi_ref, rho, beta: float, value_weight: float, hessian: bool = True):
+def objective_pieces(r, counts, log_pi_ref, rho, beta: float, value_weight: float, hessian: bool = True, *,
+                     per_context: bool = False):
     """f = ℓ(r) + value_weight·J*(r), its r-gradient and (unless ``hessian=False``) its r-Hessian.
 
     ℓ from counts (theory §3): ∇ and ∇² from σ(−m); ∇²ℓ is a graph Laplacian per context with edge
     weights n·σ(m)σ(−m). J* (theory §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ).
-    Shapes: r (X, Y), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,) → (float, (X, Y), (X, Y, Y)).
+    Shapes: r (X, Y), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,) → (float, (X, Y), (X, Y, Y)); with
+    ``per_context`` the value is the contexts' terms f_x, shape (X,), whose sum is f.
     Every Newton-type solver evaluates its objective here; value_weight < 0 gives the optimistic ℓ − αJ*.
     """
-    value, grad, slope, sigma_negative = bt_nll_pieces(r, counts)
-    value = float(value)
+    value, grad, slope, sigma_negative = bt_nll_pieces(r, counts)  # value: (X,) ℓ_x
     if value_weight:
-        j_star, grad_value, pi = optimal_value_pieces(r, log_pi_ref, rho, beta)
-        value += value_weight * float(j_star)
+        j_terms, grad_value, pi = optimal_value_pieces(r, log_pi_ref, rho, beta)
+        value = value + value_weight * j_terms  # (X,) ℓ_x + w·J*_x
         grad_value = value_weight * grad_value  # (X, Y) w·ρπ_r  (I2)
         grad = grad + grad_value
+    value = value if per_context else float(value.sum())
     if not hessian:  # first-order solvers (SLSQP) need no Hessian
         return value, grad, None
     weight = slope * (1.0 - sigma_negative)  # n·σ(m)σ(−m), with σ(m) = 1 − σ(−m)
