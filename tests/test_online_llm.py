@@ -217,10 +217,10 @@ def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
     assert np.all(oracle.scores(texts, chosen) >= oracle.scores(texts, rejected) - 1e-6)
     assert (tmp_path / "run" / "checkpoint.pt").exists() and "loss/dpo" in result["history"][-1]
     # the collected pairs come out in TRL's layout, as texts that load back as preference rows
-    from vpo_llm.data import load_preference_rows
+    from vpo_llm.data import load_preference_dataset
 
-    rows = load_preference_rows(tmp_path / "run" / "pairs.jsonl")
-    assert len(rows) == 8 and rows.chosen == chosen and rows.prompt == texts
+    rows = load_preference_dataset(tmp_path / "run" / "pairs.jsonl")
+    assert len(rows) == 8 and rows["chosen"] == chosen and rows["prompt"] == texts
 
 
 def test_prompts_from_a_datasets_dataset(local_models, tmp_path):

@@ -61,7 +61,7 @@ CONFIGS = {
         "steps": "positive_int", "batch_size": "positive_int", "grad_accumulation": "positive_int",
         "eval_every": "positive_int", "max_length": "positive_int", "beta": "positive", "learning_rate": "positive",
         "alpha_scale": "nonnegative", "weight_decay": "nonnegative", "loss": "choice", "sign": "choice",
-        "calibration": "choice", "cal_normalization": "choice"}),
+        "calibration": "choice", "cal_normalization": "choice", "lora_r": "nonnegative_int"}),
     TaskConfig: ({}, {
         "num_prompts": "positive_int", "prompt_length": "positive_int", "response_vocab": "positive_int",
         "response_length": "positive_int", "feature_dim": "positive_int", "reward_scale": "positive",
@@ -90,7 +90,7 @@ def test_every_config_field_refuses_bad_values_by_name(case, data):
 def test_every_config_field_is_in_the_contract():
     """A new field must be added to CONFIGS above (or it escapes the bad-input test)."""
     unchecked = {"seed", "device", "out_dir", "resume", "task", "model", "dataset", "prompts", "reward_model",
-                 "accumulate", "oracle_sample", "skip_nonfinite"}
+                 "accumulate", "oracle_sample", "skip_nonfinite", "eval_dataset", "bf16", "gradient_checkpointing"}
     for cls, (_, fields) in CONFIGS.items():
         missing = {f.name for f in dataclasses.fields(cls)} - set(fields) - unchecked
         assert not missing, f"{cls.__name__}: {sorted(missing)}"
@@ -98,7 +98,9 @@ def test_every_config_field_is_in_the_contract():
 
 def test_boolean_fields_refuse_text():
     for cls, base, name in ((OfflineConfig, {}, "skip_nonfinite"), (OnlineConfig, {}, "accumulate"),
-                            (OnlineConfig, {}, "oracle_sample"), (DatasetConfig, {"model": "m", "dataset": "d"}, "resume")):
+                            (OnlineConfig, {}, "oracle_sample"), (DatasetConfig, {"model": "m", "dataset": "d"}, "resume"),
+                            (DatasetConfig, {"model": "m", "dataset": "d"}, "bf16"),
+                            (DatasetConfig, {"model": "m", "dataset": "d"}, "gradient_checkpointing")):
         with pytest.raises(TypeError, match=f"`{name}`"):
             cls(**base, **{name: "false"})
 

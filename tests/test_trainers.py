@@ -21,22 +21,23 @@ ROWS = {"prompt": ["w1 w2", "w3", "w4 w5 w6", "w7"],  # unequal lengths on purpo
         "rejected": [" w9", " w10 w11", " w12", " w13 w2 w3"]}
 
 
-def _setup(tmp_path, config_class, **fields):
+def _setup(tmp_path, config_class, rows=ROWS, **fields):
     tokenizer = word_tokenizer(14)
     model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
     reference = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)).to(torch.float64)
-    config = config_class(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
+    config = config_class(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True, bf16=False,
                           **fields)
     trainer_class = VPOTrainer if config_class is VPOConfig else trl.DPOTrainer
     trainer = trainer_class(model=model, ref_model=reference, args=config,
-                            train_dataset=datasets.Dataset.from_dict(ROWS), processing_class=tokenizer)
+                            train_dataset=datasets.Dataset.from_dict(rows), processing_class=tokenizer)
     batch = next(iter(trainer.get_train_dataloader()))  # rows: 4 chosen, then 4 rejected
     return trainer, model, reference, batch
 
 
 def _summed_logps(model, batch) -> torch.Tensor:
-    """(2B,) summed completion log-probs through TRL's fused LM head — the numbers TRL's own DPO loss uses (they
-    differ from a float64 log-softmax by ~1e-4), computed here without the trainer."""
+    """(2B,) summed completion log-probs through TRL's fused LM head — the numbers TRL's own DPO loss uses (float64
+    tiles, float32 running sums: ~1e-7 relative to a float64 log-softmax), computed here without the trainer. Every
+    config here sets bf16=False: TRL's DPOConfig defaults to bf16=True, i.e. CPU autocast to bfloat16 (~1e-3)."""
     completion = batch["completion_mask"]
     labels = batch["input_ids"].masked_fill(completion == 0, -100)
     with torch.no_grad():
@@ -78,7 +79,7 @@ def test_the_vpo_term_is_vpo_loss_on_the_same_batch(tmp_path, calibration, norma
     ref_chosen, ref_rejected = _summed_logps(reference, batch).chunk(2)
     with torch.no_grad():
         exact = sequence_logps(model, ids, attention, completion).to(policy_chosen.dtype)
-    torch.testing.assert_close(torch.cat([policy_chosen, policy_rejected]), exact, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(torch.cat([policy_chosen, policy_rejected]), exact, rtol=1e-6, atol=1e-6)
     lengths = completion.sum(1).to(policy_chosen.dtype)
     if calibration == "chosen":
         policy_cal, ref_cal, counts = policy_chosen, ref_chosen, lengths.chunk(2)[0]
@@ -110,7 +111,7 @@ def test_a_lora_run_changes_only_the_adapters(tmp_path):
     tokenizer = word_tokenizer(14)
     model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0))
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    config = VPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True, beta=0.1,
+    config = VPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True, bf16=False, beta=0.1,
                        vpo_alpha=0.5, max_steps=3, learning_rate=1e-2, save_strategy="no", logging_steps=1)
     lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = VPOTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_dict(ROWS),
@@ -134,7 +135,7 @@ def test_bad_vpo_fields_are_refused_by_name(tmp_path):
                          ({"vpo_calibration": "nope"}, "vpo_calibration"),
                          ({"vpo_alpha": 1.0, "vpo_alpha_scale": 1.0}, "vpo_alpha_scale")]:
         with pytest.raises(ValueError, match=name):
-            VPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, **fields)
+            VPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16=False, **fields)
 
 
 def test_precomputed_reference_log_probs_give_the_same_loss(tmp_path):
@@ -144,7 +145,7 @@ def test_precomputed_reference_log_probs_give_the_same_loss(tmp_path):
                                                    **fields)
     assert "ref_chosen_logps" in cached_batch
     assert cached.compute_loss(cached_model, cached_batch).item() == pytest.approx(
-        live.compute_loss(model, batch).item(), rel=1e-4)
+        live.compute_loss(model, batch).item(), rel=1e-6)
 
 
 def test_resume_from_checkpoint_continues_the_same_run(tmp_path):
@@ -160,7 +161,7 @@ def test_resume_from_checkpoint_continues_the_same_run(tmp_path):
     def run(folder, steps, resume=None, callbacks=()):
         tokenizer = word_tokenizer(14)
         model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
-        config = VPOConfig(output_dir=str(folder), per_device_train_batch_size=2, report_to=[], use_cpu=True, beta=0.1,
+        config = VPOConfig(output_dir=str(folder), per_device_train_batch_size=2, report_to=[], use_cpu=True, bf16=False, beta=0.1,
                            vpo_alpha=0.5, vpo_calibration="behavior", max_steps=steps, learning_rate=1e-2,
                            save_strategy="steps", save_steps=2, logging_steps=1, seed=3)
         trainer = VPOTrainer(model=model, ref_model=tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)),
@@ -175,3 +176,100 @@ def test_resume_from_checkpoint_continues_the_same_run(tmp_path):
     resumed = run(tmp_path / "interrupted", 4, resume=str(tmp_path / "interrupted" / "checkpoint-2"))
     for name, value in straight.items():
         torch.testing.assert_close(resumed[name], value, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def _calibration_logps(model, batch) -> torch.Tensor:
+    """(B,) summed log-probs of the batch's calibration samples, through the fused LM head, outside the trainer."""
+    renamed = {key: batch[f"calibration_{key}"] for key in ("input_ids", "attention_mask", "completion_mask")}
+    return _summed_logps(model, renamed)
+
+
+def test_a_calibration_column_is_tokenized_like_chosen_and_enters_the_term(tmp_path):
+    """π_cal = the rows' `calibration` texts: the same ids TRL makes for a `chosen` of that text, log π_ref cached
+    at build time, and the term s·a·β·mean(h) on them."""
+    beta, a = 0.3, 0.7
+    rows = ROWS | {"calibration": [" w3 w3", " w5", " w2 w1 w0", " w9 w9"]}
+    trainer, model, reference, batch = _setup(tmp_path, VPOConfig, rows=rows, beta=beta, vpo_alpha=a, vpo_sign=-1,
+                                              vpo_calibration="column")
+    ref_cal = _calibration_logps(reference, batch)
+    torch.testing.assert_close(batch["ref_calibration_logps"].to(ref_cal), ref_cal, rtol=1e-10, atol=1e-10)
+    loss = trainer.compute_loss(model, batch).item()
+    dpo = trainer._metrics["train"]["loss/dpo"][-1]
+    h = _calibration_logps(model, batch) - ref_cal
+    assert loss - dpo == pytest.approx(-a * beta * float(h.mean()), rel=1e-6)  # the fused head's float32 running sums
+    as_chosen = _setup(tmp_path / "as-chosen", trl.DPOConfig, rows=ROWS | {"chosen": rows["calibration"]})[0]
+    assert trainer.train_dataset["calibration_ids"] == as_chosen.train_dataset["chosen_ids"]
+
+
+def test_reference_samples_are_draws_from_pi_ref_cached_once(tmp_path):
+    """calibration `reference`: one-token samples for one prompt repeated 3000 times match π_ref's next-token law
+    (TV within sampling noise), their cached log π_ref is the reference's, and a rebuilt trainer draws the same."""
+    tokenizer = word_tokenizer(14)
+    reference = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)).to(torch.float64)
+    rows = {"prompt": ["w1 w2"] * 3000, "chosen": [" w3"] * 3000, "rejected": [" w4"] * 3000}
+
+    def build():
+        config = VPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, precompute_ref_batch_size=1000,
+                           report_to=[], use_cpu=True, bf16=False, vpo_alpha=0.5, vpo_calibration="reference",
+                           vpo_reference_max_new_tokens=1)
+        return VPOTrainer(model=tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64),
+                          ref_model=reference, args=config, train_dataset=datasets.Dataset.from_dict(rows),
+                          processing_class=tokenizer)
+
+    data = build().train_dataset
+    tokens = np.array([ids[0] for ids in data["calibration_ids"]])
+    prompt = torch.tensor([data["prompt_ids"][0]])
+    with torch.no_grad():
+        law = torch.softmax(reference(input_ids=prompt).logits[0, -1], dim=-1).numpy()  # (V,)
+    empirical = np.bincount(tokens, minlength=law.size) / tokens.size
+    assert 0.5 * np.abs(empirical - law).sum() < 0.05  # E[TV] ≈ 0.03 for 3000 draws over 16 tokens
+    expected = np.log(law[tokens])
+    np.testing.assert_allclose(data["ref_calibration_logps"], expected, rtol=1e-6)  # the fused head's float32 running sums
+    assert build().train_dataset["calibration_ids"] == data["calibration_ids"]
+
+
+def test_the_xpo_setting_has_the_removed_xpo_trainers_gradient(tmp_path):
+    """s = +1, π_cal = π_ref (cached samples ỹ), sum pooling: TRL's removed XPOTrainer minimised
+    mean(ℓ_DPO + α_XPO·Σ_t log π(ỹ_t)); VPO's term is a·β·mean(log π(ỹ) − log π_ref(ỹ)). With α_XPO = a·β the two
+    differ by a constant, so the gradients agree (the XPO loss written here from its formula, not the trainer)."""
+    beta, a = 0.2, 0.9
+    trainer, model, reference, batch = _setup(tmp_path, VPOConfig, beta=beta, vpo_alpha=a, vpo_sign=+1,
+                                              vpo_calibration="reference", vpo_reference_max_new_tokens=3)
+    _, vpo_grads = _loss_and_gradients(trainer, model, batch)
+
+    completion = batch["completion_mask"]
+
+    def summed(ids, attention, completion_mask, net):
+        logits = net(input_ids=ids, attention_mask=attention).logits[:, :-1]  # (N, T−1, V)
+        token = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        return (token * completion_mask[:, 1:]).sum(1)
+
+    policy = summed(batch["input_ids"], batch["attention_mask"], completion, model)
+    with torch.no_grad():
+        ref = summed(batch["input_ids"], batch["attention_mask"], completion, reference)
+    chosen_ratio, rejected_ratio = (policy - ref).chunk(2)
+    dpo_losses = -torch.nn.functional.logsigmoid(beta * (chosen_ratio - rejected_ratio))
+    xpo_losses = (a * beta) * summed(batch["calibration_input_ids"], batch["calibration_attention_mask"],
+                                     batch["calibration_completion_mask"], model)
+    parameters = list(model.parameters())
+    dpo_grad = torch.autograd.grad(dpo_losses.mean(), parameters)
+    bonus_grad = torch.autograd.grad(xpo_losses.mean(), parameters)
+    ours = torch.cat([g.ravel() for g in vpo_grads])
+    theirs = torch.cat([(g + h).ravel() for g, h in zip(dpo_grad, bonus_grad)])  # ∇ mean(ℓ_DPO + α_XPO·Σ log π(ỹ))
+    bonus_off_by_beta = torch.cat([(g + h / beta).ravel() for g, h in zip(dpo_grad, bonus_grad)])  # α_XPO = a
+    error = float((ours - theirs).norm() / theirs.norm())
+    assert error < 1e-5  # the fused head's float32 running sums
+    assert float((bonus_off_by_beta - theirs).norm() / theirs.norm()) > 100 * error  # the test tells a·β from a
+
+
+def test_the_bounded_class_gives_the_optimistic_loss_a_minimizer_on_the_task():
+    """theory §5 on the enumerable task: unbounded, s = +1 with a never-compared response has no minimizer (the loss
+    keeps falling, some response's probability → 0); with B = 0.5 the loss settles above −a·B, every response keeps
+    mass."""
+    from vpo_llm.bridge import optimistic_bound_demo
+
+    free = [optimistic_bound_demo(bound=None, steps=steps) for steps in (40, 120)]
+    bounded = [optimistic_bound_demo(bound=0.5, steps=steps) for steps in (40, 120)]
+    assert free[1]["loss"] < free[0]["loss"] - 100 and free[1]["min_probability"] < 1e-12
+    assert abs(bounded[1]["loss"] - bounded[0]["loss"]) < 0.02 and bounded[1]["loss"] >= -0.5 * 0.5
+    assert bounded[1]["min_probability"] > 0.01

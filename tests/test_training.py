@@ -93,6 +93,16 @@ def test_bridge_reaches_the_exact_tabular_vpo_policy():
     assert result["objective"][-1] == pytest.approx(result["exact_objective"], rel=1e-6)
 
 
+def test_the_bridge_through_vpotrainer_reaches_the_exact_tabular_policy():
+    """End to end through what users run: TRL rows, VPOTrainer, TRL's fused head; TV to fit_vpo's policy ≤ 1e-4."""
+    pytest.importorskip("trl")
+    from vpo_llm.bridge import run_bridge_through_vpotrainer
+
+    result = run_bridge_through_vpotrainer(BridgeConfig(num_pairs=120, steps=220, eval_every=220))
+    assert result["tv"][0] > 0.05
+    assert result["tv"][-1] <= 1e-4, result["tv"]
+
+
 def test_reference_policy_is_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("VPO_CACHE_DIR", str(tmp_path))
     config = dataclasses.replace(SMALL, steps=1, reference_pretrain_steps=5)

@@ -7,8 +7,8 @@
 - ``training``: the offline trainer; ``online``: the online trainer (Algorithm 1) with
   ``environments`` (generation) and ``oracles`` (who wins a pair);
 - ``bridge``: the bandit-to-LLM bridge experiment;
-- ``trainers``: ``VPOConfig`` / ``VPOTrainer``, VPO on TRL's DPO trainer (needs the ``trl`` extra; imported on
-  first use).
+- ``trainers``: ``VPOConfig`` / ``VPOTrainer``, VPO on TRL's DPO trainer; ``online_trainers``:
+  ``OnlineVPOConfig`` / ``OnlineVPOTrainer``, Algorithm 1 on it (both need the ``trl`` extra; imported on first use).
 """
 
 from .logprobs import sequence_logps, token_logps
@@ -21,21 +21,26 @@ from .online import OnlineConfig, ReferenceSampleCache, train_online
 from .oracles import BradleyTerryOracle, CallableOracle, RewardModelOracle
 from .training import DatasetConfig, train_on_dataset
 
-_TRL_NAMES = ("VPOConfig", "VPOTrainer")
+_TRL_NAMES = {"VPOConfig": "trainers", "VPOTrainer": "trainers", "OnlineVPOConfig": "online_trainers",
+              "OnlineVPOTrainer": "online_trainers"}
 
 
 def __getattr__(name: str):
-    """``VPOConfig`` and ``VPOTrainer`` import TRL, so they load on first use (the rest of vpo_llm needs no TRL)."""
+    """The TRL trainers import TRL, so they load on first use (the rest of vpo_llm needs no TRL)."""
     if name in _TRL_NAMES:
+        import importlib
+
         try:
-            from . import trainers
+            module = importlib.import_module(f".{_TRL_NAMES[name]}", __name__)
         except ImportError as error:
             raise ImportError(f"vpo_llm.{name} needs TRL: pip install -e \".[trl]\" ({error})") from None
-        return getattr(trainers, name)
+        return getattr(module, name)
     raise AttributeError(f"module 'vpo_llm' has no attribute {name!r}")
 
 
 __all__ = [
+    "OnlineVPOConfig",
+    "OnlineVPOTrainer",
     "VPOConfig",
     "VPOTrainer",
     "BradleyTerryOracle",

@@ -10,7 +10,9 @@ between the two is tracked over training.
 from __future__ import annotations
 
 import copy
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +25,8 @@ from .losses import vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
 from .tasks import EnumerableTask, TaskConfig
 
-__all__ = ["BridgeConfig", "run_bridge"]
+__all__ = ["BridgeConfig", "run_bridge", "run_bridge_through_vpotrainer", "task_tokenizer", "restrict_to_responses",
+           "optimistic_bound_demo"]
 
 
 @dataclass
@@ -44,12 +47,25 @@ class BridgeConfig:
                      choices={"sign": (1, -1)})
 
 
-def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
-    """Train and return {"steps", "tv" (TV to the exact tabular VPO policy), "objective", "exact_objective"}."""
+def _bridge_task(config: BridgeConfig) -> EnumerableTask:
+    """The bridge's task: one-token responses (a response is its token); sign −1 only (a unique minimizer)."""
     if config.sign != -1:
         raise ValueError("the bridge compares against the unique minimizer, which exists for sign = -1")
-    task = EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
+    return EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
                                      response_length=1, seed=config.seed))
+
+
+def _drop_eos(trainer, keys=("chosen_ids", "rejected_ids")) -> None:
+    """Remove the EOS TRL appends to completions: a task response is its tokens (the restricted head gives EOS no
+    mass, theory §9)."""
+    eos = trainer.processing_class.eos_token_id
+    trainer.train_dataset = trainer.train_dataset.map(lambda row: {key: [t for t in row[key] if t != eos]
+                                                                   for key in keys})
+
+
+def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
+    """Train and return {"steps", "tv" (TV to the exact tabular VPO policy), "objective", "exact_objective"}."""
+    task = _bridge_task(config)
     model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=config.seed), dtype=torch.float64)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     with torch.no_grad():
@@ -83,3 +99,135 @@ def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
         schedule.step()
     return {"steps": steps, "tv": tv, "objective": objective, "exact_objective": exact.objective,
             "pi_ref": pi_ref, "exact_policy": exact.policy, "policy": task.policy_table(model)}
+
+
+#: The bias that removes a token from the policy: exp(−1e4 + O(10)) underflows to exactly 0 in float32 and float64.
+EXCLUDED_LOGIT_BIAS = -1e4
+
+
+def task_tokenizer(task: EnumerableTask):
+    """A word-level tokenizer whose ids are the task's: "r0" … "r{V−1}" the response tokens, "p{j}" prompt token
+    V + j; "<pad>" and "<eos>" follow them (a model for it needs ``task.config.vocab_size + 2`` ids)."""
+    import tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    V, prompt_tokens = task.config.response_vocab, task.config.num_prompts * task.config.prompt_length
+    words = [f"r{i}" for i in range(V)] + [f"p{j}" for j in range(prompt_tokens)] + ["<pad>", "<eos>"]
+    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
+                                                               unk_token="<pad>"))
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    backend.decoder = tokenizers.decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+
+
+def restrict_to_responses(model, response_vocab: int):
+    """Give the LM head a frozen bias of 0 on the response tokens and ``EXCLUDED_LOGIT_BIAS`` elsewhere: the model's
+    full-vocabulary softmax (what TRL's fused head computes) is then exactly the task's policy, the softmax over
+    the response tokens (theory §9). Returns the model."""
+    head = model.get_output_embeddings()
+    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True, dtype=head.weight.dtype)
+    with torch.no_grad():
+        biased.weight.copy_(head.weight)
+        biased.bias.fill_(EXCLUDED_LOGIT_BIAS)
+        biased.bias[:response_vocab] = 0.0
+    biased.bias.requires_grad_(False)
+    model.set_output_embeddings(biased)
+    return model
+
+
+def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, learning_rate: float = 3e-2) -> dict:
+    """The bridge through ``VPOTrainer`` — what users run: the task's pairs as TRL rows ("p.. p..", " r{y}"), full
+    batch, π_cal = ``behavior`` (both responses of each pair); EOS is dropped from the tokenized completions (a task
+    response is its token), and the head is restricted to the response tokens. By (I6) the trainer's loss is the
+    reward-space objective with ρ(x) = n_x/N and π_cal(y|x) = m_xy/(2 n_x) (m_xy: the pairs y appears in), whose
+    exact minimizer ``fit_vpo`` computes (unique when every response of every prompt was compared); the TV
+    distance to it is recorded by a ``TrainerCallback`` every ``eval_every`` steps. Returns {"steps", "tv",
+    "exact_policy", "policy"}."""
+    import datasets
+    from transformers import TrainerCallback
+
+    from .trainers import VPOConfig, VPOTrainer
+
+    task = _bridge_task(config)
+    tokenizer = task_tokenizer(task)
+    size = TinyLMConfig(vocab_size=len(tokenizer), seed=config.seed)
+    model = restrict_to_responses(tiny_causal_lm(size, dtype=torch.float64), task.config.response_vocab)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    pi_ref = task.policy_table(reference)
+    instance = task.bandit_instance(pi_ref)
+    N, X, Y = config.num_pairs, task.config.num_prompts, task.num_responses
+    alpha = kernels.sum_form_weight(config.alpha_scale, N)
+    data = vt.sample_preferences(np.random.default_rng(config.seed), instance.rho, pi_ref, instance.reward, N)
+    x, winner, loser = data.astuple()
+    counts = np.zeros((X, Y))
+    np.add.at(counts, (x, winner), 1.0)
+    np.add.at(counts, (x, loser), 1.0)  # m_xy: the pairs response y of prompt x appears in
+    if np.any(counts == 0):
+        raise ValueError("every response of every prompt must be compared for a unique minimizer; raise num_pairs")
+    rho = counts.sum(axis=1) / (2 * N)  # (X,) n_x/N, the prompts' share of the pairs
+    pi_cal = counts / counts.sum(axis=1, keepdims=True)
+    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, task.config.beta), data, alpha=alpha, sign=config.sign, pi_cal=pi_cal)
+    prompt_text = [" ".join(f"p{int(t) - task.config.response_vocab}" for t in row) for row in task.prompts]
+    rows = {"prompt": [prompt_text[i] for i in x], "chosen": [f" r{y}" for y in winner],
+            "rejected": [f" r{y}" for y in loser]}
+    args = VPOConfig(output_dir=str(Path(tempfile.mkdtemp(prefix="vpo-bridge-"))), beta=task.config.beta,
+                     vpo_alpha=alpha / N, vpo_sign=config.sign, vpo_calibration="behavior", per_device_train_batch_size=N,
+                     max_steps=config.steps, learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0,
+                     weight_decay=0.0, bf16=False, use_cpu=True, report_to=[], save_strategy="no", logging_steps=10**9,
+                     disable_tqdm=True, seed=config.seed, adam_epsilon=1e-12)
+    trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
+                         processing_class=tokenizer)
+    _drop_eos(trainer)
+    record = {"steps": [], "tv": []}
+
+    class ExactEvaluation(TrainerCallback):  # exact TV to the tabular VPO policy, by enumeration
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.record(0)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % config.eval_every == 0 or state.global_step == config.steps:
+                self.record(state.global_step)
+
+        def record(self, step: int) -> None:
+            policy = task.policy_table(trainer.model)
+            record["steps"].append(step)
+            record["tv"].append(float(0.5 * np.abs(policy - exact.policy).sum(axis=1).max()))
+
+    trainer.add_callback(ExactEvaluation())
+    trainer.train()
+    return record | {"exact_policy": exact.policy, "policy": task.policy_table(trainer.model), "pi_ref": pi_ref}
+
+
+def optimistic_bound_demo(*, bound: float | None, steps: int, alpha: float = 0.5, seed: int = 0) -> dict:
+    """The bounded class of theory §5 on the enumerable task, through ``VPOTrainer``: two prompts, four one-token
+    responses, pairs among responses 0–2 only (non-separable, so DPO alone has a finite optimum), s = +1 and
+    π_cal = π_ref (one cached sample per pair; response 3 is never compared). Without a bound the loss has no
+    minimizer — training sends the probability of sampled responses to 0 and the loss down without end; with
+    ``bound`` B it converges, bounded below by −a·B. Returns {"loss": the full-batch loss after ``steps`` steps,
+    "min_probability": min_{x,y} π(y|x)}."""
+    import datasets
+
+    from .trainers import VPOConfig, VPOTrainer
+
+    task = EnumerableTask(TaskConfig(num_prompts=2, response_vocab=4, response_length=1, seed=seed))
+    tokenizer = task_tokenizer(task)
+    model = restrict_to_responses(tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=seed),
+                                                 dtype=torch.float64), task.config.response_vocab)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    prompts = [" ".join(f"p{int(t) - task.config.response_vocab}" for t in row) for row in task.prompts]
+    pairs = [(x, w, l) for x in range(2) for w, l in [(0, 1), (0, 1), (1, 0), (0, 2), (0, 2), (2, 0), (1, 2), (2, 1)]]
+    rows = {"prompt": [prompts[x] for x, _, _ in pairs], "chosen": [f" r{w}" for _, w, _ in pairs],
+            "rejected": [f" r{l}" for _, _, l in pairs]}
+    args = VPOConfig(output_dir=tempfile.mkdtemp(prefix="vpo-bound-"), beta=0.5, vpo_alpha=alpha, vpo_sign=1,
+                     vpo_calibration="reference", vpo_reference_max_new_tokens=1, vpo_reward_bound=bound,
+                     per_device_train_batch_size=len(pairs), max_steps=steps, learning_rate=3e-2,
+                     lr_scheduler_type="constant", bf16=False, use_cpu=True, report_to=[], save_strategy="no",
+                     logging_steps=steps, disable_tqdm=True, seed=seed)
+    trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
+                         processing_class=tokenizer)
+    _drop_eos(trainer)  # the π_ref samples have none: the head gives EOS no mass
+    trainer.train()
+    batch = next(iter(trainer.get_train_dataloader()))  # the full batch
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch).item()
+    return {"loss": loss, "min_probability": float(task.policy_table(trainer.model).min())}

@@ -1,52 +1,43 @@
-"""Preference data in TRL's layout (``prompt`` / ``chosen`` / ``rejected``) for a user's own model.
-
-Rows come from a JSONL file (one object per line) or a ``datasets.Dataset``; texts are
-tokenized with the model's tokenizer into prompt ⊕ completion rows with a completion mask —
-the same layout ``DPOTrainer`` builds — and the reference log-probs are computed once.
-"""
+"""Preference data in TRL's layout (``prompt`` / ``chosen`` / ``rejected``, text or chat messages) for a user's
+own model: checked line by line (errors name the option, the file, the line and the field), then loaded as a
+memory-mapped ``datasets.Dataset`` that ``VPOTrainer`` tokenizes and batches as TRL does."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from .logprobs import sequence_logps
-
-__all__ = ["PreferenceRows", "load_preference_rows", "tokenize_pairs"]
 
 
-@dataclass
-class PreferenceRows:
-    prompt: list[str]
-    chosen: list[str]
-    rejected: list[str]
-    calibration: list[str] | None = None  # optional user column: one sample from π_cal per row
+__all__ = ["json_lines", "read_jsonl", "located_rows", "check_preference_file", "load_preference_dataset"]
 
-    def __len__(self) -> int:
-        return len(self.prompt)
+
+def json_lines(path, field: str):
+    """Yield (where, value) for each non-blank line of a JSON-lines file, streaming (the file is never held in
+    memory); ``where`` is "FILE line N". A missing file or a line that is not JSON is an error naming ``field`` (the
+    option that gave the file), the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`{field}`: {path} does not exist; pass a JSONL file (one JSON object per line)")
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"`{field}`: {path} line {number} is not valid JSON ({error.msg} at column "
+                                 f"{error.colno}); each line must be one JSON object") from None
+            yield f"{path} line {number}", value
 
 
 def read_jsonl(path, field: str) -> list[tuple[str, dict]]:
-    """The rows of a JSON-lines file as (where, row) pairs — ``where`` is "FILE line N" for messages — skipping
-    blank lines. ``field`` names the option that gave the file (its errors name it, the file and the line)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"`{field}`: {path} does not exist; pass a JSONL file (one JSON object per line)")
+    """The rows of a JSON-lines file as (where, row) pairs (``json_lines``), each checked to be an object."""
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"`{field}`: {path} line {number} is not valid JSON ({error.msg} at column "
-                             f"{error.colno}); each line must be one JSON object") from None
+    for where, row in json_lines(path, field):
         if not isinstance(row, dict):
-            raise ValueError(f"`{field}`: {path} line {number} is a JSON {type(row).__name__}, not an object")
-        rows.append((f"{path} line {number}", row))
+            raise ValueError(f"`{field}`: {where} is a JSON {type(row).__name__}, not an object")
+        rows.append((where, row))
     return rows
 
 
@@ -58,53 +49,49 @@ def located_rows(source, field: str, *, first: int = 0) -> list[tuple[str, dict]
     return [(f"row {i}", row) for i, row in enumerate(source, start=first)]
 
 
-def load_preference_rows(source) -> PreferenceRows:
-    """Rows from a JSONL path or any iterable of dicts (e.g. a ``datasets.Dataset``) with text fields
-    ``prompt``, ``chosen``, ``rejected``."""
-    located = located_rows(source, "dataset")
-    rows = [row for _, row in located]
-    if not rows:
-        raise ValueError("the preference data set is empty")
-    for where, row in located:
-        missing = {"prompt", "chosen", "rejected"} - set(row)
-        if missing:
-            raise ValueError(f"`dataset`: {where} lacks {sorted(missing)}; rows need 'prompt', 'chosen' and "
-                             f"'rejected' (TRL layout)")
-        for key in ("prompt", "chosen", "rejected"):
-            if not isinstance(row[key], str):
-                raise TypeError(f"`dataset`: {where}: `{key}` must be text (conversational rows: apply the chat "
-                                f"template first)")
-            if key != "prompt" and not row[key].strip():
-                raise ValueError(f"`dataset`: {where}: `{key}` is an empty completion")
-    calibration = [r["calibration"] for r in rows] if all("calibration" in r for r in rows) else None
-    return PreferenceRows([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows],
-                          calibration)
+def _is_messages(value) -> bool:
+    """A conversational field: a non-empty list of {"role", "content"} messages (TRL's conversational layout)."""
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in value)
 
 
-def tokenize_pairs(tokenizer, prompts: list[str], completions: list[str], *, max_length: int = 512):
-    """Right-padded (input_ids, attention_mask, completion_mask), each (B, T); EOS appended to completions."""
-    rows, masks = [], []
-    for prompt, completion in zip(prompts, completions):
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-        if tokenizer.eos_token_id is not None:
-            completion_ids = completion_ids + [tokenizer.eos_token_id]
-        ids = (prompt_ids + completion_ids)[:max_length]
-        if len(prompt_ids) == 0 or len(ids) <= len(prompt_ids):
-            raise ValueError(f"prompt {prompt!r} is empty or leaves no room for its completion within max_length")
-        rows.append(ids)
-        masks.append([0] * len(prompt_ids) + [1] * (len(ids) - len(prompt_ids)))
-    length = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.tensor([r + [pad] * (length - len(r)) for r in rows])
-    attention = torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows])
-    completion = torch.tensor([m + [0] * (length - len(m)) for m in masks])
-    return input_ids, attention, completion
+def _check_row(row, where: str, field: str, required: tuple[str, ...]) -> None:
+    if not isinstance(row, dict):
+        raise ValueError(f"`{field}`: {where} is a JSON {type(row).__name__}, not an object")
+    missing = [key for key in required if key not in row]
+    if missing:
+        raise ValueError(f"`{field}`: {where} lacks {missing}; rows need {list(required)} (TRL's layout: text, "
+                         f"or lists of {{role, content}} messages)")
+    for key in required:
+        value = row[key]
+        if isinstance(value, str):
+            if key != "prompt" and not value.strip():
+                raise ValueError(f"`{field}`: {where}: `{key}` is an empty completion; drop the row or fill it")
+        elif not _is_messages(value):
+            raise TypeError(f"`{field}`: {where}: `{key}` must be text or a list of {{role, content}} messages, "
+                            f"got {type(value).__name__}")
 
 
-@torch.no_grad()
-def reference_logps(reference, input_ids, attention_mask, completion_mask, *, batch_size: int = 16) -> torch.Tensor:
-    """log π_ref of every row, computed once (the reference is frozen), (B,)."""
-    out = [sequence_logps(reference, input_ids[i:i + batch_size], attention_mask[i:i + batch_size],
-                          completion_mask[i:i + batch_size]) for i in range(0, len(input_ids), batch_size)]
-    return torch.cat(out)
+def check_preference_file(path, *, field: str = "dataset", required=("prompt", "chosen", "rejected")) -> int:
+    """Check a JSONL preference file line by line without holding it in memory; return its row count.
+
+    Every problem is an error naming ``field``, the file, the line and the key: a line that is not JSON, a row that
+    is not an object, a missing ``prompt``/``chosen``/``rejected`` (or ``calibration`` when required), an empty
+    completion, a value that is neither text nor a list of messages.
+    """
+    count = 0
+    for where, row in json_lines(path, field):
+        _check_row(row, where, field, tuple(required))
+        count += 1
+    if not count:
+        raise ValueError(f"`{field}`: {path} holds no rows")
+    return count
+
+
+def load_preference_dataset(path, *, field: str = "dataset", required=("prompt", "chosen", "rejected")):
+    """A checked JSONL file as a ``datasets.Dataset`` (memory-mapped Arrow: rows stay on disk, so memory does not
+    grow with the file), ready for ``VPOTrainer`` / ``DPOTrainer``."""
+    import datasets
+
+    check_preference_file(path, field=field, required=required)
+    return datasets.load_dataset("json", data_files=str(path), split="train")

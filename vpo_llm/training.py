@@ -283,81 +283,92 @@ def _pretrain_reference(model, task: EnumerableTask, steps: int, *, seed: int, t
 
 @dataclass
 class DatasetConfig(PreferenceLossFields):
-    """Offline preference training of a local Hugging Face model on a local TRL-layout data set."""
+    """Offline preference training of a local Hugging Face model on a local TRL-layout data set, through
+    ``VPOTrainer`` (TRL's DPOTrainer plus VPO's term): batches stream from a memory-mapped data set."""
 
     model: str = option(
         "",
         "folder of a Hugging Face causal LM (config.json, weights, tokenizer); nothing is downloaded")
-    dataset: str = option("", 'JSONL file, one {"prompt", "chosen", "rejected"} object per line (text)')
+    dataset: str = option("", 'JSONL file, one {"prompt", "chosen", "rejected"} object per line (text or messages)')
+    eval_dataset: str = option("", "optional JSONL file of held-out pairs: evaluated every eval_every steps")
     calibration: str = option(
         "chosen",
-        "π_cal: \"chosen\", \"behavior\" (both responses of each pair), or \"column\" (the rows' \"calibration\" text: samples from your π_cal)")
+        'π_cal: "chosen", "behavior" (both responses of each pair), "column" (the rows\' "calibration": samples '
+        'from your π_cal) or "reference" (one π_ref sample per row, drawn once)')
     beta: float = option(0.1, "KL strength")
-    max_length: int = option(512, "prompt + completion tokens kept")
+    max_length: int = option(512, "prompt + completion tokens kept (TRL's keep_start truncation); rows whose prompt "
+                                  "alone fills it are dropped and counted")
     steps: int = option(100, "optimizer steps")
     batch_size: int = option(8, "pairs per micro-batch")
     learning_rate: float = option(1e-5, "AdamW learning rate")
-    eval_every: int = option(20, "full-data loss every this many steps")
+    eval_every: int = option(20, "log, checkpoint (and evaluate) every this many steps")
+    lora_r: int = option(0, "LoRA rank on the attention projections (0: full fine-tuning)")
+    bf16: bool = option(False, "bfloat16 autocast (TRL's DPOConfig turns it on unless told; off here so CPU runs are exact)")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (less memory)")
 
     def __post_init__(self):
         if not self.model or not self.dataset:
             raise ValueError("`model` (a local model folder) and `dataset` (a JSONL file) are both required")
         check_fields(self, positive_ints=("steps", "batch_size", "grad_accumulation", "eval_every", "max_length"),
-                     positive=("beta", "learning_rate"), nonnegative=("alpha_scale", "weight_decay"),
-                     booleans=("resume", "skip_nonfinite"),
+                     nonnegative_ints=("lora_r",), positive=("beta", "learning_rate"),
+                     nonnegative=("alpha_scale", "weight_decay"),
+                     booleans=("resume", "skip_nonfinite", "bf16", "gradient_checkpointing"),
                      choices={"loss": ("vpo", "dpo", "ipo"), "sign": (1, -1), "cal_normalization": ("sum", "token_mean"),
-                              "calibration": ("chosen", "behavior", "column")})
+                              "calibration": ("chosen", "behavior", "column", "reference")})
+        if self.skip_nonfinite:
+            raise ValueError("`skip_nonfinite` is not available with a local model (TRL's Trainer stops on its own "
+                             "terms); lower learning_rate instead")
+
+    def trainer_config(self, output_dir: str, *, progress: bool = True):
+        """The ``VPOConfig`` of this run (TRL's names; α = alpha_scale·√N in mean form, a = alpha_scale/√N)."""
+        from .trainers import VPOConfig
+
+        return VPOConfig(
+            output_dir=output_dir, beta=self.beta, max_length=self.max_length, max_steps=self.steps,
+            per_device_train_batch_size=self.batch_size, per_device_eval_batch_size=self.batch_size,
+            gradient_accumulation_steps=self.grad_accumulation, learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, seed=self.seed, use_cpu=self.device == "cpu", bf16=self.bf16,
+            gradient_checkpointing=self.gradient_checkpointing, logging_steps=self.eval_every,
+            save_strategy="steps", save_steps=self.eval_every, eval_strategy="steps" if self.eval_dataset else "no",
+            eval_steps=self.eval_every if self.eval_dataset else None, report_to=[], disable_tqdm=not progress, lr_scheduler_type="constant",
+            loss_type=["ipo" if self.loss == "ipo" else "sigmoid"], vpo_sign=self.sign,
+            vpo_alpha_scale=self.alpha_scale if self.loss == "vpo" else None,
+            vpo_calibration=self.calibration if self.loss == "vpo" else "chosen",
+            vpo_cal_normalization=self.cal_normalization)
 
 
 def train_on_dataset(config: DatasetConfig, *, progress: bool = True) -> dict:
-    """Offline VPO / DPO / IPO on a user's local model and data (no exact evaluation: r* is unknown)."""
-    from .data import load_preference_rows, reference_logps, tokenize_pairs
-    from .logprobs import sequence_logps
+    """Offline VPO / DPO / IPO on a user's local model and data through ``VPOTrainer`` (no exact evaluation: r* is
+    unknown). Checkpoints every ``eval_every`` steps in ``out_dir`` (a rerun resumes from the last one); the trained
+    model (LoRA: the adapters) and tokenizer are saved to ``out_dir/final``. Returns {"history", "final", "model",
+    "rows", "rows_dropped"}."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .data import load_preference_dataset
     from .models import load_local_model
+    from .trainers import VPOTrainer
 
-    device = torch.device(config.device)
+    required = ("prompt", "chosen", "rejected") + (("calibration",) if config.calibration == "column" else ())
+    train = load_preference_dataset(config.dataset, field="dataset", required=required)
+    evaluation = load_preference_dataset(config.eval_dataset, field="eval_dataset", required=required) \
+        if config.eval_dataset else None
     model, tokenizer = load_local_model(config.model)
-    model = model.to(device)
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
-    rows = load_preference_rows(config.dataset)
-    chosen = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.chosen, max_length=config.max_length))
-    rejected = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.rejected,
-                                                          max_length=config.max_length))
-    ref_chosen, ref_rejected = reference_logps(reference, *chosen), reference_logps(reference, *rejected)  # once
-    if config.calibration == "column":  # the user's calibration samples, one per row, log π_ref computed once
-        if rows.calibration is None:
-            raise ValueError("calibration='column' needs a 'calibration' text field in every row")
-        calibration = tuple(t.to(device) for t in tokenize_pairs(tokenizer, rows.prompt, rows.calibration,
-                                                                   max_length=config.max_length))
-        ref_calibration = reference_logps(reference, *calibration)
-    num_pairs = len(rows)
-    mean_alpha = kernels.mean_form_weight(config.alpha_scale, num_pairs)
+    if tokenizer.pad_token is None:  # TRL pads with the pad token; many causal LMs ship none
+        tokenizer.pad_token = tokenizer.eos_token
+    peft_config = None
+    if config.lora_r:
+        from peft import LoraConfig
 
-    def batch_loss(model, indices):
-        policy_chosen = sequence_logps(model, *(t[indices] for t in chosen))
-        policy_rejected = sequence_logps(model, *(t[indices] for t in rejected))
-        if config.loss == "dpo":
-            return dpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
-        if config.loss == "ipo":
-            return ipo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], beta=config.beta)
-        if config.calibration == "chosen":
-            policy_cal, ref_cal, lengths = policy_chosen, ref_chosen[indices], chosen[2][indices].sum(1)
-        elif config.calibration == "behavior":
-            policy_cal = torch.cat([policy_chosen, policy_rejected])
-            ref_cal = torch.cat([ref_chosen[indices], ref_rejected[indices]])
-            lengths = torch.cat([chosen[2][indices].sum(1), rejected[2][indices].sum(1)])
-        else:
-            policy_cal = sequence_logps(model, *(t[indices] for t in calibration))
-            ref_cal, lengths = ref_calibration[indices], calibration[2][indices].sum(1)
-        return vpo_loss(policy_chosen, policy_rejected, ref_chosen[indices], ref_rejected[indices], policy_cal,
-                        ref_cal, beta=config.beta, alpha=mean_alpha, sign=config.sign,
-                        cal_token_counts=lengths.to(policy_cal.dtype), cal_normalization=config.cal_normalization)
-
-    def evaluate(model, step: int) -> dict:
-        with torch.no_grad():
-            loss, metrics = batch_loss(model, torch.arange(num_pairs, device=device))
-        return {"step": step, "loss/full": loss.item(), **{k: v for k, v in metrics.items() if "/" in k}}
-
-    config.num_pairs = num_pairs  # the shared loop draws pair indices in [0, N)
-    history = optimize(model, config, batch_loss, evaluate, progress=progress)
-    return {"history": history, "final": history[-1], "model": model}
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=2 * config.lora_r, target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
+    out = config.out_dir or str(Path(".") / "runs" / "llm-offline-local")
+    trainer = VPOTrainer(model=model, args=config.trainer_config(out, progress=progress), train_dataset=train, eval_dataset=evaluation,
+                         processing_class=tokenizer, peft_config=peft_config)
+    checkpoint = get_last_checkpoint(out) if config.resume and Path(out).is_dir() else None
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(Path(out) / "final"))
+    tokenizer.save_pretrained(str(Path(out) / "final"))
+    history = [{"step": row["step"], **{k: v for k, v in row.items() if k != "step"}}
+               for row in trainer.state.log_history if "loss" in row or "eval_loss" in row]
+    return {"history": history, "final": history[-1] if history else {"step": trainer.state.global_step},
+            "model": trainer.model, "rows": len(train), "rows_dropped": len(train) - len(trainer.train_dataset)}
