@@ -196,6 +196,9 @@ def local_models(tmp_path):
 
 
 def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
+    """A local model runs through OnlineVPOTrainer: the deterministic reward-model judge puts the higher-scoring
+    text first, and the pairs come out in TRL's layout."""
+    from vpo_llm.data import load_preference_dataset
     from vpo_llm.oracles import RewardModelOracle
 
     policy, reward, prompts = local_models
@@ -203,24 +206,16 @@ def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
                           prompts_per_iteration=4, steps_per_iteration=2, batch_size=4, max_new_tokens=4,
                           oracle_sample=False, out_dir=str(tmp_path / "run"))
     result = train_online(config, progress=False)
-    buffer = result["buffer"]
-    assert len(buffer["prompt"]) == 8 and all(1 <= len(r) <= 4 for r in buffer["chosen"] + buffer["rejected"])
-    # the deterministic reward-model oracle put the higher-scoring text first
+    pairs = result["pairs"]
+    assert len(pairs) == 8 and [row["pairs"] for row in result["history"]] == [4, 8]
+    assert all(1 <= len(p[key].split()) <= 4 for p in pairs for key in ("chosen", "rejected"))
     oracle = RewardModelOracle(reward)
-    environment = __import__("vpo_llm.environments", fromlist=["HFEnvironment"]).HFEnvironment(
-        __import__("transformers").AutoTokenizer.from_pretrained(policy), [json.loads(line)["prompt"] for line in
-                                                                          prompts.read_text().splitlines()],
-        max_new_tokens=4)
-    x = torch.as_tensor(buffer["prompt"])
-    texts, chosen = environment.describe(x, buffer["chosen"])
-    _, rejected = environment.describe(x, buffer["rejected"])
-    assert np.all(oracle.scores(texts, chosen) >= oracle.scores(texts, rejected) - 1e-6)
-    assert (tmp_path / "run" / "checkpoint.pt").exists() and "loss/dpo" in result["history"][-1]
-    # the collected pairs come out in TRL's layout, as texts that load back as preference rows
-    from vpo_llm.data import load_preference_dataset
-
+    texts = [p["prompt"] for p in pairs]
+    scores = oracle.scores(texts, [p["chosen"] for p in pairs]) - oracle.scores(texts, [p["rejected"] for p in pairs])
+    assert np.all(scores >= -1e-6)
+    assert (tmp_path / "run" / "policy.pt").exists() and "loss/dpo" in result["history"][-1]
     rows = load_preference_dataset(tmp_path / "run" / "pairs.jsonl")
-    assert len(rows) == 8 and rows["chosen"] == chosen and rows["prompt"] == texts
+    assert len(rows) == 8 and rows["chosen"] == [p["chosen"] for p in pairs] and rows["prompt"] == texts
 
 
 def test_prompts_from_a_datasets_dataset(local_models, tmp_path):
@@ -231,9 +226,24 @@ def test_prompts_from_a_datasets_dataset(local_models, tmp_path):
                           steps_per_iteration=1, batch_size=4, max_new_tokens=3)
     result = train_online(config, prompts=rows, oracle=lambda p, a, b: [len(x) <= len(y) for x, y in zip(a, b)],
                           progress=False)
-    assert set(result["buffer"]["prompt"]) <= {0, 1} and len(result["buffer"]["prompt"]) == 4
+    assert {p["prompt"] for p in result["pairs"]} <= {"w1 w2", "w3"} and len(result["pairs"]) == 4
     with pytest.raises(ValueError, match="prompt"):
         train_online(config, prompts=[{"text": "no prompt field"}], progress=False)
+    with pytest.raises(ValueError, match="alpha_schedule"):
+        train_online(dataclasses.replace(config, alpha_schedule="constant"), prompts=rows, progress=False)
+
+
+def test_cli_online_with_a_local_model_runs_the_trl_trainer(local_models, tmp_path):
+    from vpo.cli import main
+
+    policy, reward, prompts = local_models
+    out = tmp_path / "cli-local"
+    assert main(["llm", "online", "--model", str(policy), "--prompts", str(prompts), "--reward-model", str(reward),
+                 "--iterations", "2", "--prompts-per-iteration", "4", "--steps-per-iteration", "1", "--batch-size", "4",
+                 "--max-new-tokens", "3", "--out-dir", str(out)]) == 0
+    record = json.loads((out / "result.json").read_text())
+    assert [row["pairs"] for row in record["history"]] == [4, 8]
+    assert json.loads((out / "online_state.json").read_text())["round"] == 2
 
 
 def test_cli_online_on_the_task_and_refusals(tmp_path):

@@ -25,13 +25,13 @@ def prefers_more_w7(prompts, first, second):
     return np.array([a.split().count("w7") >= b.split().count("w7") for a, b in zip(first, second)])
 
 
-def _trainer(folder, **fields):
+def _trainer(folder, judge=prefers_more_w7, **fields):
     tokenizer = word_tokenizer(14)
     model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
     config = OnlineVPOConfig(output_dir=str(folder), per_device_train_batch_size=4, report_to=[], use_cpu=True,
                              beta=0.1, learning_rate=1e-2, logging_steps=1, online_prompts_per_iteration=4, bf16=False,
                              online_steps_per_iteration=2, online_max_new_tokens=4, seed=5, **fields)
-    return OnlineVPOTrainer(model, args=config, prompts=PROMPTS, judge=prefers_more_w7, processing_class=tokenizer)
+    return OnlineVPOTrainer(model, args=config, prompts=PROMPTS, judge=judge, processing_class=tokenizer)
 
 
 def test_rounds_accumulate_pairs_in_trl_layout_with_the_judges_labels(tmp_path):
@@ -76,3 +76,15 @@ def test_bad_online_fields_are_refused_by_name(tmp_path):
                          ({"vpo_calibration": "column"}, "vpo_calibration")]:
         with pytest.raises(ValueError, match=name):
             OnlineVPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, **fields)
+
+
+def test_a_trl_pairwise_judge_labels_the_pairs(tmp_path):
+    """A TRL-style pairwise judge (``.judge(prompts, completion_pairs)`` → index of the better one) is accepted."""
+
+    class ShorterIsBetter:
+        def judge(self, prompts, completions):
+            return [0 if len(a.split()) <= len(b.split()) else 1 for a, b in completions]
+
+    trainer = _trainer(tmp_path, judge=ShorterIsBetter(), online_iterations=1)
+    trainer.train()
+    assert all(len(p["chosen"].split()) <= len(p["rejected"].split()) for p in trainer.pairs)

@@ -69,8 +69,10 @@ def add_llm_commands(subparsers) -> None:
         "online": ("online training (Algorithm 1): generate, label, train; built-in task or a local model",
                    "Online VPO (s = +1, π_cal = π_ref) or online DPO (--loss dpo). Each iteration generates pairs from "
                    "the policy (and cached reference samples), labels them with a preference oracle (Bradley–Terry on "
-                   "the built-in task's r*, or --reward-model), and trains. Built-in task: exact SubOpt per iteration "
-                   "and regret in OUT_DIR/metrics.jsonl. A rerun with the same OUT_DIR resumes (data buffer included).",
+                   "the built-in task's r*, or --reward-model), and trains. Built-in task: the package's loop, exact "
+                   "SubOpt per iteration and regret in OUT_DIR/metrics.jsonl. --model: OnlineVPOTrainer (TRL's "
+                   "DPOTrainer rounds; OUT_DIR/pairs.jsonl, policy.pt, online_state.json). A rerun with the same "
+                   "OUT_DIR resumes (data buffer included).",
                    (OnlineConfig,), _run_online),
     }.items():
         parser = modes.add_parser(mode, help=summary, description=description)
@@ -118,7 +120,7 @@ def _train_and_record(parser, config_class, values: dict, train) -> int:
         record["regret"] = result["regret"]
     atomic_write_json(Path(config.out_dir) / "result.json",
                       record | {"provenance": provenance() | {"wall_time_s": round(time.time() - start, 2)}})
-    print(f"wrote {config.out_dir}/metrics.jsonl, result.json, checkpoint.pt")
+    print(f"wrote {config.out_dir}/: {', '.join(sorted(p.name for p in Path(config.out_dir).iterdir()))}")
     return 0
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 
-__all__ = ["json_lines", "read_jsonl", "located_rows", "check_preference_file", "load_preference_dataset"]
+__all__ = ["json_lines", "read_jsonl", "located_rows", "load_prompts", "check_preference_file",
+           "load_preference_dataset"]
 
 
 def json_lines(path, field: str):
@@ -47,6 +48,19 @@ def located_rows(source, field: str, *, first: int = 0) -> list[tuple[str, dict]
     if isinstance(source, (str, Path)):
         return read_jsonl(source, field)
     return [(f"row {i}", row) for i, row in enumerate(source, start=first)]
+
+
+def load_prompts(source) -> list[str]:
+    """Prompts from a JSONL file or any iterable of rows (e.g. a ``datasets.Dataset``), each with a
+    "prompt" text (TRL's prompt-only layout)."""
+    prompts = []
+    for where, row in located_rows(source, "prompts", first=1):
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+            raise ValueError(f"`prompts`: {where} has no text field 'prompt'")
+        prompts.append(row["prompt"])
+    if not prompts:
+        raise ValueError("`prompts` holds no prompts")
+    return prompts
 
 
 def _is_messages(value) -> bool:

@@ -1,5 +1,8 @@
 """Online training of a causal LM with optimistic VPO or online DPO  (theory §5, §6: Algorithm 1).
 
+The built-in enumerable task runs this module's loop (its policy class and exact evaluation are the task's); a
+user's local model runs ``OnlineVPOTrainer`` (``online_trainers``), on TRL.
+
 For t = 1..T: evaluate π_t; draw prompts x ~ ρ; generate y¹ ~ π_t and y² by the scheme
 (`policy-ref`: y² from the cached π_ref samples, the XPO-like scheme; `policy-policy`: y² ~ π_t);
 label the pairs with a preference oracle; D_t = D_{t−1} ∪ new (or the fresh pairs only); then
@@ -25,21 +28,16 @@ import torch
 from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
 from .fields import RunFields, check_fields, option
-from .data import located_rows
-from .environments import HFEnvironment, TaskEnvironment
+from .environments import TaskEnvironment
 from .losses import dpo_loss, vpo_loss
-from .oracles import BradleyTerryOracle, RewardModelOracle, as_oracle
+from .oracles import BradleyTerryOracle, as_oracle
 from .tasks import EnumerableTask, TaskConfig
 from vpo_theory import kernels
 from vpo_theory.records import atomic_write_text
 
 from .training import SEED_STRIDE, accumulated_step, atomic_torch_save, task_model
 
-__all__ = ["OnlineConfig", "ReferenceSampleCache", "train_online", "load_prompts", "preference_rows"]
-
-
-#: β for a local model when none is given: the common DPO default (TRL's DPOConfig uses 0.1 too).
-LOCAL_MODEL_BETA = 0.1
+__all__ = ["OnlineConfig", "ReferenceSampleCache", "train_online", "preference_rows"]
 
 
 @dataclass
@@ -60,7 +58,9 @@ class OnlineConfig(RunFields):
     calibration: str = option(
         "ref",
         'π_cal: "ref" (cached π_ref samples, as in theory §6) or "chosen" (preferred responses)')
-    cal_samples_per_pair: int = option(2, "calibration samples per pair, drawn from the prompt's cached π_ref samples")
+    cal_samples_per_pair: int = option(
+        2, "calibration samples per pair, drawn from the prompt's cached π_ref samples (built-in task; a local model "
+           "runs OnlineVPOTrainer: one per pair)")
     ref_samples_per_prompt: int = option(16, "size of each prompt's cached π_ref sample pool (generated once)")
     iterations: int = option(20, "T: rounds of generate → label → train")
     prompts_per_iteration: int = option(16, "new pairs per iteration")
@@ -111,19 +111,6 @@ class OnlineConfig(RunFields):
         if self.alpha_schedule == "sqrt":
             return kernels.mean_form_weight(self.alpha_scale, num_pairs)
         return self.alpha_scale / num_pairs
-
-
-def load_prompts(source) -> list[str]:
-    """Prompts from a JSONL file or any iterable of rows (e.g. a ``datasets.Dataset``), each with a
-    "prompt" text (TRL's prompt-only layout)."""
-    prompts = []
-    for where, row in located_rows(source, "prompts", first=1):
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise ValueError(f"`prompts`: {where} has no text field 'prompt'")
-        prompts.append(row["prompt"])
-    if not prompts:
-        raise ValueError("`prompts` holds no prompts")
-    return prompts
 
 
 class ReferenceSampleCache:
@@ -190,29 +177,16 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _build(config: OnlineConfig, oracle, prompts=None):
-    """(model, reference, environment, oracle, beta) for the built-in task or a local model."""
+def _build(config: OnlineConfig, oracle):
+    """(model, reference, environment, oracle, beta) for the built-in task."""
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
-    if config.model:
-        from .models import load_local_model
-
-        model, tokenizer = load_local_model(config.model, dtype=torch_dtype)
-        environment = HFEnvironment(tokenizer, load_prompts(config.prompts if prompts is None else prompts),
-                                    max_new_tokens=config.max_new_tokens or 32)
-        if oracle is None:
-            if not config.reward_model:
-                raise ValueError("a local model needs a preference oracle: `reward_model` (a local folder) or "
-                                 "train_online(..., oracle=judge)")
-            oracle = RewardModelOracle(config.reward_model, sample=config.oracle_sample)
-        beta = config.beta if config.beta is not None else LOCAL_MODEL_BETA
-    else:
-        task = EnumerableTask(config.task)
-        model = task_model(task, seed=config.seed, dtype=torch_dtype, device=config.device,
-                            steps=config.reference_pretrain_steps, target=config.reference_target)
-        environment = TaskEnvironment(task, task.policy_table(model))
-        if oracle is None:
-            oracle = BradleyTerryOracle(task.reward, sample=config.oracle_sample)
-        beta = config.beta if config.beta is not None else config.task.beta
+    task = EnumerableTask(config.task)
+    model = task_model(task, seed=config.seed, dtype=torch_dtype, device=config.device,
+                       steps=config.reference_pretrain_steps, target=config.reference_target)
+    environment = TaskEnvironment(task, task.policy_table(model))
+    if oracle is None:
+        oracle = BradleyTerryOracle(task.reward, sample=config.oracle_sample)
+    beta = config.beta if config.beta is not None else config.task.beta
     model = model.to(config.device)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     return model, reference, environment, as_oracle(oracle), beta
@@ -221,16 +195,17 @@ def _build(config: OnlineConfig, oracle, prompts=None):
 def train_online(config: OnlineConfig, *, oracle=None, prompts=None, progress: bool = True) -> dict:
     """Run Algorithm 1 (theory §6) with the LLM loss; return history (one row per iteration), final and regret.
 
-    ``oracle``: any preference oracle (``vpo_llm.oracles``) or a callable ``judge(prompts, first, second)``;
-    None → Bradley–Terry on the task's r* (built-in task) or the configured local reward model.
-    ``prompts``: with a local model, rows with a "prompt" text (e.g. a ``datasets.Dataset``) instead
-    of ``config.prompts``.
-    Each history row holds the exact metrics of π_t — the policy that collected round t's pairs —
-    so ``regret`` = cumulative SubOpt(π_t) (built-in task only).
+    ``oracle``: a preference oracle (``vpo_llm.oracles``) or a callable ``judge(prompts, first, second)``; None →
+    Bradley–Terry on the task's r* (or the local reward model). ``prompts``: a local model's prompt rows.
+    Built-in task: this loop; each history row holds the exact metrics of π_t (the policy that collected round t's
+    pairs), so ``regret`` = cumulative SubOpt(π_t). A local ``model``: ``online_trainers.train_online_local``.
     """
+    if config.model:
+        from .online_trainers import train_online_local
+        return train_online_local(config, oracle=oracle, prompts=prompts, progress=progress)
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list
-    model, reference, environment, oracle, beta = _build(config, oracle, prompts)
+    model, reference, environment, oracle, beta = _build(config, oracle)
     accelerator = Accelerator(cpu=config.device == "cpu")
     world = accelerator.num_processes
     if config.batch_size % world:

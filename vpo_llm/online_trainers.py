@@ -38,7 +38,10 @@ from .oracles import as_oracle
 from .trainers import VPOConfig, VPOTrainer
 from .training import SEED_STRIDE, atomic_torch_save
 
-__all__ = ["OnlineVPOConfig", "OnlineVPOTrainer", "SCHEMES"]
+__all__ = ["OnlineVPOConfig", "OnlineVPOTrainer", "SCHEMES", "train_online_local"]
+
+#: β for a local model when none is given: the common DPO default (TRL's DPOConfig uses 0.1 too).
+LOCAL_MODEL_BETA = 0.1
 
 #: How y² is drawn: from the prompt's cached π_ref pool, or from the current policy.
 SCHEMES = ("policy-ref", "policy-policy")
@@ -65,6 +68,7 @@ class OnlineVPOConfig(VPOConfig):
     online_pool_size: int = field(default=4, metadata={"help": "π_ref samples cached per prompt (generated once)"})
     online_max_new_tokens: int = field(default=64, metadata={"help": "most tokens of a generated response"})
     online_temperature: float = field(default=1.0, metadata={"help": "sampling temperature of π_t (π_ref: 1)"})
+    online_top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of π_t (1 = off; π_ref: off)"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -80,6 +84,8 @@ class OnlineVPOConfig(VPOConfig):
                              "'behavior'")
         if not (self.online_temperature > 0):
             raise ValueError(f"`online_temperature` must be > 0, got {self.online_temperature!r}")
+        if not (0 < self.online_top_p <= 1):
+            raise ValueError(f"`online_top_p` must be in (0, 1], got {self.online_top_p!r}")
         if self.online_pool_size < 2 and self.online_scheme == "policy-ref" and self.vpo_calibration == "reference":
             raise ValueError("`online_pool_size` must be >= 2 with policy-ref and calibration 'reference': y² and "
                              "the calibration sample are distinct pool draws")
@@ -125,7 +131,7 @@ class OnlineVPOTrainer:
             fresh = self._collect(self.round)
             self.pairs += fresh
             training = self.pairs if self.args.online_accumulate else fresh
-            row = {"round": self.round, "pairs": len(training),
+            row = {"iteration": self.round, "pairs": len(training),
                    "labels/first_preferred": float(np.mean([p["first_preferred"] for p in fresh]))}
             row |= self._fit(training, self.round)
             if self.evaluate is not None:
@@ -142,13 +148,13 @@ class OnlineVPOTrainer:
         policy = self.model
         was_training = policy.training
         policy.eval()
-        first = environment.sample(policy, prompts, temperature=args.online_temperature, top_p=1.0,
+        first = environment.sample(policy, prompts, temperature=args.online_temperature, top_p=args.online_top_p,
                                    seed=args.seed * SEED_STRIDE + 2 * t)
         texts, first_texts = [environment.prompt_texts[x] for x in prompts.tolist()], self._completions(prompts, first)
         draws = [rng.choice(args.online_pool_size, size=2, replace=False) if args.online_pool_size > 1
                  else np.zeros(2, dtype=int) for _ in range(len(prompts))]
         if args.online_scheme == "policy-policy":
-            second = environment.sample(policy, prompts, temperature=args.online_temperature, top_p=1.0,
+            second = environment.sample(policy, prompts, temperature=args.online_temperature, top_p=args.online_top_p,
                                         seed=args.seed * SEED_STRIDE + 2 * t + 1)
             second_texts = self._completions(prompts, second)
         else:
@@ -245,3 +251,51 @@ def _pairwise(judge):
 
         return trl_judge
     return as_oracle(judge)
+
+
+def train_online_local(config, *, oracle=None, prompts=None, progress: bool = True) -> dict:
+    """``vpo llm online --model``: an ``OnlineConfig`` (``vpo_llm.online``) run by ``OnlineVPOTrainer``.
+
+    The flags map one to one (iterations, prompts/steps per iteration, scheme, accumulate, π_ref pool size,
+    sampling, β, α scale, sign, calibration, batch size, learning rate, seed, device, out_dir); a local model takes
+    one calibration sample per pair and the sqrt schedule a_t = c/√N_t. The judge: ``oracle``, else the local
+    ``reward_model``. Returns {"history", "final", "model", "pairs"}.
+    """
+    import tempfile
+
+    from .models import load_local_model
+    from .oracles import RewardModelOracle
+    from .data import load_prompts
+
+    if config.alpha_schedule != "sqrt":
+        raise ValueError("`alpha_schedule` must be 'sqrt' with a local `model` (OnlineVPOTrainer: a_t = c/√N_t)")
+    if config.skip_nonfinite:
+        raise ValueError("`skip_nonfinite` is not available with a local `model` (TRL's Trainer); lower learning_rate")
+    texts = load_prompts(config.prompts if prompts is None else prompts)
+    if oracle is None:
+        if not config.reward_model:
+            raise ValueError("a local model needs a preference oracle: `reward_model` (a local folder) or "
+                             "train_online(..., oracle=judge)")
+        oracle = RewardModelOracle(config.reward_model, sample=config.oracle_sample, device=config.device)
+    out = config.out_dir or tempfile.mkdtemp(prefix="vpo-online-")
+    if not config.resume and (Path(out) / "online_state.json").exists():
+        raise ValueError(f"`out_dir` {out} holds a run and `resume` is off: pass another out_dir or resume=True")
+    model, tokenizer = load_local_model(config.model, dtype={"float32": torch.float32,
+                                                             "float64": torch.float64}[config.dtype])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    args = OnlineVPOConfig(
+        output_dir=out, beta=config.beta if config.beta is not None else LOCAL_MODEL_BETA,
+        vpo_sign=config.sign, vpo_alpha_scale=config.alpha_scale if config.loss == "vpo" else 0.0,
+        vpo_calibration={"ref": "reference", "chosen": "chosen"}[config.calibration],
+        online_iterations=config.iterations, online_prompts_per_iteration=config.prompts_per_iteration,
+        online_steps_per_iteration=config.steps_per_iteration, online_scheme=config.scheme,
+        online_accumulate=config.accumulate, online_pool_size=config.ref_samples_per_prompt,
+        online_max_new_tokens=config.max_new_tokens or 32, online_temperature=config.temperature,
+        online_top_p=config.top_p, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accumulation, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, seed=config.seed, use_cpu=config.device == "cpu", bf16=False,
+        report_to=[], logging_steps=1, disable_tqdm=not progress)
+    trainer = OnlineVPOTrainer(model, args=args, prompts=texts, judge=oracle, processing_class=tokenizer)
+    history = trainer.train()
+    return {"history": history, "final": history[-1], "model": trainer.model, "pairs": trainer.pairs}
