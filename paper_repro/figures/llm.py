@@ -2,7 +2,8 @@
 
 bridge: a transformer with one-token responses, trained with ``vpo_loss`` (exact calibration
 weights), reaches the exact tabular VPO policy of ``vpo_theory`` on the same data — TV over
-training, several seeds.
+training, several seeds; and the same through ``VPOTrainer`` (TRL's tokenization, collator and fused
+head; π_cal = both responses of each pair), against the exact policy of that objective.
 llm-offline: DPO, IPO and pessimistic VPO (π_cal = chosen, and cached reference samples) on
 the same offline data: exact J(r*, π) and true reward E_π r* against the training step.
 llm-online: online DPO (α = 0) and optimistic VPO (s = +1, π_cal = π_ref) running Algorithm 1
@@ -29,18 +30,34 @@ def _bridge_cell(seed: int, steps: int) -> dict:
     return {"steps": result["steps"], "tv": result["tv"], "objective_gap": result["objective"][-1] - result["exact_objective"]}
 
 
+def _bridge_trainer_cell(seed: int, steps: int) -> dict:
+    from vpo_llm.bridge import BridgeConfig, run_bridge_through_vpotrainer
+
+    result = run_bridge_through_vpotrainer(BridgeConfig(steps=steps, seed=seed, eval_every=max(1, steps // 50)))
+    return {"steps": result["steps"], "tv": result["tv"]}
+
+
 def compute_bridge(quick: bool) -> dict:
     steps = 150 if quick else 400
     seeds = list(range(2 if quick else 5))
     cells = run_cells(_bridge_cell, [(s, steps) for s in seeds], desc="bridge", cache_dir=cache_dir("bridge"))
-    final = [c["tv"][-1] for c in cells]
+    trainer_cells = run_cells(_bridge_trainer_cell, [(s, steps) for s in seeds], desc="bridge through VPOTrainer",
+                              cache_dir=cache_dir("bridge-vpotrainer"))
+    final, final_trainer = [c["tv"][-1] for c in cells], [c["tv"][-1] for c in trainer_cells]
     return {"config": {"quick": quick, "steps": steps, "seeds": seeds,
                        "setup": "4 prompts × 6 one-token responses, N = 200 pairs from π_ref (the initial model), "
-                                "α = √N, s = −1, π_cal = π_ref (exact weights), full-batch Adam, cosine lr from 1e-2"},
+                                "α = √N, s = −1, π_cal = π_ref (exact weights), full-batch Adam, cosine lr from 1e-2",
+                       "setup_vpotrainer": "the same pairs as TRL rows through VPOTrainer (LM head restricted to the "
+                                           "responses, TRL's EOS dropped), π_cal = behavior (both responses), exact "
+                                           "policy of that objective (ρ = n_x/N); full batch, AdamW, cosine lr from "
+                                           "3e-2"},
             "results": {"steps": cells[0]["steps"], "tv": [c["tv"] for c in cells],
-                        "objective_gap": [c["objective_gap"] for c in cells]},
+                        "objective_gap": [c["objective_gap"] for c in cells],
+                        "steps_vpotrainer": trainer_cells[0]["steps"], "tv_vpotrainer": [c["tv"] for c in trainer_cells]},
             "summary": {"final TV to the exact tabular VPO policy": f"max over {len(seeds)} seeds {max(final):.2e} "
-                                                                    f"(median {np.median(final):.2e}) after {steps} steps"}}
+                                                                    f"(median {np.median(final):.2e}) after {steps} steps",
+                        "final TV through VPOTrainer": f"max over {len(seeds)} seeds {max(final_trainer):.2e} "
+                                                       f"(median {np.median(final_trainer):.2e}) after {steps} steps"}}
 
 
 def plot_bridge(record: dict, path: Path) -> None:
@@ -48,7 +65,10 @@ def plot_bridge(record: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     steps = np.asarray(record["results"]["steps"])
     for k, tv in enumerate(record["results"]["tv"]):
-        ax.plot(steps, tv, color="C0", alpha=0.7, label="seeds" if k == 0 else None)
+        ax.plot(steps, tv, color="C0", alpha=0.7, label="vpo_loss, exact π_ref weights (seeds)" if k == 0 else None)
+    for k, tv in enumerate(record["results"].get("tv_vpotrainer", [])):
+        ax.plot(record["results"]["steps_vpotrainer"], tv, color="C1", alpha=0.7,
+                label="VPOTrainer, π_cal = behavior (seeds)" if k == 0 else None)
     ax.set(yscale="log", xlabel="training step", ylabel="max_x TV(π_model, π_VPO exact)",
            title="bandit-to-LLM bridge: transformer → exact tabular VPO")
     ax.legend()
