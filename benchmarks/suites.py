@@ -378,6 +378,20 @@ def llm_vpotrainer_vs_dpotrainer(quick: bool) -> dict:
     return result
 
 
+def llm_task_trainer_vs_loop(quick: bool) -> dict:
+    """One llm-offline run (VPO s = −1, π_cal = chosen, 100 steps of 32 pairs, exact evaluation every 20) through
+    ``VPOTrainer`` / through the package's own loop (``train_offline``): the whole run, build and evaluation included —
+    the cost of running the task's experiments through TRL (tokenized rows, its collator, its per-step metrics)."""
+    from vpo_llm.task_trainers import train_offline_through_vpotrainer
+    from vpo_llm.training import OfflineConfig, train_offline
+
+    config = OfflineConfig(steps=100, eval_every=20, reference_pretrain_steps=0)
+    result = interleaved(lambda: train_offline_through_vpotrainer(config, progress=False),
+                         lambda: train_offline(config, progress=False), repeats=1 if quick else 3, warmup=0)
+    return {"llm_task_run_trainer_over_loop": result["ratio"], "llm_task_run_trainer_s": result["a_s"],
+            "llm_task_run_loop_s": result["b_s"]}
+
+
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}  # dense, per GPU
 
 
@@ -443,7 +457,7 @@ def dataclasses_replace(instance, **changes):
 
 
 SUITES = [theory_solver_vs_cvxpy, theory_round_cost, theory_certified_step, llm_steps, llm_vs_trl,
-          llm_vpotrainer_vs_dpotrainer, llm_cuda_throughput]
+          llm_vpotrainer_vs_dpotrainer, llm_task_trainer_vs_loop, llm_cuda_throughput]
 
 TARGETS = {  # key: (comparison, target) from the benchmark issue
     "theory_vpo_vs_cvxpy_speedup": (">=", 20.0),

@@ -35,6 +35,29 @@ def mean_and_ci(values, axis: int = 0, level: float = 0.95):
     return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
 
 
+def paired_difference(first, second, level: float = 0.95) -> dict:
+    """The paired comparison of two methods over the same seeds: d_i = first_i − second_i.
+
+    Returns {"mean", "low", "high" (the Student-t interval of the mean difference), "p_value" (two-sided, paired
+    t-test of mean 0), "seeds", "text"}; a difference is a claim only where the interval excludes 0.
+    """
+    from scipy import stats
+
+    differences = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    if differences.ndim != 1 or len(differences) < 2:
+        raise ValueError(f"paired_difference needs two equal-length lists of ≥ 2 per-seed values, got shape "
+                         f"{differences.shape}")
+    mean, half = mean_and_ci(differences, level=level)
+    spread = differences.std(ddof=1)
+    if spread == 0:  # every seed gives the same difference: certain, or no difference at all
+        p_value = 1.0 if mean == 0 else 0.0
+    else:
+        p_value = float(2 * stats.t.sf(abs(mean) / (spread / np.sqrt(len(differences))), len(differences) - 1))
+    low, high = float(mean - half), float(mean + half)
+    return {"mean": float(mean), "low": low, "high": high, "p_value": p_value, "seeds": len(differences),
+            "text": f"{mean:+.3g} [{low:+.3g}, {high:+.3g}] (paired over {len(differences)} seeds, p = {p_value:.2g})"}
+
+
 #: Resamples of the percentile bootstrap; its seed is fixed so a replot draws the same intervals.
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 4000, 0
 

@@ -91,6 +91,22 @@ def test_mean_and_ci_matches_student_t():
     assert mean[0] == 2.5 and half[0] == pytest.approx(3.182446305 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-6)
 
 
+def test_paired_difference_matches_scipys_paired_t_test():
+    from scipy import stats
+
+    from paper_repro.common import paired_difference
+
+    rng = np.random.default_rng(3)
+    first, second = rng.normal(1.0, 1.0, 12), rng.normal(0.4, 1.0, 12)
+    result = paired_difference(first, second)
+    reference = stats.ttest_rel(first, second)
+    interval = reference.confidence_interval(0.95)
+    assert result["p_value"] == pytest.approx(reference.pvalue, rel=1e-10)
+    assert (result["low"], result["high"]) == pytest.approx((interval.low, interval.high), rel=1e-10)
+    with pytest.raises(ValueError, match="per-seed"):
+        paired_difference([1.0], [2.0])
+
+
 def test_every_registered_figure_has_a_description():
     figures = registry.load_all()
     assert {"offline-suboptimality", "geometry", "confidence-coverage", "alpha-sweep", "calibration"} <= set(figures)

@@ -273,3 +273,13 @@ def test_the_bounded_class_gives_the_optimistic_loss_a_minimizer_on_the_task():
     assert free[1]["loss"] < free[0]["loss"] - 100 and free[1]["min_probability"] < 1e-12
     assert abs(bounded[1]["loss"] - bounded[0]["loss"]) < 0.02 and bounded[1]["loss"] >= -0.5 * 0.5
     assert bounded[1]["min_probability"] > 0.01
+
+
+def test_completions_without_eos_when_asked(tmp_path):
+    """vpo_completion_eos=False: the tokenized completions are TRL's less their trailing EOS, nothing else."""
+    with_eos = _setup(tmp_path / "a", VPOConfig, vpo_alpha=0.5)[0].train_dataset
+    without = _setup(tmp_path / "b", VPOConfig, vpo_alpha=0.5, vpo_completion_eos=False)[0].train_dataset
+    eos = word_tokenizer(14).eos_token_id
+    for key in ("chosen_ids", "rejected_ids"):
+        assert all(ids[-1] == eos for ids in with_eos[key])
+        assert without[key] == [ids[:-1] for ids in with_eos[key]]

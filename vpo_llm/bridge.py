@@ -23,10 +23,10 @@ from vpo_theory import kernels
 from .fields import check_fields
 from .losses import vpo_loss
 from .models import TinyLMConfig, tiny_causal_lm
+from .task_trainers import prompt_text, response_text, restrict_to_responses, task_tokenizer
 from .tasks import EnumerableTask, TaskConfig
 
-__all__ = ["BridgeConfig", "run_bridge", "run_bridge_through_vpotrainer", "task_tokenizer", "restrict_to_responses",
-           "optimistic_bound_demo"]
+__all__ = ["BridgeConfig", "run_bridge", "run_bridge_through_vpotrainer", "optimistic_bound_demo"]
 
 
 @dataclass
@@ -53,14 +53,6 @@ def _bridge_task(config: BridgeConfig) -> EnumerableTask:
         raise ValueError("the bridge compares against the unique minimizer, which exists for sign = -1")
     return EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
                                      response_length=1, seed=config.seed))
-
-
-def _drop_eos(trainer, keys=("chosen_ids", "rejected_ids")) -> None:
-    """Remove the EOS TRL appends to completions: a task response is its tokens (the restricted head gives EOS no
-    mass, theory §9)."""
-    eos = trainer.processing_class.eos_token_id
-    trainer.train_dataset = trainer.train_dataset.map(lambda row: {key: [t for t in row[key] if t != eos]
-                                                                   for key in keys})
 
 
 def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
@@ -101,44 +93,10 @@ def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
             "pi_ref": pi_ref, "exact_policy": exact.policy, "policy": task.policy_table(model)}
 
 
-#: The bias that removes a token from the policy: exp(−1e4 + O(10)) underflows to exactly 0 in float32 and float64.
-EXCLUDED_LOGIT_BIAS = -1e4
-
-
-def task_tokenizer(task: EnumerableTask):
-    """A word-level tokenizer whose ids are the task's: "r0" … "r{V−1}" the response tokens, "p{j}" prompt token
-    V + j; "<pad>" and "<eos>" follow them (a model for it needs ``task.config.vocab_size + 2`` ids)."""
-    import tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    V, prompt_tokens = task.config.response_vocab, task.config.num_prompts * task.config.prompt_length
-    words = [f"r{i}" for i in range(V)] + [f"p{j}" for j in range(prompt_tokens)] + ["<pad>", "<eos>"]
-    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
-                                                               unk_token="<pad>"))
-    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    backend.decoder = tokenizers.decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
-
-
-def restrict_to_responses(model, response_vocab: int):
-    """Give the LM head a frozen bias of 0 on the response tokens and ``EXCLUDED_LOGIT_BIAS`` elsewhere: the model's
-    full-vocabulary softmax (what TRL's fused head computes) is then exactly the task's policy, the softmax over
-    the response tokens (theory §9). Returns the model."""
-    head = model.get_output_embeddings()
-    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True, dtype=head.weight.dtype)
-    with torch.no_grad():
-        biased.weight.copy_(head.weight)
-        biased.bias.fill_(EXCLUDED_LOGIT_BIAS)
-        biased.bias[:response_vocab] = 0.0
-    biased.bias.requires_grad_(False)
-    model.set_output_embeddings(biased)
-    return model
-
-
 def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, learning_rate: float = 3e-2) -> dict:
     """The bridge through ``VPOTrainer`` — what users run: the task's pairs as TRL rows ("p.. p..", " r{y}"), full
-    batch, π_cal = ``behavior`` (both responses of each pair); EOS is dropped from the tokenized completions (a task
-    response is its token), and the head is restricted to the response tokens. By (I6) the trainer's loss is the
+    batch, π_cal = ``behavior`` (both responses of each pair); completions carry no EOS (a task response is its
+    token) and the head is restricted to the response tokens (``task_trainers``). By (I6) the trainer's loss is the
     reward-space objective with ρ(x) = n_x/N and π_cal(y|x) = m_xy/(2 n_x) (m_xy: the pairs y appears in), whose
     exact minimizer ``fit_vpo`` computes (unique when every response of every prompt was compared); the TV
     distance to it is recorded by a ``TrainerCallback`` every ``eval_every`` steps. Returns {"steps", "tv",
@@ -167,17 +125,15 @@ def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, lear
     rho = counts.sum(axis=1) / (2 * N)  # (X,) n_x/N, the prompts' share of the pairs
     pi_cal = counts / counts.sum(axis=1, keepdims=True)
     exact = vt.fit_vpo(vt.Problem(pi_ref, rho, task.config.beta), data, alpha=alpha, sign=config.sign, pi_cal=pi_cal)
-    prompt_text = [" ".join(f"p{int(t) - task.config.response_vocab}" for t in row) for row in task.prompts]
-    rows = {"prompt": [prompt_text[i] for i in x], "chosen": [f" r{y}" for y in winner],
-            "rejected": [f" r{y}" for y in loser]}
+    rows = {"prompt": [prompt_text(task, i) for i in x], "chosen": [response_text(task, y) for y in winner],
+            "rejected": [response_text(task, y) for y in loser]}
     args = VPOConfig(output_dir=str(Path(tempfile.mkdtemp(prefix="vpo-bridge-"))), beta=task.config.beta,
                      vpo_alpha=alpha / N, vpo_sign=config.sign, vpo_calibration="behavior", per_device_train_batch_size=N,
                      max_steps=config.steps, learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0,
                      weight_decay=0.0, bf16=False, use_cpu=True, report_to=[], save_strategy="no", logging_steps=10**9,
-                     disable_tqdm=True, seed=config.seed, adam_epsilon=1e-12)
+                     disable_tqdm=True, seed=config.seed, adam_epsilon=1e-12, vpo_completion_eos=False)
     trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
                          processing_class=tokenizer)
-    _drop_eos(trainer)
     record = {"steps": [], "tv": []}
 
     class ExactEvaluation(TrainerCallback):  # exact TV to the tabular VPO policy, by enumeration
@@ -214,18 +170,16 @@ def optimistic_bound_demo(*, bound: float | None, steps: int, alpha: float = 0.5
     model = restrict_to_responses(tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=seed),
                                                  dtype=torch.float64), task.config.response_vocab)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
-    prompts = [" ".join(f"p{int(t) - task.config.response_vocab}" for t in row) for row in task.prompts]
     pairs = [(x, w, l) for x in range(2) for w, l in [(0, 1), (0, 1), (1, 0), (0, 2), (0, 2), (2, 0), (1, 2), (2, 1)]]
-    rows = {"prompt": [prompts[x] for x, _, _ in pairs], "chosen": [f" r{w}" for _, w, _ in pairs],
-            "rejected": [f" r{l}" for _, _, l in pairs]}
+    rows = {"prompt": [prompt_text(task, x) for x, _, _ in pairs], "chosen": [response_text(task, w) for _, w, _ in pairs],
+            "rejected": [response_text(task, l) for _, _, l in pairs]}
     args = VPOConfig(output_dir=tempfile.mkdtemp(prefix="vpo-bound-"), beta=0.5, vpo_alpha=alpha, vpo_sign=1,
                      vpo_calibration="reference", vpo_reference_max_new_tokens=1, vpo_reward_bound=bound,
                      per_device_train_batch_size=len(pairs), max_steps=steps, learning_rate=3e-2,
                      lr_scheduler_type="constant", bf16=False, use_cpu=True, report_to=[], save_strategy="no",
-                     logging_steps=steps, disable_tqdm=True, seed=seed)
+                     logging_steps=steps, disable_tqdm=True, seed=seed, vpo_completion_eos=False)
     trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
                          processing_class=tokenizer)
-    _drop_eos(trainer)  # the π_ref samples have none: the head gives EOS no mass
     trainer.train()
     batch = next(iter(trainer.get_train_dataloader()))  # the full batch
     with torch.no_grad():

@@ -106,7 +106,7 @@ class HFEnvironment:
             torch.manual_seed(seed)
             out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=True,
                                  temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens,
-                                 pad_token_id=self.pad)
+                                 pad_token_id=self.pad, eos_token_id=self.tokenizer.eos_token_id)
         responses = []
         for row in out[:, width:].cpu():  # cut each response after its first EOS
             eos = (row == self.tokenizer.eos_token_id).nonzero()

@@ -97,7 +97,8 @@ class OnlineVPOTrainer:
     model: a causal LM (a ``PreTrainedModel``; with ``peft_config`` its LoRA adapters train and the base model is
     π_ref); ref_model: the frozen π_ref (None: a copy of ``model`` as given, or the base model under LoRA);
     prompts: texts, or a ``datasets.Dataset`` / rows with a ``prompt`` text; judge: see the module docstring;
-    evaluate: optional ``evaluate(model) -> dict`` called after every round (e.g. exact SubOpt on a known task).
+    evaluate: optional ``evaluate(model) -> dict`` of π_t at the start of round t, before it collects the round's
+    pairs (e.g. exact SubOpt on a known task: their sum is the regret).
     """
 
     def __init__(self, model, *, args: OnlineVPOConfig, prompts, judge, processing_class, ref_model=None,
@@ -128,14 +129,13 @@ class OnlineVPOTrainer:
         """Run the remaining rounds; returns the history (one row per round)."""
         while self.round < self.args.online_iterations:
             self.round += 1
+            row = {"iteration": self.round} | (self.evaluate(self.model) if self.evaluate is not None else {})  # π_t
             fresh = self._collect(self.round)
             self.pairs += fresh
             training = self.pairs if self.args.online_accumulate else fresh
-            row = {"iteration": self.round, "pairs": len(training),
-                   "labels/first_preferred": float(np.mean([p["first_preferred"] for p in fresh]))}
+            row |= {"pairs": len(training),
+                    "labels/first_preferred": float(np.mean([p["first_preferred"] for p in fresh]))}
             row |= self._fit(training, self.round)
-            if self.evaluate is not None:
-                row |= self.evaluate(self.model)
             self.history.append(row)
             self._save()
         return self.history

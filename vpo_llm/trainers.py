@@ -60,6 +60,10 @@ class VPOConfig(DPOConfig):
                 "'column' (the data set's `calibration` column: one sample from π_cal per row, laid out as `chosen`) "
                 "or 'reference' (one sample per row from π_ref, drawn once when the trainer is built and cached "
                 "with its reference log-probability: π_cal = π_ref, the online setting of theory §6)"})
+    vpo_completion_eos: bool = field(default=True, metadata={
+        "help": "end every completion with EOS, as TRL does; False for responses that have no end token (e.g. the "
+                "enumerable task's fixed-length responses, theory §9): a trailing EOS is then removed from the "
+                "tokenized completions and the π_ref samples"})
     vpo_reference_max_new_tokens: int = field(default=64, metadata={
         "help": "calibration 'reference': the most tokens of each π_ref sample (a sample cut at this length is a "
                 "draw of its prefix; log π and log π_ref are then of that prefix, so their ratio stays exact)"})
@@ -88,6 +92,8 @@ class VPOConfig(DPOConfig):
             raise ValueError(f"`vpo_cal_normalization` must be 'sum' or 'token_mean', got {self.vpo_cal_normalization!r}")
         if self.vpo_reward_bound is not None and not (math.isfinite(self.vpo_reward_bound) and self.vpo_reward_bound > 0):
             raise ValueError(f"`vpo_reward_bound` must be > 0 (or None), got {self.vpo_reward_bound!r}")
+        if not isinstance(self.vpo_completion_eos, bool):
+            raise TypeError(f"`vpo_completion_eos` must be True or False, got {self.vpo_completion_eos!r}")
         if not (isinstance(self.vpo_reference_max_new_tokens, int) and self.vpo_reference_max_new_tokens >= 1):
             raise ValueError(f"`vpo_reference_max_new_tokens` must be an integer >= 1, got "
                              f"{self.vpo_reference_max_new_tokens!r}")
@@ -171,6 +177,15 @@ class VPOTrainer(DPOTrainer):
 
     # -- data: the calibration samples ------------------------------------------------------------------------------
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        """TRL's preparation (then, with ``vpo_completion_eos=False``, each completion's trailing EOS removed)."""
+        prepared = self._prepare_with_calibration(dataset, processing_class, args, dataset_name)
+        if getattr(args, "vpo_completion_eos", True):
+            return prepared
+        eos = processing_class.eos_token_id
+        keys = [key for key in ("chosen_ids", "rejected_ids", "calibration_ids") if key in prepared.column_names]
+        return prepared.map(lambda row: {key: row[key][:-1] if row[key][-1:] == [eos] else row[key] for key in keys})
+
+    def _prepare_with_calibration(self, dataset, processing_class, args, dataset_name):
         """TRL's preparation; with calibration ``column`` the ``calibration`` texts are tokenized by the same code
         path as ``chosen`` (EOS, chat templates) and joined back by row."""
         if getattr(args, "vpo_calibration", None) != "column":
@@ -256,7 +271,7 @@ class VPOTrainer(DPOTrainer):
         reference.train(was_training)
         samples = []
         for row in output[:, width:].tolist():  # (B, ≤ max_new_tokens)
-            cut = row.index(eos) + 1 if eos is not None and eos in row else len(row)
+            cut = row.index(eos) + int(self.args.vpo_completion_eos) if eos is not None and eos in row else len(row)
             samples.append(row[:cut])
         return samples
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import MIN_SEEDS_FOR_INTERVAL, bootstrap_mean_interval, cache_dir, mean_band, pyplot, save_figure
+from ..common import (MIN_SEEDS_FOR_INTERVAL, bootstrap_mean_interval, cache_dir, mean_band, paired_difference,
+                      pyplot, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -95,11 +96,12 @@ METHODS = {  # label → OfflineConfig overrides
 
 
 def _offline_cell(method: str, seed: int, steps: int) -> dict:
-    from vpo_llm.training import OfflineConfig, train_offline
+    from vpo_llm.task_trainers import train_offline_through_vpotrainer
+    from vpo_llm.training import OfflineConfig
 
     config = dataclasses.replace(OfflineConfig(seed=seed, steps=steps, eval_every=max(1, steps // 20),
                                                reference_pretrain_steps=50), **METHODS[method])
-    history = train_offline(config, progress=False)["history"]
+    history = train_offline_through_vpotrainer(config, progress=False)["history"]
     return {key: [row[key] for row in history] for key in ("step", "value", "true_reward", "kl", "suboptimality")}
 
 
@@ -114,9 +116,15 @@ def compute_offline(quick: bool) -> dict:
         value = np.asarray(results[method]["value"])
         summary[method] = (f"J(r*, π): start {value[:, 0].mean():.3f}, best {value.mean(0).max():.3f}, "
                            f"end {value[:, -1].mean():.3f}; KL at end {np.mean([r[-1] for r in results[method]['kl']]):.2f}")
+    dpo_end = np.asarray(results["DPO"]["value"])[:, -1]
+    for method in METHODS:  # the comparison a reader makes: J at the end minus DPO's, seed by seed
+        if method != "DPO":
+            summary[f"{method} − DPO, J(r*, π) at the end"] = paired_difference(
+                np.asarray(results[method]["value"])[:, -1], dpo_end)["text"]
     return {"config": {"quick": quick, "steps": steps, "seeds": seeds, "methods": METHODS,
                        "setup": "task 4 prompts × 16 two-token responses; π_ref = tiny Llama pretrained 50 steps towards "
-                                "a skewed target; N = 256 pairs from π_ref; β = 0.5; α = √N; AdamW lr 3e-3, batch 32"},
+                                "a skewed target; N = 256 pairs from π_ref; β = 0.5; α = √N; AdamW lr 3e-3, batch 32; "
+                                "run through VPOTrainer (TRL), π_cal 'ref samples' = one π_ref sample per pair"},
             "results": results, "summary": summary}
 
 
@@ -149,15 +157,17 @@ ONLINE_METHODS = {  # label → OnlineConfig overrides
     "VPO s=+1, α = 0.1·√N": {"loss": "vpo", "alpha_scale": 0.1},
     "VPO s=+1, α = 1·√N": {"loss": "vpo", "alpha_scale": 1.0},
 }
+BASELINE = "online DPO (α = 0)"
 ONLINE_SETUP = {"reference_target": "trap", "scheme": "policy-ref", "prompts_per_iteration": 16,
                 "steps_per_iteration": 10, "learning_rate": 1e-3}
 
 
 def _online_cell(method: str, seed: int, iterations: int) -> dict:
-    from vpo_llm.online import OnlineConfig, train_online
+    from vpo_llm.online import OnlineConfig
+    from vpo_llm.task_trainers import train_online_through_vpotrainer
 
     config = OnlineConfig(seed=seed, iterations=iterations, **ONLINE_SETUP, **ONLINE_METHODS[method])
-    result = train_online(config, progress=False)
+    result = train_online_through_vpotrainer(config, progress=False)
     history = result["history"]
     return {"suboptimality": [r["suboptimality"] for r in history] + [result["final"]["suboptimality"]],
             "kl": [r["kl"] for r in history] + [result["final"]["kl"]], "regret": result["regret"]}
@@ -177,11 +187,15 @@ def compute_online(quick: bool) -> dict:
         summary[method] = (f"regret over {iterations} iterations {regret_mean:.2f} [{regret_low:.2f}, {regret_high:.2f}]; "
                            f"SubOpt after training {final_mean:.3f} [{final_low:.3f}, {final_high:.3f}] (95% bootstrap); "
                            f"KL at end {np.mean(np.asarray(results[method]['kl'])[:, -1]):.2f}")
+        if method != BASELINE:  # the comparison a reader makes: this method's regret minus online DPO's, seed by seed
+            baseline = np.asarray(results[BASELINE]["regret"])[:, -1]
+            summary[f"{method} − {BASELINE}, regret"] = paired_difference(regret, baseline)["text"]
     return {"config": {"quick": quick, "iterations": iterations, "seeds": seeds, "methods": ONLINE_METHODS,
                        "setup": ONLINE_SETUP | {"task": "4 prompts × 16 two-token responses, β = 0.5; π_ref = tiny "
                                                         "Llama pretrained 50 steps towards ∝ exp(−2 r*/sd) (little "
                                                         "mass on the best responses); Bradley–Terry labels from r*; "
-                                                        "π_cal = π_ref (16 cached samples per prompt, 2 per pair)"}},
+                                                        "π_cal = π_ref (16 cached samples per prompt, 1 per pair); "
+                                                        "run through OnlineVPOTrainer (TRL)"}},
             "results": results, "summary": summary}
 
 
