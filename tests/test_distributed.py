@@ -28,6 +28,7 @@ def _one_and_two_processes(script: Path, argument: str, tmp_path: Path, port: in
     return one, two
 
 
+@pytest.mark.slow  # ~18 s each; the default run keeps the suite under 5 minutes on 2 cores
 @pytest.mark.parametrize("mode,port", [("offline", 29517), ("online", 29519)])
 def test_two_processes_match_one(tmp_path, mode, port):
     one, two = _one_and_two_processes(SCRIPT, mode, tmp_path, port)

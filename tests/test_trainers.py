@@ -283,3 +283,28 @@ def test_completions_without_eos_when_asked(tmp_path):
     for key in ("chosen_ids", "rejected_ids"):
         assert all(ids[-1] == eos for ids in with_eos[key])
         assert without[key] == [ids[:-1] for ids in with_eos[key]]
+
+
+def test_conversational_rows_with_a_chat_template_and_gradient_checkpointing(tmp_path):
+    """TRL's conversational layout (messages, a chat template) with a calibration column of messages and gradient
+    checkpointing on: the trainer tokenizes through the template and takes steps that move the weights."""
+    tokenizer = word_tokenizer(14)
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['content'] }}{% if not loop.last %} {% endif %}{% endfor %}"
+                               "{% if add_generation_prompt %} {% endif %}")
+    say = lambda role, text: [{"role": role, "content": text}]  # noqa: E731
+    rows = {"prompt": [say("user", "w1 w2"), say("user", "w3")], "chosen": [say("assistant", "w4"), say("assistant", "w5")],
+            "rejected": [say("assistant", "w6"), say("assistant", "w7 w8")],
+            "calibration": [say("assistant", "w9"), say("assistant", "w10")]}
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=0)).to(torch.float64)
+    before = [p.detach().clone() for p in model.parameters()]
+    config = VPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True, bf16=False,
+                       vpo_alpha=0.5, vpo_calibration="column", gradient_checkpointing=True, max_steps=2,
+                       learning_rate=1e-2, save_strategy="no", logging_steps=1)
+    trainer = VPOTrainer(model=model, ref_model=tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=1)),
+                         args=config, train_dataset=datasets.Dataset.from_dict(rows), processing_class=tokenizer)
+    w = lambda word: tokenizer.convert_tokens_to_ids(word)  # noqa: E731
+    assert trainer.train_dataset[0]["prompt_ids"] == [w("w1"), w("w2")]
+    assert trainer.train_dataset[0]["calibration_ids"][0] == w("w9")
+    trainer.train()
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(before, trainer.model.parameters()))
+    assert all(np.isfinite(row["loss/cal"]) for row in trainer.state.log_history if "loss/cal" in row)
