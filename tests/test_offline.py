@@ -10,7 +10,7 @@ from scipy.special import expit
 import vpo_theory as vt
 from vpo_theory.cvx import fit_vpo_cvxpy
 from vpo_theory.data import empirical_chosen_policy, sample_preferences
-from paper_repro.rates import fit_loglog_slope
+from paper_repro.rates import check_power_law, fit_loglog_slope
 
 
 # --------------------------------------------------------------------------- data
@@ -184,3 +184,33 @@ def test_slope_fit_recovers_a_known_exponent():
     assert fit.low < -0.5 < fit.high and fit.high - fit.low < 0.1
     with pytest.raises(ValueError, match="values"):
         fit_loglog_slope(sizes, values[:, :3])
+
+
+SIZES = np.array([50, 100, 200, 400, 800, 1600, 3200, 6400])
+
+
+def test_a_power_law_is_reported_as_one():
+    rng = np.random.default_rng(1)
+    values = 2.0 * SIZES ** -0.8 * np.exp(rng.normal(scale=0.1, size=(20, len(SIZES))))
+    checked = check_power_law(SIZES, values)
+    assert checked.shape == "power law" and checked.overall.low < -0.8 < checked.overall.high
+    assert len(checked.local_slopes) == len(SIZES) - 2 and all(-1.1 < b < -0.5 for b in checked.local_slopes)
+    assert "one power law" in str(checked) and "50–6400" in str(checked)
+
+
+def test_a_plateau_then_decline_is_found_with_its_breakpoint():
+    """Flat at 0.5 up to N = 400, then ∝ N^−1 (the shape LCB's curves have): not one exponent."""
+    rng = np.random.default_rng(2)
+    curve = np.where(SIZES <= 400, 0.5, 0.5 * (SIZES / 400.0) ** -1.0)
+    values = curve * np.exp(rng.normal(scale=0.05, size=(20, len(SIZES))))
+    checked = check_power_law(SIZES, values)
+    assert checked.shape == "plateau then decline" and checked.breakpoint == 400
+    assert abs(checked.before.slope) < 0.05 and abs(checked.after.slope + 1.0) < 0.05
+    assert "would not describe the curve" in str(checked)
+
+
+def test_a_bend_between_two_rates_is_reported():
+    rng = np.random.default_rng(3)
+    curve = np.where(SIZES <= 800, SIZES ** -0.5, 800 ** -0.5 * (SIZES / 800.0) ** -1.2)
+    checked = check_power_law(SIZES, curve * np.exp(rng.normal(scale=0.03, size=(20, len(SIZES)))))
+    assert checked.shape == "bends" and checked.breakpoint == 800

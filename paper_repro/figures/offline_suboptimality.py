@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_offline
-from paper_repro.rates import fit_loglog_slope
+from paper_repro.rates import check_power_law
 
 from ..common import finish_panels, mean_errorbar, pyplot, reference_slope
 from ..figure import Figure, register
@@ -43,10 +43,13 @@ def compute(quick: bool) -> dict:
         results[label] = {}
         for j, alg in enumerate(ALGORITHMS):
             per_seed = values[i, j].T  # (seeds, sizes)
-            fit = fit_loglog_slope(sizes, per_seed)
-            results[label][alg] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
+            checked = check_power_law(sizes, per_seed)  # one exponent only where one power law fits
+            fit = checked.overall
+            results[label][alg] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high],
+                                   "shape": checked.shape, "breakpoint": checked.breakpoint,
+                                   "local_slopes": list(checked.local_slopes), "checked": str(checked)}
         summary[label] = "; ".join(
-            f"{alg} exponent {fit_str(results[label][alg])}, SubOpt@N={sizes[-1]} "
+            f"{alg}: {results[label][alg]['checked']}, SubOpt@N={sizes[-1]} "
             f"{results[label][alg]['suboptimality'][:, -1].mean():.4f}" for alg in ALGORITHMS)
     return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "settings": SETTINGS, "algorithms": ALGORITHMS,
                        "options": "run_offline defaults: α = √N, π_cal = behaviour, bound = 2× truth, "
@@ -67,8 +70,9 @@ def plot(record: dict, path: Path) -> None:
     names = {"vpo": "VPO (s=−1)", "mle": "MLE plug-in", "lcb": "LCB"}
     for ax, (label, per_alg) in zip(np.atleast_1d(axes), settings.items()):
         for alg, entry in per_alg.items():
-            mean_errorbar(ax, sizes, entry["suboptimality"], colors[alg], f"{names[alg]}: N^{entry['slope']:+.2f}",
-                          nonnegative=True)
+            rate = f"N^{entry['slope']:+.2f}" if entry.get("shape", "power law") == "power law" else \
+                f"{entry['shape']} at N = {entry['breakpoint']:g}"
+            mean_errorbar(ax, sizes, entry["suboptimality"], colors[alg], f"{names[alg]}: {rate}", nonnegative=True)
         start = float(np.mean(np.asarray(per_alg["mle"]["suboptimality"])[:, 0])) if "mle" in per_alg else None
         if start:  # the paper's rate, through the MLE's first point
             reference_slope(ax, sizes, start, -0.5, "∝ N^−1/2 (the theory's rate)")
