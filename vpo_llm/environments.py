@@ -8,8 +8,9 @@ An environment knows its prompts and how to
 - ``evaluate(model)`` → a dict of exact metrics where they exist.
 
 ``TaskEnvironment`` is the built-in enumerable task (exact J, KL, SubOpt; the policy is the LM
-restricted to the response vocabulary, as in ``EnumerableTask``). ``HFEnvironment`` is a
-local Hugging Face causal LM with a list of text prompts (``model.generate``; no exact metrics).
+restricted to the response vocabulary, as in ``EnumerableTask``), used by the package's own online loop.
+``HFEnvironment`` is a local Hugging Face causal LM with a list of text prompts: it only samples
+(``generate_completions``), for ``OnlineVPOTrainer``, whose log-probs and metrics are TRL's.
 Prompts are always integer indices into the environment's prompt list.
 """
 
@@ -19,12 +20,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
-from .logprobs import sequence_logps
 from .tasks import EnumerableTask
 
-__all__ = ["TaskEnvironment", "HFEnvironment", "filter_top_p"]
+__all__ = ["TaskEnvironment", "HFEnvironment", "generate_completions", "filter_top_p"]
 
 
 def filter_top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -79,8 +78,37 @@ class TaskEnvironment:
         return self.task.evaluate(model, self.pi_ref)
 
 
+@torch.no_grad()
+def generate_completions(model, prompts: Sequence[Sequence[int]], *, pad: int, eos: int | None, max_new_tokens: int,
+                         temperature: float = 1.0, top_p: float = 1.0, keep_eos: bool = True) -> list[list[int]]:
+    """One sampled completion per prompt (token ids), from ``model.generate``: prompts left-padded with ``pad``,
+    plain sampling at ``temperature`` (top-k off, whatever the model's generation config says; ``top_p`` = 1 off),
+    in eval mode, each completion cut after its first ``eos`` (``keep_eos=False``: before it).
+
+    The shared way the trainers draw from π_t and π_ref; seeding is the caller's (torch's global generator).
+    """
+    width = max(len(p) for p in prompts)
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], device=device)  # (B, P)
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        output = model.generate(input_ids=input_ids, attention_mask=attention, do_sample=True, temperature=temperature,
+                                top_k=0, top_p=top_p, max_new_tokens=max_new_tokens, pad_token_id=pad,
+                                eos_token_id=eos)
+    finally:
+        model.train(was_training)
+    completions = []
+    for row in output[:, width:].tolist():  # (B, ≤ max_new_tokens)
+        cut = row.index(eos) + int(keep_eos) if eos is not None and eos in row else len(row)
+        completions.append(row[:cut])
+    return completions
+
+
 class HFEnvironment:
-    """A local Hugging Face causal LM and its tokenizer, with text prompts (uniform over the list)."""
+    """A local Hugging Face causal LM and its tokenizer, with text prompts (uniform over the list): what
+    ``OnlineVPOTrainer`` samples from (``sample``; log-probs and metrics are the trainers')."""
 
     def __init__(self, tokenizer, prompts: Sequence[str], *, max_new_tokens: int):
         if not prompts:
@@ -91,40 +119,14 @@ class HFEnvironment:
         if empty:
             raise ValueError(f"prompt {empty[0]!r} tokenizes to nothing; remove empty prompts")
         self.num_prompts = len(self.prompt_texts)
-        self.rho = np.full(self.num_prompts, 1.0 / self.num_prompts)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
 
-    @torch.no_grad()
     def sample(self, model, prompts: torch.Tensor, *, temperature: float, top_p: float, seed: int) -> list[torch.Tensor]:
+        """One completion per prompt index (B,), cut after EOS, drawn with torch's generator seeded at ``seed``."""
         device = next(model.parameters()).device
-        rows = [self.prompt_ids[i] for i in prompts.tolist()]
-        width = max(len(r) for r in rows)
-        ids = torch.stack([torch.cat([torch.full((width - len(r),), self.pad), r]) for r in rows])  # (B, P) left-padded
-        attention = torch.stack([torch.cat([torch.zeros(width - len(r), dtype=torch.long), torch.ones(len(r), dtype=torch.long)])
-                                 for r in rows])
         with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
             torch.manual_seed(seed)
-            out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device), do_sample=True,
-                                 temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens,
-                                 pad_token_id=self.pad, eos_token_id=self.tokenizer.eos_token_id)
-        responses = []
-        for row in out[:, width:].cpu():  # cut each response after its first EOS
-            eos = (row == self.tokenizer.eos_token_id).nonzero()
-            responses.append(row[: int(eos[0]) + 1] if len(eos) else row)
-        return responses
-
-    def logps(self, model, prompts: torch.Tensor, responses: Sequence[torch.Tensor]) -> torch.Tensor:
-        device = next(model.parameters()).device
-        rows = [torch.cat([self.prompt_ids[i], r]) for i, r in zip(prompts.tolist(), responses)]
-        masks = [torch.cat([torch.zeros(len(self.prompt_ids[i])), torch.ones(len(r))]) for i, r in zip(prompts.tolist(), responses)]
-        ids = pad_sequence(rows, batch_first=True, padding_value=self.pad)  # (B, T) right-padded
-        attention = pad_sequence([torch.ones(len(r)) for r in rows], batch_first=True).long()
-        response_mask = pad_sequence(masks, batch_first=True).long()
-        return sequence_logps(model, ids.to(device), attention.to(device), response_mask.to(device))
-
-    def describe(self, prompts: torch.Tensor, responses: Sequence[torch.Tensor]):
-        texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
-        return [self.prompt_texts[i] for i in prompts.tolist()], texts
-
-    def evaluate(self, model) -> dict[str, float]:
-        return {}  # r* is unknown for a user's model; the oracle's judgments are in the metrics
+            completions = generate_completions(model, [self.prompt_ids[i].tolist() for i in prompts.tolist()],
+                                               pad=self.pad, eos=self.tokenizer.eos_token_id,
+                                               max_new_tokens=self.max_new_tokens, temperature=temperature, top_p=top_p)
+        return [torch.tensor(c, dtype=torch.long) for c in completions]

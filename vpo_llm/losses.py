@@ -18,7 +18,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-__all__ = ["vpo_loss", "dpo_loss", "ipo_loss"]
+__all__ = ["vpo_loss", "dpo_loss", "ipo_loss", "calibration_term"]
 
 
 def _check_scalar(name: str, value, *, allow_zero: bool) -> float:
@@ -94,8 +94,8 @@ def ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     return loss, metrics
 
 
-def _calibration_mean(log_ratio, cal_weights, cal_token_counts, cal_normalization: str) -> torch.Tensor:
-    """The (weighted) mean of the calibration log-ratios h̃ (M,), each divided by its token count for "token_mean"."""
+def _check_calibration(log_ratio, cal_weights, cal_token_counts, cal_normalization: str) -> None:
+    """Refuse calibration weights or token counts that do not fit the (M,) log-ratios."""
     if cal_normalization == "token_mean":
         if cal_token_counts is None:
             raise ValueError("`cal_token_counts` (M,) is required with cal_normalization='token_mean'")
@@ -104,15 +104,33 @@ def _calibration_mean(log_ratio, cal_weights, cal_token_counts, cal_normalizatio
                              f"got {tuple(cal_token_counts.shape)}")
         if bool((cal_token_counts <= 0).any()):
             raise ValueError("`cal_token_counts` must be > 0 (a calibration response has at least one token)")
+    if cal_weights is not None:
+        if cal_weights.shape != log_ratio.shape:
+            raise ValueError(f"`cal_weights` must have shape {tuple(log_ratio.shape)}, got {tuple(cal_weights.shape)}")
+        if bool((cal_weights < 0).any()) or not bool(cal_weights.sum() > 0):
+            raise ValueError("`cal_weights` must be >= 0 with a positive sum")
+
+
+def calibration_term(log_ratio: torch.Tensor, *, beta: float, alpha: float, sign: int,
+                     cal_weights: torch.Tensor | None = None, cal_token_counts: torch.Tensor | None = None,
+                     cal_normalization: str = "sum", reward_bound: float | None = None) -> torch.Tensor:
+    """s·a·β·Σ_j w_j h̃_j / Σ_j w_j (theory §5, mean form), the term VPO adds to the DPO loss; () tensor.
+
+    log_ratio: (M,) h̃_j = log π(ỹ_j|x_j) − log π_ref(ỹ_j|x_j) of the calibration samples. ``cal_normalization =
+    "token_mean"`` divides each by its token count ``cal_token_counts`` (M,); ``reward_bound`` B clips the implicit
+    rewards β·h̃_j to [−B, B] (the bounded class for s = +1, theory §5); ``cal_weights`` (M,) weigh the mean (None:
+    uniform). No input checks here — ``vpo_loss`` checks its inputs; trainers pass their own batch tensors.
+    """
+    if cal_normalization == "token_mean":
         log_ratio = log_ratio / cal_token_counts.to(log_ratio.dtype)
+    if reward_bound is not None:  # β·h̃ ∈ [−B, B]: a sample outside the class no longer moves the loss
+        log_ratio = log_ratio.clamp(-reward_bound / beta, reward_bound / beta)
     if cal_weights is None:
-        return log_ratio.mean()
-    if cal_weights.shape != log_ratio.shape:
-        raise ValueError(f"`cal_weights` must have shape {tuple(log_ratio.shape)}, got {tuple(cal_weights.shape)}")
-    if bool((cal_weights < 0).any()) or not bool(cal_weights.sum() > 0):
-        raise ValueError("`cal_weights` must be >= 0 with a positive sum")
-    weights = cal_weights.to(log_ratio.dtype)
-    return (weights * log_ratio).sum() / weights.sum()
+        mean_log_ratio = log_ratio.mean()
+    else:
+        weights = cal_weights.to(log_ratio.dtype)
+        mean_log_ratio = (weights * log_ratio).sum() / weights.sum()
+    return sign * alpha * beta * mean_log_ratio  # s·a·β·E_{π_cal} h (theory §5); the constant part kept
 
 
 def vpo_loss(
@@ -129,6 +147,7 @@ def vpo_loss(
     cal_weights: torch.Tensor | None = None,
     cal_token_counts: torch.Tensor | None = None,
     cal_normalization: str = "sum",
+    reward_bound: float | None = None,
 ):
     """VPO in policy space, mean form  (theory §5, I6). Returns ``(loss, metrics)``.
 
@@ -149,6 +168,8 @@ def vpo_loss(
       cal_normalization: "sum" (theory-exact: h̃ is the summed log-ratio) or "token_mean"
         (h̃ divided by its token count, as TRL's ``sft`` loss averages over tokens). "token_mean"
         departs from (I6): the loss is then no longer the reward-space VPO objective.
+      reward_bound: B > 0 or None: the calibration samples' implicit rewards β·h̃ are clipped to [−B, B], the
+        bounded class that gives s = +1 a minimizer (theory §5, "A bounded class"); None: unbounded.
 
     Metrics (detached floats): TRL's names ``rewards/chosen``, ``rewards/rejected``,
     ``rewards/margins``, ``rewards/accuracies``, ``logps/chosen``, ``logps/rejected``, plus
@@ -161,6 +182,8 @@ def vpo_loss(
         raise ValueError(f"`sign` must be +1 (optimistic, online) or -1 (pessimistic, offline), got {sign!r}")
     if cal_normalization not in ("sum", "token_mean"):
         raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {cal_normalization!r}")
+    if reward_bound is not None:
+        reward_bound = _check_scalar("reward_bound", reward_bound, allow_zero=False)
     _check_batch(policy_chosen_logps=policy_chosen_logps, policy_rejected_logps=policy_rejected_logps,
                  ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
 
@@ -173,9 +196,11 @@ def vpo_loss(
             raise ValueError("`policy_cal_logps` and `ref_cal_logps` are required when alpha > 0 (the calibration "
                              "term s·a·β·E_{π_cal}[log π − log π_ref]); pass them or set alpha=0 for DPO")
         _check_batch(policy_cal_logps=policy_cal_logps, ref_cal_logps=ref_cal_logps)
-        mean_log_ratio = _calibration_mean(policy_cal_logps - ref_cal_logps, cal_weights, cal_token_counts,
-                                           cal_normalization)
-        cal_term = sign * alpha * beta * mean_log_ratio  # s·a·β·E_{π_cal} h (theory §5); constant part kept
+        log_ratio = policy_cal_logps - ref_cal_logps  # (M,) h̃
+        _check_calibration(log_ratio, cal_weights, cal_token_counts, cal_normalization)
+        cal_term = calibration_term(log_ratio, beta=beta, alpha=alpha, sign=sign, cal_weights=cal_weights,
+                                    cal_token_counts=cal_token_counts, cal_normalization=cal_normalization,
+                                    reward_bound=reward_bound)
         loss = dpo + cal_term
     metrics = _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps)
     metrics.update({"loss/dpo": dpo.detach().item(), "loss/cal": cal_term.detach().item()})

@@ -146,8 +146,6 @@ class OnlineVPOTrainer:
         rng = np.random.default_rng(args.seed * SEED_STRIDE + t)
         prompts = torch.as_tensor(rng.integers(environment.num_prompts, size=args.online_prompts_per_iteration))
         policy = self.model
-        was_training = policy.training
-        policy.eval()
         first = environment.sample(policy, prompts, temperature=args.online_temperature, top_p=args.online_top_p,
                                    seed=args.seed * SEED_STRIDE + 2 * t)
         texts, first_texts = [environment.prompt_texts[x] for x in prompts.tolist()], self._completions(prompts, first)
@@ -159,7 +157,6 @@ class OnlineVPOTrainer:
             second_texts = self._completions(prompts, second)
         else:
             second_texts = [self._pool(int(x))[int(d[0])] for x, d in zip(prompts, draws)]
-        policy.train(was_training)
         wins = self.judge(texts, first_texts, second_texts, rng)
         rows = []
         for i, x in enumerate(prompts.tolist()):

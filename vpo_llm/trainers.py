@@ -27,6 +27,9 @@ from accelerate.utils import is_peft_model
 from tqdm import tqdm
 from trl import DPOConfig, DPOTrainer
 
+from .environments import generate_completions
+from .losses import calibration_term
+
 __all__ = ["VPOConfig", "VPOTrainer", "CalibrationCollator", "CALIBRATIONS", "CALIBRATION_COLUMNS"]
 
 #: π_cal the trainer supports: the batch's chosen responses (the offline default; with s = −1 it is DPO plus a
@@ -248,32 +251,17 @@ class VPOTrainer(DPOTrainer):
             logps.append(torch.cat(self.compute_ref_log_probs(reference, pair)).double().cpu())  # TRL's own pass
         return dataset.add_column("ref_calibration_logps", torch.cat(logps).tolist())
 
-    @torch.no_grad()
     def _sample_reference(self, prompts: list[list[int]]) -> list[list[int]]:
-        """One completion per prompt from π_ref: plain sampling (temperature 1, no top-k / top-p), cut after EOS."""
+        """One completion per prompt from π_ref (``generate_completions``: plain sampling, temperature 1)."""
         reference = self.ref_model if self.ref_model is not None else self.accelerator.unwrap_model(self.model)
         adapters = contextlib.nullcontext()
         if self.ref_model is None and is_peft_model(reference):
             adapters = reference.disable_adapter()  # LoRA: the base model is π_ref
-        tokenizer = self.processing_class
-        pad, eos = self.data_collator.pad_token_id, tokenizer.eos_token_id
-        width = max(len(p) for p in prompts)
-        device = next(reference.parameters()).device
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)  # (B, P) left-padded
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        was_training = reference.training
-        reference.eval()
         with adapters:
-            output = reference.generate(input_ids=input_ids, attention_mask=attention, do_sample=True,
-                                        temperature=1.0, top_k=0, top_p=1.0,
+            return generate_completions(reference, prompts, pad=self.data_collator.pad_token_id,
+                                        eos=self.processing_class.eos_token_id,
                                         max_new_tokens=self.args.vpo_reference_max_new_tokens,
-                                        pad_token_id=pad, eos_token_id=eos)
-        reference.train(was_training)
-        samples = []
-        for row in output[:, width:].tolist():  # (B, ≤ max_new_tokens)
-            cut = row.index(eos) + int(self.args.vpo_completion_eos) if eos is not None and eos in row else len(row)
-            samples.append(row[:cut])
-        return samples
+                                        keep_eos=self.args.vpo_completion_eos)
 
     # -- the loss ---------------------------------------------------------------------------------------------------
     def _compute_loss(self, model, inputs, return_outputs):
@@ -332,14 +320,11 @@ class VPOTrainer(DPOTrainer):
         return policy_logps - calibration["ref_calibration_logps"].to(policy_logps), mask.sum(dim=1)
 
     def _calibration_term(self, log_ratio: torch.Tensor, token_counts: torch.Tensor) -> torch.Tensor:
-        """s·a·β·mean_j h̃_j over the calibration samples (theory §5, mean form)."""
+        """s·a·β·mean_j h̃_j over the calibration samples: ``vpo_llm.losses.calibration_term`` (theory §5)."""
         config: VPOConfig = self.args
-        if config.vpo_cal_normalization == "token_mean":
-            log_ratio = log_ratio / token_counts.clamp(min=1.0)
-        if config.vpo_reward_bound is not None:  # the bounded class: β·h̃ ∈ [−B, B] (theory §5)
-            bound = config.vpo_reward_bound / self.beta
-            log_ratio = log_ratio.clamp(-bound, bound)
-        return config.vpo_sign * self.vpo_alpha * self.beta * log_ratio.mean()
+        return calibration_term(log_ratio, beta=self.beta, alpha=self.vpo_alpha, sign=config.vpo_sign,
+                                cal_token_counts=token_counts.clamp(min=1.0),
+                                cal_normalization=config.vpo_cal_normalization, reward_bound=config.vpo_reward_bound)
 
 
 def _is_calibration_key(key: str) -> bool:
