@@ -3,19 +3,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_text, git_commit, provenance
+from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_text, git_commit, provenance, to_json
 
 __all__ = ["CACHE_ROOT", "cache_dir", "atomic_write_json", "atomic_write_text", "git_commit", "provenance",
            "mean_and_ci", "bootstrap_mean_interval", "mean_band", "mean_errorbar", "reference_slope",
-           "readable_log_axes", "finish_panels", "save_figure", "pyplot", "certificate_summary"]
+           "readable_log_axes", "finish_panels", "save_figure", "pyplot", "certificate_summary", "json_ready",
+           "paired_difference"]
 
 
 #: Where figure modules cache finished cells; ``registry.run_figures`` points it at OUT/.cache.
 CACHE_ROOT = Path("figures/.cache")
+
+
+def json_ready(value):
+    """``value`` as it will read back from its JSON record (arrays → lists): a figure's ``summarize`` then sees the
+    same thing whether it runs right after ``compute`` or on a cached record."""
+    return json.loads(json.dumps(value, default=to_json, allow_nan=True))
 
 
 def cache_dir(name: str) -> Path:

@@ -2,7 +2,8 @@
 
 A figure is two functions: ``compute(quick) -> record`` (expensive; its record is cached as
 ``figures/NAME.json`` with config and provenance) and ``plot(record, png_path)`` (cheap; reads the
-record only). Figure modules import this module, never the registry, so there is no import cycle.
+record only), and optionally a third, ``summarize(record) -> summary`` (cheap; the numbers the README
+quotes, recomputed from the record's per-seed results). Figure modules import this module, never the registry, so there is no import cycle.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ class Figure:
     description: str  # what the reader should see
     compute: Callable[[bool], dict]  # quick -> record with keys "config", "results", "summary"
     plot: Callable[[dict, Path], None]
+    #: record -> its "summary", from "config" and "results" alone (no computation). With it, a cached record's
+    #: summary is recomputed on every use, so a comparison added to a figure reaches its committed record
+    #: without re-running the cells.
+    summarize: Callable[[dict], dict] | None = None
 
 
 FIGURES: dict[str, Figure] = {}

@@ -107,6 +107,54 @@ def test_paired_difference_matches_scipys_paired_t_test():
         paired_difference([1.0], [2.0])
 
 
+def test_a_cached_records_summary_follows_summarize(tmp_path, monkeypatch):
+    """A figure with ``summarize``: a cached record whose summary is stale gets the recomputed one, written back."""
+    def compute(quick):
+        return {"config": {"quick": quick}, "results": {"y": [1, 2]}, "summary": {"sum": "old"}}
+
+    def summarize(record):
+        return {"sum": str(sum(record["results"]["y"]))}
+
+    figure = registry.Figure("toy", "a toy", compute, lambda record, path: path.write_bytes(b"PNG"), summarize)
+    monkeypatch.setattr(registry, "FIGURES", {"toy": figure})
+    monkeypatch.setattr(registry, "load_all", lambda: registry.FIGURES)
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    assert json.loads((tmp_path / "toy.json").read_text())["summary"] == {"sum": "old"}  # fresh: compute's own
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)  # cached: re-summarized
+    record = json.loads((tmp_path / "toy.json").read_text())
+    assert record["summary"] == {"sum": "3"} and "summary_from" in record["provenance"]
+
+
+def test_committed_summaries_are_their_records_summarize():
+    """Every committed full-size record's summary is what its figure's ``summarize`` computes from its per-seed
+    results: the README quotes these summaries, and a hand edit or a stale summary fails here."""
+    from pathlib import Path
+
+    figures = registry.load_all()
+    checked = 0
+    for name, figure in figures.items():
+        path = Path(__file__).resolve().parents[1] / "figures" / f"{name}.json"
+        if figure.summarize is None or not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        assert figure.summarize(record) == record["summary"], name
+        checked += 1
+    assert checked >= 4
+
+
+def test_held_out_choice_is_made_on_the_first_half_of_the_seeds():
+    from paper_repro.figures.offline_sweeps import _held_out
+
+    rng = np.random.default_rng(0)
+    swept = rng.normal(size=(5, 10))
+    swept[3, :5] -= 10.0  # best on the choosing half only
+    swept[1, 5:] -= 10.0  # best on the held-out half only: must not be picked
+    value, held, seeds = _held_out(swept, [0.1, 0.2, 0.3, 0.4, 0.5])
+    means = [np.mean(row[:5]) for row in swept]  # the choice, by a plain loop
+    assert value == [0.1, 0.2, 0.3, 0.4, 0.5][int(np.argmin(means))] == 0.4
+    assert list(seeds) == [5, 6, 7, 8, 9] and np.array_equal(held, swept[3, 5:])
+
+
 def test_every_registered_figure_has_a_description():
     figures = registry.load_all()
     assert {"offline-suboptimality", "geometry", "confidence-coverage", "alpha-sweep", "calibration"} <= set(figures)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_offline, run_online
-from vpo_theory.online import OnlineOptions
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import cache_dir, certificate_summary, mean_band, mean_errorbar, pyplot, readable_log_axes, save_figure
+from ..common import (cache_dir, certificate_summary, json_ready, mean_band, mean_errorbar, paired_difference, pyplot,
+                      readable_log_axes, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -68,30 +68,71 @@ def compute_alpha(quick: bool) -> dict:
         cells += [(inst, beh, "mle", n, s, {}) for s in seeds]
     values = np.array(run_cells(_cell, cells, desc="alpha-sweep (offline)", cache_dir=cache_dir("alpha-sweep")))
     per_setting = len(ALPHA_SCALES) * len(seeds) + len(C_GAMMA_GRID) * len(seeds) + len(seeds)
-    results, summary = {}, {}
+    results = {}
     for i, (label, _, _) in enumerate(SETTINGS):
         chunk = values[i * per_setting:(i + 1) * per_setting]
         vpo = chunk[:len(ALPHA_SCALES) * len(seeds)].reshape(len(ALPHA_SCALES), len(seeds))
         lcb = chunk[len(ALPHA_SCALES) * len(seeds):-len(seeds)].reshape(len(C_GAMMA_GRID), len(seeds))
         mle = chunk[-len(seeds):]
         results[label] = {"vpo": vpo, "lcb": lcb, "mle": mle}
-        best_alpha = ALPHA_SCALES[int(np.argmin(vpo.mean(axis=1)))]
-        best_gamma = C_GAMMA_GRID[int(np.argmin(lcb.mean(axis=1)))]
-        summary[label] = (f"N={n}: MLE {mle.mean():.4f}; VPO best c={best_alpha:g} (α={best_alpha * np.sqrt(n):.3g}) "
-                          f"{vpo.mean(axis=1).min():.4f}, at the default c=1 {vpo[ALPHA_SCALES.index(1.0)].mean():.4f}; "
-                          f"LCB best c_Γ={best_gamma:g} {lcb.mean(axis=1).min():.4f}")
-    online, online_summary = _compute_alpha_online(quick)
-    summary.update(online_summary)
+    online = _compute_alpha_online(quick)
     horizon, online_seeds = _online_size(quick)
     online_alpha_scales, online_c_gamma_grid = _online_grids(quick)
-    return {"config": {"quick": quick, "N": n, "seeds": seeds, "alpha_scales": ALPHA_SCALES, "c_gamma_grid": C_GAMMA_GRID,
-                       "settings": SETTINGS, "online": {"T": horizon, "seeds": online_seeds, "instances": ONLINE_INSTANCES,
-                                                        "alpha_scales": online_alpha_scales,
-                                                        "c_gamma_grid": online_c_gamma_grid}},
-            "results": results, "online": online, "summary": summary}
+    record = {"config": {"quick": quick, "N": n, "seeds": seeds, "alpha_scales": ALPHA_SCALES,
+                         "c_gamma_grid": C_GAMMA_GRID, "settings": SETTINGS,
+                         "online": {"T": horizon, "seeds": online_seeds, "instances": ONLINE_INSTANCES,
+                                    "alpha_scales": online_alpha_scales, "c_gamma_grid": online_c_gamma_grid}},
+              "results": results, "online": online}
+    record = json_ready(record)
+    record["summary"] = summarize_alpha(record)
+    return record
 
 
-def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
+def _held_out(swept: np.ndarray, grid: list[float]) -> tuple[float, np.ndarray, np.ndarray]:
+    """Best-of-grid on held-out seeds: the grid value with the least mean over the first half of the seeds, and that
+    value's results on the second half (the seeds it was not chosen on) — (value, its held-out results, their seed
+    indices). ``swept``: (grid, seeds)."""
+    half = swept.shape[1] // 2
+    pick = int(np.argmin(swept[:, :half].mean(axis=1)))
+    return grid[pick], swept[pick, half:], np.arange(half, swept.shape[1])
+
+
+def summarize_alpha(record: dict) -> dict:
+    """Each setting: the sweep's means, and the best-of-grid comparisons on held-out seeds — VPO's c and LCB's /
+    UCB's c_Γ chosen on the first half of the seeds, compared (paired) on the second half, against each other and
+    against the plug-in (MLE / greedy). The in-sample best (chosen and measured on the same seeds) is printed too,
+    marked as such: it flatters whichever method has the larger grid effect."""
+    cfg, summary = record["config"], {}
+    n = cfg["N"]
+    for label, entry in record["results"].items():
+        vpo, lcb, mle = (np.asarray(entry[key]) for key in ("vpo", "lcb", "mle"))
+        c, vpo_held, held = _held_out(vpo, cfg["alpha_scales"])
+        gamma, lcb_held, _ = _held_out(lcb, cfg["c_gamma_grid"])
+        summary[label] = (f"N={n}: MLE {mle.mean():.4f}; VPO in-sample best c={cfg['alpha_scales'][int(np.argmin(vpo.mean(axis=1)))]:g} "
+                          f"{vpo.mean(axis=1).min():.4f}, at c=1 {vpo[cfg['alpha_scales'].index(1.0)].mean():.4f}; "
+                          f"LCB in-sample best c_Γ={cfg['c_gamma_grid'][int(np.argmin(lcb.mean(axis=1)))]:g} "
+                          f"{lcb.mean(axis=1).min():.4f}")
+        summary[f"{label}: held-out VPO (c={c:g}) − LCB (c_Γ={gamma:g})"] = paired_difference(vpo_held, lcb_held)["text"]
+        summary[f"{label}: held-out VPO (c={c:g}) − MLE"] = paired_difference(vpo_held, mle[held])["text"]
+    horizon = cfg["online"]["T"]
+    for inst, entry in record.get("online", {}).items():
+        vpo, ucb, greedy = (np.asarray(entry[key]) for key in ("vpo", "ucb", "greedy"))
+        c, vpo_held, held = _held_out(vpo, cfg["online"]["alpha_scales"])
+        gamma, ucb_held, _ = _held_out(ucb, cfg["online"]["c_gamma_grid"])
+        line = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO in-sample best "
+                f"c={cfg['online']['alpha_scales'][int(np.argmin(vpo.mean(axis=1)))]:g} {vpo.mean(axis=1).min():.1f}; "
+                f"UCB in-sample best c_Γ={cfg['online']['c_gamma_grid'][int(np.argmin(ucb.mean(axis=1)))]:g} "
+                f"{ucb.mean(axis=1).min():.1f}")
+        certificate = entry.get("vpo_certificate")
+        line += (f" — VPO rounds certified {certificate['rounds_certified']}/{certificate['rounds']}" if certificate
+                 else " — VPO's step: the local heuristic (no certificate)")
+        summary[f"online {inst}"] = line
+        summary[f"online {inst}: held-out VPO (c={c:g}) − UCB (c_Γ={gamma:g})"] = paired_difference(vpo_held, ucb_held)["text"]
+        summary[f"online {inst}: held-out VPO (c={c:g}) − greedy"] = paired_difference(vpo_held, greedy[held])["text"]
+    return summary
+
+
+def _compute_alpha_online(quick: bool) -> dict:
     """Regret(T) of VPO against c (α = c·√T) and of UCB against c_Γ; greedy as the reference line."""
     horizon, seeds = _online_size(quick)
     alpha_scales, c_gamma_grid = _online_grids(quick)
@@ -101,20 +142,13 @@ def _compute_alpha_online(quick: bool) -> tuple[dict, dict]:
     outputs = run_cells(_online_cell, cells, desc="alpha-sweep (online)", cache_dir=cache_dir("alpha-sweep"))
     regrets = np.array([out["regret"] for out in outputs])[:, -1]
     regrets = regrets.reshape(len(ONLINE_INSTANCES), len(configs), len(seeds))
-    results, summary = {}, {}
+    results = {}
     k = len(alpha_scales)
     for i, inst in enumerate(ONLINE_INSTANCES):
         vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
         block = outputs[i * len(configs) * len(seeds):(i + 1) * len(configs) * len(seeds)]
         results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": certificate_summary(block)}
-        best_c = alpha_scales[int(np.argmin(vpo.mean(axis=1)))]
-        best_gamma = c_gamma_grid[int(np.argmin(ucb.mean(axis=1)))]
-        default = OnlineOptions().alpha_scale
-        summary[f"online {inst}"] = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO best c={best_c:g} "
-                                     f"{vpo.mean(axis=1).min():.1f}, at the default c={default:g} "
-                                     f"{vpo[alpha_scales.index(default)].mean():.1f}; UCB best c_Γ={best_gamma:g} "
-                                     f"{ucb.mean(axis=1).min():.1f}")
-    return results, summary
+    return results
 
 
 def _sweep_panel(ax, entry: dict, series, baseline) -> None:
@@ -159,16 +193,13 @@ def compute_calibration(quick: bool) -> dict:
              for cal in CALIBRATIONS for n in sizes for s in seeds]
     values = np.array(run_cells(_cell, cells, desc="calibration (offline)", cache_dir=cache_dir("calibration")))
     values = values.reshape(2, len(CALIBRATIONS), len(sizes), len(seeds))
-    results, summary = {}, {}
+    results = {}
     for i, (label, _, _) in enumerate(SETTINGS[:2]):
         results[label] = {}
-        parts = []
         for j, cal in enumerate(CALIBRATIONS):
             per_seed = values[i, j].T
             fit = fit_loglog_slope(sizes, per_seed)
             results[label][cal] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
-            parts.append(f"{cal} {per_seed[:, -1].mean():.4f} (exponent {fit})")
-        summary[label] = f"SubOpt at N={sizes[-1]}: " + "; ".join(parts)
     horizon, online_seeds = _online_size(quick)
     online_instances = ONLINE_INSTANCES[:2]
     configs = [("vpo", {"calibration": cal}) for cal in ONLINE_CALIBRATIONS] + [("greedy", {})]
@@ -177,20 +208,52 @@ def compute_calibration(quick: bool) -> dict:
     curves = np.array([out["regret"] for out in outputs]).reshape(len(online_instances), len(configs),
                                                                    len(online_seeds), horizon)
     stride = max(1, horizon // 50)
-    online = {}
+    online, certificates = {}, {}
     for i, inst in enumerate(online_instances):
         online[inst] = {}
         for j, (alg, opts) in enumerate(configs):
             name = f"VPO, π_cal = {opts['calibration']}" if alg == "vpo" else "greedy (MLE)"
             online[inst][name] = curves[i, j][:, stride - 1::stride]
-        block = certificate_summary(outputs[i * len(configs) * len(online_seeds):(i + 1) * len(configs) * len(online_seeds)])
-        summary[f"online {inst}"] = f"Regret({horizon}): " + "; ".join(
-            f"{name} {np.asarray(c)[:, -1].mean():.1f}" for name, c in online[inst].items()) + (
-            f" — VPO rounds certified {block['rounds_certified']}/{block['rounds']}" if block else "")
-    return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "calibrations": CALIBRATIONS,
-                       "settings": SETTINGS[:2], "online": {"T": horizon, "seeds": online_seeds, "stride": stride,
-                                                            "instances": online_instances}},
-            "results": results, "online": online, "summary": summary}
+        certificates[inst] = certificate_summary(
+            outputs[i * len(configs) * len(online_seeds):(i + 1) * len(configs) * len(online_seeds)])
+    record = {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "calibrations": CALIBRATIONS,
+                         "settings": SETTINGS[:2], "online": {"T": horizon, "seeds": online_seeds, "stride": stride,
+                                                              "instances": online_instances}},
+              "results": results, "online": online, "online_certificates": certificates}
+    record = json_ready(record)
+    record["summary"] = summarize_calibration(record)
+    return record
+
+
+def summarize_calibration(record: dict) -> dict:
+    """Offline: SubOpt at the largest N per π_cal with its exponent, and each π_cal − behaviour paired over the seeds.
+    Online: Regret(T) per π_cal and greedy, and each VPO − greedy and ref − uniform paired over the seeds."""
+    cfg, summary = record["config"], {}
+    n = cfg["sizes"][-1]
+    for label, entry in record["results"].items():
+        last = {cal: np.asarray(v["suboptimality"])[:, -1] for cal, v in entry.items()}
+        summary[label] = f"SubOpt at N={n}: " + "; ".join(
+            f"{cal} {last[cal].mean():.4f} (exponent {v['slope']:+.2f} [{v['slope_ci'][0]:+.2f}, {v['slope_ci'][1]:+.2f}])"
+            for cal, v in entry.items())
+        for cal in entry:
+            if cal != "behavior":
+                summary[f"{label}: {cal} − behavior, SubOpt@N={n}"] = paired_difference(last[cal], last["behavior"])["text"]
+    horizon = cfg["online"]["T"]
+    for inst, entry in record.get("online", {}).items():
+        final = {name: np.asarray(curve)[:, -1] for name, curve in entry.items()}
+        line = f"Regret({horizon}): " + "; ".join(f"{name} {value.mean():.1f}" for name, value in final.items())
+        certificate = record.get("online_certificates", {}).get(inst)
+        if certificate:
+            line += f" — VPO rounds certified {certificate['rounds_certified']}/{certificate['rounds']}"
+        summary[f"online {inst}"] = line
+        for name in final:
+            if name != "greedy (MLE)":
+                summary[f"online {inst}: {name} − greedy, Regret({horizon})"] = paired_difference(
+                    final[name], final["greedy (MLE)"])["text"]
+        if {"VPO, π_cal = ref", "VPO, π_cal = uniform"} <= set(final):
+            summary[f"online {inst}: π_cal = ref − uniform, Regret({horizon})"] = paired_difference(
+                final["VPO, π_cal = ref"], final["VPO, π_cal = uniform"])["text"]
+    return summary
 
 
 def plot_calibration(record: dict, path: Path) -> None:
@@ -222,7 +285,7 @@ def plot_calibration(record: dict, path: Path) -> None:
 
 register(
     Figure("alpha-sweep", "SubOpt at fixed N vs α (VPO) and c_Γ (LCB) on the same grid budget", compute_alpha,
-           plot_alpha),
+           plot_alpha, summarize_alpha),
     Figure("calibration", "effect of π_cal (behavior, ref, uniform, chosen) on pessimistic VPO", compute_calibration,
-           plot_calibration),
+           plot_calibration, summarize_calibration),
 )
