@@ -158,7 +158,7 @@ def theory_round_cost(quick: bool) -> dict:
     instance = vt.make_instance("tabular-small", 0)
     early, late = 100, 10_000
     stream = _data_stream(instance, late + 25)
-    alpha, bound = 0.1 * np.sqrt(late), instance.reward_bound
+    alpha, bound = 0.1 * np.sqrt(late), instance.class_bound
     result = {}
     for label, t in (("early", early), ("late", late)):
         # the previous fits of each context first (not timed), then the window
@@ -185,7 +185,7 @@ def theory_certified_step(quick: bool) -> dict:
 
     instance = vt.make_instance("tabular-small", 0)
     stream = _data_stream(instance, 200)
-    alpha, bound = 0.1 * np.sqrt(600), instance.reward_bound
+    alpha, bound = 0.1 * np.sqrt(600), instance.class_bound
     window = list(range(50, 125))
     certified, _ = _online_steps(instance, stream, window, "certified", alpha, bound)
     local, _ = _online_steps(instance, stream, window, "local", alpha, bound)
@@ -199,8 +199,8 @@ def theory_certified_step(quick: bool) -> dict:
         fits = []
         timing = interleaved(
             lambda: fits.append(vt.fit_vpo(linear, data, alpha=0.1 * np.sqrt(600), sign=+1, pi_cal=linear.pi_ref,
-                                           bound=linear.reward_bound)),
-            lambda: fit_vpo_cvxpy(*args, np.sqrt(size), linear.pi_ref, linear.reward_bound, features=linear.features),
+                                           bound=linear.class_bound)),
+            lambda: fit_vpo_cvxpy(*args, np.sqrt(size), linear.pi_ref, linear.class_bound, features=linear.features),
             repeats=2 if quick else 5)
         result[key] = timing["ratio"]
         result[key.replace("over_cvxpy", "s")] = timing["a_s"]

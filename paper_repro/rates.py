@@ -70,17 +70,18 @@ class CheckedFit:
     breakpoint: float | None = None  # the size where the two segments meet (shape ≠ "power law")
     before: SlopeFit | None = None  # the segment up to the breakpoint
     after: SlopeFit | None = None  # the segment from it on
+    variable: str = "N"  # what the sizes are called in the text (N samples, T rounds, d dimensions)
 
     def __str__(self) -> str:
-        span = f"N = {self.sizes[0]:g}–{self.sizes[1]:g}"
+        span = f"{self.variable} = {self.sizes[0]:g}–{self.sizes[1]:g}"
         if self.shape == "power law":
             return f"{self.overall} over {span}, one power law (local slopes {min(self.local_slopes):+.2f} … " \
                    f"{max(self.local_slopes):+.2f})"
-        return (f"{self.shape}: {self.before} up to N = {self.breakpoint:g}, then {self.after} (one exponent over "
+        return (f"{self.shape}: {self.before} up to {self.variable} = {self.breakpoint:g}, then {self.after} (one exponent over "
                 f"{span} would read {self.overall}, and would not describe the curve)")
 
 
-def check_power_law(sizes, values, *, level: float = 0.95, seed: int = 0) -> CheckedFit:
+def check_power_law(sizes, values, *, level: float = 0.95, seed: int = 0, variable: str = "N") -> CheckedFit:
     """``fit_loglog_slope`` over the whole range, checked: the best two-segment fit (at least ``MIN_SEGMENT_SIZES``
     sizes each side, sharing the breakpoint) replaces the single exponent when the two segments' bootstrap
     intervals are disjoint — a *bend*; a *plateau then decline* when the first segment's interval reaches above
@@ -97,7 +98,7 @@ def check_power_law(sizes, values, *, level: float = 0.95, seed: int = 0) -> Che
     span = (float(sizes[0]), float(sizes[-1]))
     candidates = range(MIN_SEGMENT_SIZES - 1, len(sizes) - MIN_SEGMENT_SIZES + 1)
     if not len(candidates):
-        return CheckedFit(overall, span, local, "power law")
+        return CheckedFit(overall, span, local, "power law", variable=variable)
 
     def residual(k: int) -> float:  # the two segments' summed squared residuals, meeting at index k
         return sum(float(np.sum((np.polyval(np.polyfit(log_n[part], log_mean[part], 1), log_n[part])
@@ -108,5 +109,5 @@ def check_power_law(sizes, values, *, level: float = 0.95, seed: int = 0) -> Che
     after = fit_loglog_slope(sizes[k:], values[:, k:], level=level, seed=seed)
     if before.low > after.high or after.low > before.high:  # disjoint: the exponent changes along the curve
         shape = "plateau then decline" if before.high > PLATEAU_SLOPE and after.slope < before.slope else "bends"
-        return CheckedFit(overall, span, local, shape, float(sizes[k]), before, after)
-    return CheckedFit(overall, span, local, "power law")
+        return CheckedFit(overall, span, local, shape, float(sizes[k]), before, after, variable=variable)
+    return CheckedFit(overall, span, local, "power law", variable=variable)

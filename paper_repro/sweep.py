@@ -22,6 +22,8 @@ from typing import Callable, Iterable
 import numpy as np
 from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
 
+from vpo_theory.records import remove_stale_temporaries
+
 from .common import atomic_write_json, git_commit
 
 
@@ -76,6 +78,8 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
     _check_backend(backend, scheduler, n_jobs)
     cells = list(cells)
     commit = git_commit() if cache_dir is not None else ""
+    if cache_dir is not None:  # a run killed mid-write (SIGKILL) may have left a temporary file: not a finished cell
+        remove_stale_temporaries(Path(cache_dir))
     results: list = [None] * len(cells)
     paths: list[Path | None] = [None] * len(cells)
     todo = []

@@ -282,3 +282,55 @@ def test_triangulation_tiles_the_polytope():
     assert volumes.sum() == pytest.approx(volume, rel=0.02)
     for point in samples[inside][:200]:
         assert np.any(np.all(certified._barycentric(cells, point) >= -1e-9, axis=1))
+
+
+def _linear_problem(dimension: int, num_pairs: int, seed: int):
+    """A small random linear problem (4 contexts × 5 responses, features N(0, I/d)) and its centred features."""
+    rng = np.random.default_rng(seed)
+    X, Y = 4, 5
+    features = rng.normal(size=(X, Y, dimension)) / np.sqrt(dimension)
+    pi_ref = 0.5 * rng.dirichlet(np.ones(Y), size=X) + 0.5 / Y
+    rho = np.full(X, 1 / X)
+    truth = features @ rng.normal(size=dimension)
+    x = rng.integers(0, X, num_pairs)
+    first, second = rng.integers(0, Y, (2, num_pairs))
+    wins = rng.random(num_pairs) < 1 / (1 + np.exp(-(truth[x, first] - truth[x, second])))
+    counts = vt.pair_counts(x, np.where(wins, first, second), np.where(wins, second, first), num_contexts=X,
+                            num_responses=Y)
+    centred = features - np.einsum("xy,xyd->xd", pi_ref, features)[:, None, :]
+    return vt.Problem(pi_ref, rho, 0.5, features), counts, centred
+
+
+def _ball_search(objective, dimension: int, bound: float, rng) -> float:
+    """The least objective over the ball by brute force: a dense set of directions on the sphere and radii,
+    the best 8 points polished by SLSQP (an independent local solver) inside the ball."""
+    directions = rng.normal(size=(6_000 if dimension == 3 else 1_000, dimension))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    points = np.concatenate([radius * directions for radius in np.linspace(0, bound, 6)[1:]])
+    values = np.array([objective(p) for p in points])
+    best = float(values.min())
+    for start in points[np.argsort(values)[:8]]:
+        result = minimize(objective, start * (1 - 1e-9), method="SLSQP", constraints=[
+            {"type": "ineq", "fun": lambda t: bound**2 - t @ t, "jac": lambda t: -2 * t}], options={"ftol": 1e-14})
+        if result.x @ result.x <= bound**2 * (1 + 1e-9):
+            best = min(best, float(result.fun))
+    return best
+
+
+@pytest.mark.parametrize("dimension, num_pairs, seed", [(2, 0, 0), (2, 10, 1), (3, 0, 2), (3, 8, 3), (3, 40, 4)])
+def test_linear_class_matches_a_dense_search_of_the_ball(dimension, num_pairs, seed):
+    """The ball class ‖θ‖ ≤ B in low dimension: certified, within 1e-6 of a dense brute-force search (never above
+    it by more), and its lower bound below the objective at random feasible points."""
+    problem, counts, centred = _linear_problem(dimension, num_pairs, seed)
+    alpha, bound = 4.0, 3.0
+    fit = vt.fit_vpo(problem, counts, alpha=alpha, sign=+1, pi_cal=problem.pi_ref, bound=bound, max_cells=60_000)
+    objective = lambda theta: _objective(centred @ theta, counts, problem.pi_ref, problem.rho, 0.5, alpha)  # noqa: E731
+    rng = np.random.default_rng(seed)
+    searched = _ball_search(objective, dimension, bound, rng)
+    assert fit.certified
+    assert fit.objective == pytest.approx(objective(fit.theta), rel=1e-9, abs=1e-9)
+    assert fit.objective <= searched + 1e-9 * (1 + abs(searched))
+    assert fit.objective >= searched - 1e-6 * (1 + abs(searched))
+    random = rng.normal(size=(3000, dimension))
+    random *= (bound * rng.random((3000, 1)) ** (1 / dimension)) / np.linalg.norm(random, axis=1, keepdims=True)
+    assert fit.lower_bound <= min(objective(theta) for theta in random) + 1e-12

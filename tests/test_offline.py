@@ -50,7 +50,8 @@ def test_named_instances_are_valid_and_seeded():
         a, b = vt.make_instance(name, seed=4), vt.make_instance(name, seed=4)
         np.testing.assert_array_equal(a.reward, b.reward)
         assert a.name == name and a.description
-        assert a.reward_bound >= np.abs(vt.calibrate(a.reward, a.pi_ref)).max() - 1e-12
+        if not a.is_linear:  # (a linear class bounds ‖θ‖, not |r|)
+            assert a.reward_bound >= np.abs(vt.calibrate(a.reward, a.pi_ref)).max() - 1e-12
     assert not np.array_equal(vt.make_instance("tabular-small", 0).reward, vt.make_instance("tabular-small", 1).reward)
     with pytest.raises(ValueError, match="unknown instance"):
         vt.make_instance("nope")
@@ -70,6 +71,36 @@ def test_instance_validation():
         vt.BanditInstance([0.5, 0.5], pi_ref, np.zeros((2, 3)), 1.0, behaviors={"bad": np.ones((2, 3))})
     linear = vt.BanditInstance([0.5, 0.5], pi_ref, None, 1.0, features=np.ones((2, 3, 2)), theta=[1.0, 2.0])
     np.testing.assert_allclose(linear.reward, 3.0)
+
+
+def test_every_named_instance_declares_a_class_with_the_truth_strictly_inside():
+    for name in vt.list_instances():
+        for seed in range(20):
+            instance = vt.make_instance(name, seed)
+            assert instance.bound is not None and instance.reward_bound < instance.bound, (name, seed)
+            # the calibrated truth is inside the tabular class for every calibration (range ≥ |r − E_π r|)
+            if not instance.is_linear:
+                assert np.abs(vt.calibrate(instance.reward, instance.pi_ref)).max() < instance.bound
+
+
+def test_a_declared_class_must_hold_the_truth():
+    pi_ref = np.full((1, 3), 1 / 3)
+    with pytest.raises(ValueError, match="strictly inside"):
+        vt.BanditInstance([1.0], pi_ref, np.array([[0.0, 0.5, 1.0]]), 1.0, bound=1.0)  # range 1 = B: on the edge
+    with pytest.raises(ValueError, match="strictly inside"):
+        vt.BanditInstance([1.0], pi_ref, None, 1.0, features=np.eye(3)[None, :, :2], theta=[3.0, 4.0], bound=5.0)
+    with pytest.raises(ValueError, match="bound"):
+        vt.BanditInstance([1.0], pi_ref, np.zeros((1, 3)), 1.0, bound=-1.0)
+    assert vt.BanditInstance([1.0], pi_ref, np.array([[0.0, 0.5, 1.0]]), 1.0, bound=1.5).class_bound == 1.5
+
+
+def test_the_linear_family_holds_the_feature_scale_and_the_class_fixed_in_d():
+    for d in vt.LINEAR_DIMENSIONS:
+        instance = vt.make_instance(f"linear-d{d}", 0)
+        assert instance.features.shape == (10, 8, d) and instance.bound == 4.0
+        assert np.linalg.norm(instance.theta) == pytest.approx(2.0, rel=1e-12)
+        # ‖φ‖² averages 1 whatever d (entries N(0, 1/d)): within sampling error over the 80 feature vectors
+        assert np.mean(np.sum(instance.features**2, axis=-1)) == pytest.approx(1.0, abs=4 * np.sqrt(2 / (80 * d)))
 
 
 # --------------------------------------------------------------------------- baselines
@@ -124,7 +155,7 @@ def test_run_offline_is_deterministic_and_shares_data_across_algorithms():
     a = vt.run_offline(instance, "vpo", 300, 7)
     b = vt.run_offline(instance, "vpo", 300, 7)
     assert a.suboptimality == b.suboptimality and np.array_equal(a.policy, b.policy)
-    assert a.options["alpha"] == pytest.approx(np.sqrt(300))
+    assert a.options["alpha"] == pytest.approx(vt.OfflineOptions().alpha_scale * np.sqrt(300))  # α = c·√N
     mle = vt.run_offline(instance, "mle", 300, 7)
     vpo0 = vt.run_offline(instance, "vpo", 300, 7, alpha=0.0)  # α = 0 is the MLE on the same data
     assert mle.suboptimality == pytest.approx(vpo0.suboptimality, rel=1e-6, abs=1e-10)

@@ -91,3 +91,30 @@ def test_cli_theory_online_writes_the_runs_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["theory", "online", "--bound-scale", "0", "--out", str(out)])
     assert exit_info.value.code == 2 and "--bound-scale" in capsys.readouterr().err  # the flag, not the option field
+
+
+@pytest.mark.parametrize("algorithm", ["greedy", "ucb", "vpo"])
+def test_the_sqrt_schedule_is_anytime(algorithm):
+    """With α_t = c·√t round t does not depend on the horizon: the first t rounds of a run to T are a run to t.
+    This is what lets the exploration figure read Regret(t) at several horizons off one trajectory per seed."""
+    instance = make_instance("tabular-small", 0)
+    options = {"alpha_schedule": "sqrt", "optimistic_method": "local"}  # the loop's property; the step is any solver
+    short = run_online(instance, algorithm, 12, 4, **options).regret
+    long = run_online(instance, algorithm, 24, 4, **options).regret
+    np.testing.assert_allclose(long[:12], short, rtol=1e-9, atol=1e-12)
+    constant = run_online(instance, algorithm, 24, 4, optimistic_method="local").regret  # α = c·√T: T matters
+    if algorithm == "vpo":
+        assert not np.allclose(constant[:12], short)
+
+
+def test_learners_get_the_declared_class_never_the_truths_size():
+    """The runners' default class is the instance's declared B (scaled by bound_scale), not size(r*)."""
+    instance = make_instance("tabular-small", 0)
+    assert instance.bound == 2.0 and instance.reward_bound < instance.bound
+    assert run_online(instance, "vpo", 2, 0, optimistic_method="local").options["bound"] == 2.0
+    assert run_online(instance, "vpo", 2, 0, optimistic_method="local", bound_scale=2).options["bound"] == 4.0
+    assert vt.run_offline(instance, "vpo", 20, 0).options["bound"] == 2.0
+    bare = vt.BanditInstance(instance.rho, instance.pi_ref, instance.reward, instance.beta)
+    with pytest.raises(ValueError, match="declares no reward class.*bound="):
+        run_online(bare, "greedy", 2, 0)
+    assert run_online(bare, "greedy", 2, 0, bound=3.0).options["bound"] == 3.0

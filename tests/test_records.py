@@ -42,3 +42,17 @@ def test_writable_folder_gives_the_reason_when_it_is_not(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert isinstance(records.writable_folder(blocker / "inside"), str)
+
+
+def test_a_resumed_sweep_removes_the_temporary_files_a_killed_one_left(tmp_path):
+    """SIGKILL mid-write leaves atomic_write's temporary file; the next run_cells over the folder removes it and
+    keeps the finished cells."""
+    from paper_repro.sweep import run_cells
+    from vpo_theory.records import atomic_write_text
+
+    run_cells(abs, [(-1,), (-2,)], cache_dir=tmp_path, n_jobs=1)
+    finished = sorted(tmp_path.glob("*.json"))
+    (tmp_path / ".cell.json.x1y2.tmp").write_text('{"half')  # what a killed writer leaves
+    atomic_write_text(tmp_path / "other.txt", "whole")  # a completed atomic write leaves nothing behind
+    assert run_cells(abs, [(-1,), (-2,)], cache_dir=tmp_path, n_jobs=1) == [1, 2]
+    assert not list(tmp_path.glob(".*")) and sorted(tmp_path.glob("*.json")) == finished

@@ -155,6 +155,55 @@ def test_held_out_choice_is_made_on_the_first_half_of_the_seeds():
     assert list(seeds) == [5, 6, 7, 8, 9] and np.array_equal(held, swept[3, 5:])
 
 
+def _all_seed_lists(value):
+    """Every list under a key named "seeds" (or ending in "_seeds") anywhere in a record's config."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (key == "seeds" or key.endswith("_seeds")) and isinstance(item, list):
+                yield key, item
+            else:
+                yield from _all_seed_lists(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _all_seed_lists(item)
+
+
+def test_the_tuning_seeds_are_disjoint_from_every_figures_and_the_defaults_are_its_choices():
+    """The defaults are chosen on instances and data no figure uses (#16): the tuning record's instance seeds are
+    not the figures' (every figure draws make_instance(name, 0)), its data seeds meet no figure's data seeds, and
+    OnlineOptions / OfflineOptions / DEFAULT_C_GAMMA equal the record's choices."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    import vpo_theory as vt
+    from paper_repro.figures import tuning
+    from vpo_theory.options import DEFAULT_C_GAMMA
+
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "figures" / "tuning.json").read_text())
+    assert record["config"]["quick"] is False and 0 not in record["config"]["instance_seeds"]
+    tuning_seeds = set(record["config"]["seeds"])
+    assert min(tuning_seeds) >= tuning.TUNING_DATA_SEED_START
+    checked = 0
+    for name, figure in registry.load_all().items():
+        if name == "tuning":
+            continue
+        source = inspect.getsource(inspect.getmodule(figure.compute))
+        for call in re.findall(r"make_instance\(([^()]*)\)", source):  # every instance a figure draws: seed 0
+            assert re.search(r",\s*(seed=)?0$", call), f"{name}: make_instance({call}) is not instance seed 0"
+        path = root / "figures" / f"{name}.json"
+        if path.exists():
+            for key, seeds in _all_seed_lists(json.loads(path.read_text())["config"]):
+                assert not tuning_seeds & set(seeds), f"{name}: config {key} meets the tuning seeds"
+                checked += 1
+    assert checked >= 8
+    choice = record["choice"]
+    assert vt.OnlineOptions().alpha_scale == choice["online_alpha_scale"]
+    assert vt.OfflineOptions().alpha_scale == choice["offline_alpha_scale"]
+    assert DEFAULT_C_GAMMA == pytest.approx(choice["c_gamma"], rel=0.005)  # stored to three digits
+
+
 def test_every_registered_figure_has_a_description():
     figures = registry.load_all()
     assert {"offline-suboptimality", "geometry", "confidence-coverage", "alpha-sweep", "calibration"} <= set(figures)

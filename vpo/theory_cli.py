@@ -47,7 +47,7 @@ def add_theory_commands(subparsers) -> None:
                          help="π_cal")
     offline.add_argument("--behavior", default=None, help="behaviour μ: a name of the instance's behaviours (default: the instance's own)")
     offline.add_argument("--bound", type=float, default=None,
-                         help="reward class bound (default: --bound-scale × the instance's bound)")
+                         help="reward class bound (default: --bound-scale × the instance's declared class bound, e.g. 2 for the tabular instances, 4 for linear-d8; see `vpo theory --list-instances`)")
     offline.add_argument("--bound-scale", type=float, default=OfflineOptions.bound_scale, help="see --bound")
     offline.add_argument("--c-gamma", type=float, default=None, help="LCB confidence multiplier c_Γ (default: the class's measured DEFAULT_C_GAMMA, theory §8)")
     offline.add_argument("--out", type=Path, default=None, help="JSON file (default runs/offline-<instance>-<algorithm>-<time>.json)")
@@ -71,7 +71,7 @@ def add_theory_commands(subparsers) -> None:
                         help="α constant over the run, or α_t = c·√t")
     online.add_argument("--scheme", choices=SCHEMES, default=defaults.scheme, help="how each round's pair is drawn")
     online.add_argument("--calibration", choices=["ref", "uniform"], default="ref", help="π_cal")
-    online.add_argument("--bound", type=float, default=None, help="reward class bound (default: --bound-scale × the instance's bound)")
+    online.add_argument("--bound", type=float, default=None, help="reward class bound (default: --bound-scale × the instance's declared class bound, e.g. 2 for the tabular instances, 4 for linear-d8; see `vpo theory --list-instances`)")
     online.add_argument("--bound-scale", type=float, default=defaults.bound_scale, help="see --bound")
     online.add_argument("--c-gamma", type=float, default=None, help="UCB confidence multiplier c_Γ (default: the class's measured DEFAULT_C_GAMMA, theory §8)")
     online.add_argument("--optimistic-method", choices=["certified", "local"], default=defaults.optimistic_method,

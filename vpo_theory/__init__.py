@@ -6,7 +6,7 @@ NumPy / SciPy / cvxpy only; never imports torch. Formulas and identities: theory
 from .validation import DISTRIBUTION_ATOL
 from .data import Preferences, empirical_chosen_policy, pair_counts, sample_preferences
 from .estimators import Problem, VPOFit, center_features, fit_mle, fit_vpo
-from .instances import BanditInstance, list_instances, make_instance
+from .instances import LINEAR_BOUND, LINEAR_DIMENSIONS, TABULAR_BOUND, BanditInstance, list_instances, make_instance
 from .baselines import ConfidenceSet, confidence_set, lcb_policy, one_hot_features, ucb_reward
 from .offline import OfflineOptions, OfflineResult, run_offline
 from .options import DEFAULT_C_GAMMA
@@ -28,6 +28,9 @@ from .core import (
 __all__ = [
     "DISTRIBUTION_ATOL",
     "BanditInstance",
+    "LINEAR_BOUND",
+    "LINEAR_DIMENSIONS",
+    "TABULAR_BOUND",
     "ConfidenceSet",
     "OfflineOptions",
     "OfflineResult",

@@ -47,6 +47,8 @@ _MAX_VERTEX_ENUMERATION = 2**16  # Y·2^(Y−1) candidate vertices at most (Y �
 _FRANK_WOLFE_STEPS = 4  # steps towards the minimizer of each cell's convex underestimator
 _TRIANGULATIONS: dict = {}  # (basis, bound) → the polytope's triangulation, the 256 most recent
 _ACTIVE = 1e-7  # a constraint is active (gets a KKT multiplier) within this relative slack
+_BALL_MIX = 0.2  # θ: the ball's Lagrangian term is θ·(exponential) + (1 − θ)·(quadratic), see _BallClass
+_MAX_EXPONENT = 50.0  # κ(‖w‖ − R) at most this on cells reaching outside the ball: exp stays finite
 
 
 @dataclass
@@ -99,6 +101,12 @@ class _Objective:
     def value(self, w):
         convex, _, concave, _ = self.pieces(w)
         return convex + concave
+
+    def hessian(self, w):
+        """(k, k) ∇²f at one point w (k,): Σ_x B_xᵀ H_x B_x with the reward-space Hessian of ℓ − a·J* (+ ridge)."""
+        r = self.rewards(w)  # (X, Y)
+        _, _, hess = kernels.objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta, -self.weight)
+        return np.einsum("xyk,xyz,xzl->kl", self.basis, hess, self.basis) + self.ridge * np.eye(len(w))
 
     def hessian_lower_bounds(self, cells, reward_range=None):
         """(n, 3, k, k): three matrices H with H ⪯ ∇²f(w) for every w in each cell (n, m, k).
@@ -177,6 +185,10 @@ class _PolytopeClass:
     def feasible(self, points):
         return np.all(np.abs(points @ self.rows.T) <= self.bound * (1 + 1e-12), axis=-1)
 
+    def project(self, points):
+        """Candidate points for the incumbent: the cells tile the polytope, so their points are already in it."""
+        return points
+
     def outside(self, cells):
         return np.zeros(len(cells), dtype=bool)  # every cell is inside the polytope
 
@@ -236,6 +248,12 @@ class _BallClass:
     def feasible(self, points):
         return np.sum(points * points, axis=-1) <= self.bound**2 * (1 + 1e-12)
 
+    def project(self, points):
+        """Points pulled radially into the ball: the cells cover more than the ball, and the optimistic step's
+        minimizer usually lies on its sphere, where most of the cells' vertices and centroids are just outside."""
+        norm = np.linalg.norm(points, axis=-1, keepdims=True)
+        return points * np.minimum(1.0, self.bound * (1 - 1e-12) / np.maximum(norm, 1e-300))
+
     def outside(self, cells):
         """Cells beyond the tangent plane of the ball in the direction of their centroid."""
         centre = cells.mean(axis=1)
@@ -251,27 +269,95 @@ class _BallClass:
         return np.array([max(0.0, -float(grad @ w) / norm)]), None
 
     def lagrangian_terms(self, multipliers, cells, points):
-        """μ φ with φ(w) = (exp(κ(‖w‖ − R)) − 1)/κ: convex, ≤ 0 in the ball, gradient ŵ on the sphere.
+        """μ φ (value, gradient) at points of each cell, with φ = θ·φ_e + (1 − θ)·φ_q:
 
-        Its Hessian exp(κ(‖w‖ − R))·(κ ŵŵᵀ + (I − ŵŵᵀ)/‖w‖) is at least exp(κ(a − R))·min(κ, 1/b)·I
-        over a cell whose norms lie in [a, b]; κ = 1/(R − a) (see the polytope's version).
+        φ_e(w) = (exp(κ(‖w‖ − R)) − 1)/κ and φ_q(w) = (‖w‖² − R²)/(2R), both convex, ≤ 0 in the ball, with gradient
+        ŵ on the sphere (so μ is the sphere's ordinary multiplier). φ_q gives the tangential curvature I/R that the
+        second-order condition on the sphere asks for, undiminished; φ_e's radial curvature κ e^{κ(‖w‖−R)} grows as
+        the cells near the sphere thin (κ = 1/(R − a), a the least norm over the cell), and convexifies the
+        direction the sphere blocks. κ is capped so that κ(‖w‖ − R) ≤ _MAX_EXPONENT on cells reaching outside the
+        ball (any κ > 0 is valid; the cap keeps exp finite).
         """
         mu = multipliers[0][0]
-        lowest, _ = self._norm_range(cells)
-        kappa = 1.0 / np.maximum(self.bound - lowest, 1e-12 * self.bound)  # (n,)
+        kappa, _, _ = self._kappa(cells)
         if points.ndim == 3:
             kappa = kappa[:, None]
         norm = np.linalg.norm(points, axis=-1)
         slope = np.exp(kappa * (norm - self.bound))
         unit = points / np.maximum(norm, 1e-300)[..., None]
-        return mu * (slope - 1.0) / kappa, (mu * slope)[..., None] * unit
+        value = _BALL_MIX * (slope - 1.0) / kappa + (1.0 - _BALL_MIX) * (norm**2 - self.bound**2) / (2.0 * self.bound)
+        grad = (_BALL_MIX * slope)[..., None] * unit + ((1.0 - _BALL_MIX) / self.bound) * points
+        return mu * value, mu * grad
 
     def lagrangian_curvature(self, multipliers, cells):
+        """(n, k, k) ⪯ ∇²(μφ) over each cell (n, m, k).
+
+        φ_q: exactly I/R. φ_e: e^{κ(n−R)}(κ ŵŵᵀ + (I − ŵŵᵀ)/n) with n = ‖w‖ ∈ [a, b] ⪰ E·A, E = e^{κ(a−R)} (A ⪰ 0).
+        Where κ ≥ 1/a and every vertex lies within angle ψ < 90° of the centroid's direction ĉ (the largest angle
+        over a simplex is at a vertex: {w : ∠(w, ĉ) ≤ ψ} is a convex cone), A ⪰ (κ − 1/a)(ĉĉᵀ − sin ψ·I) + I/b
+        (uuᵀ − vvᵀ has eigenvalues ±sin∠(u, v)); otherwise A ⪰ min(κ, 1/b)·I. The anisotropic form is used where
+        it keeps at least half of the tangential 1/b.
+        """
         mu = multipliers[0][0]
+        kappa, lowest, highest = self._kappa(cells)
+        k = cells.shape[-1]
+        centre = cells.mean(axis=1)
+        direction = centre / np.maximum(np.linalg.norm(centre, axis=-1, keepdims=True), 1e-300)  # (n, k) ĉ
+        along = np.einsum("nmk,nk->nm", cells, direction)  # (n, m) v·ĉ
+        across = np.linalg.norm(cells - along[..., None] * direction[:, None, :], axis=-1)  # (n, m)
+        sine = np.where(along > 0, across / np.maximum(np.linalg.norm(cells, axis=-1), 1e-300), 1.0).max(axis=1)
+        sine = np.where((along > 0).all(axis=1), sine, 1.0)
+        scale = np.exp(kappa * (lowest - self.bound))  # E
+        inverse_low = 1.0 / np.maximum(lowest, 1e-300)
+        inverse_high = 1.0 / np.maximum(highest, 1e-300)
+        radial = np.maximum(kappa - inverse_low, 0.0)  # κ − 1/a where positive
+        tangential = inverse_high - radial * sine
+        anisotropic = (kappa >= inverse_low) & (lowest > 0) & (tangential >= 0.5 * inverse_high)
+        isotropic = np.minimum(kappa, inverse_high)
+        eye = np.eye(k)
+        exp_part = np.where(anisotropic[:, None, None],
+                            (radial[:, None, None] * np.einsum("nk,nl->nkl", direction, direction)
+                             + tangential[:, None, None] * eye),
+                            isotropic[:, None, None] * eye)
+        return mu * (_BALL_MIX * scale[:, None, None] * exp_part + ((1.0 - _BALL_MIX) / self.bound) * eye)
+
+    def _kappa(self, cells):
+        """(κ, a, b) per cell: κ = 1/(R − a), capped to _MAX_EXPONENT/(b − R) where the cell reaches beyond R."""
         lowest, highest = self._norm_range(cells)
         kappa = 1.0 / np.maximum(self.bound - lowest, 1e-12 * self.bound)
-        least = mu * np.exp(kappa * (lowest - self.bound)) * np.minimum(kappa, 1.0 / np.maximum(highest, 1e-300))
-        return least[:, None, None] * np.eye(self.k)
+        beyond = highest - self.bound
+        kappa = np.where(beyond > 0, np.minimum(kappa, _MAX_EXPONENT / np.maximum(beyond, 1e-300)), kappa)
+        return kappa, lowest, highest
+
+    def refine(self, objective: "_Objective", w):
+        """Newton steps on the KKT system of min f on the sphere ‖w‖ = R from a point near it (a local solver's answer):
+        (∇²f + μI) Δ + w Δμ = −(∇f + μw),  wᵀΔ = (R² − ‖w‖²)/2. Quadratic convergence where the second-order
+        condition holds, so the incumbent's KKT residual — which the basin bound pays for — falls to rounding level.
+        Returns the best feasible point seen (w itself if no step improves)."""
+        k = len(w)
+        if np.linalg.norm(w) < self.bound * (1 - 1e-3):
+            return w
+        best, best_value = w, float(objective.value(w))
+        point = w * (self.bound / np.linalg.norm(w))
+        for _ in range(8):
+            grad = _gradient(objective, point)
+            mu = -float(grad @ point) / self.bound**2  # ∇f + μ w = 0 along w
+            system = np.zeros((k + 1, k + 1))
+            system[:k, :k] = objective.hessian(point) + mu * np.eye(k)
+            system[:k, k] = system[k, :k] = point
+            rhs = np.concatenate([-(grad + mu * point), [0.5 * (self.bound**2 - point @ point)]])
+            try:
+                step = np.linalg.solve(system, rhs)[:k]
+            except np.linalg.LinAlgError:
+                break
+            point = point + step
+            point = point * (self.bound * (1 - 1e-15) / np.linalg.norm(point))  # back onto the sphere
+            value = float(objective.value(point))
+            if value <= best_value:
+                best, best_value = point, value
+            if np.linalg.norm(step) <= 1e-13 * self.bound:
+                break
+        return best
 
     @staticmethod
     def _norm_range(cells):
@@ -367,10 +453,12 @@ def _cell_bounds(objective: _Objective, space, cells, incumbent, multipliers, th
     whose cheap bound is below ``threshold`` (the level at which a cell is set aside).
     """
     cheap = _cheap_bounds(objective, space, cells, incumbent, multipliers)
+    cheap = np.where(np.isnan(cheap), -np.inf, cheap)  # a bound that failed numerically settles nothing
     open_ = cheap < threshold
     if not open_.any():
         return cheap
-    cheap[open_] = np.maximum(cheap[open_], _convex_bounds(objective, space, cells[open_], incumbent, multipliers, steps))
+    convex = _convex_bounds(objective, space, cells[open_], incumbent, multipliers, steps)
+    cheap[open_] = np.maximum(cheap[open_], np.where(np.isnan(convex), -np.inf, convex))
     return cheap
 
 
@@ -391,9 +479,9 @@ def _cheap_bounds(objective: _Objective, space, cells, incumbent, multipliers):
             C, grad_C = convex + vertex_value, grad_convex + vertex_grad
         # 1. tangent plane of the convex part at each vertex v_j + the chord of −a·J*: min over the vertices v_i
         planes = C[:, :, None] + np.einsum("njk,njik->nji", grad_C, edges) + concave[:, None, :]
-        best = np.maximum(best, planes.min(axis=2).max(axis=1))
+        best = np.fmax(best, planes.min(axis=2).max(axis=1))
         # 4. the incumbent's basin (see _basin_bounds)
-        best = np.maximum(best, _basin_bounds(objective, space, cells, incumbent, variant))
+        best = np.fmax(best, _basin_bounds(objective, space, cells, incumbent, variant))
     return best
 
 
@@ -439,7 +527,7 @@ def _convex_bounds(objective: _Objective, space, cells, incumbent, multipliers, 
             u = value - 0.5 * (np.einsum("nm,nm->n", lam, diag) - np.einsum("ni,ni->n", lam, gram_lam))
             return u, np.einsum("nmk,nk->nm", cells, grad) - 0.5 * diag + gram_lam
 
-        best = np.maximum(best, _frank_wolfe_bound(convexified, start, steps))
+        best = np.fmax(best, _frank_wolfe_bound(convexified, start, steps))
 
         # 3. the convex part kept whole + the chord of −a·J*: ũ(λ) = C(Vᵀλ) + λ·(−a·J*(v)), convex in λ.
         #    Exact where J* is affine on the cell — nearly so away from ties when β is small.
@@ -451,7 +539,7 @@ def _convex_bounds(objective: _Objective, space, cells, incumbent, multipliers, 
                 value, grad = value + extra_value, grad + extra_grad
             return value + np.einsum("nm,nm->n", lam, concave), np.einsum("nmk,nk->nm", cells, grad) + concave
 
-        best = np.maximum(best, _frank_wolfe_bound(chord, start, steps))
+        best = np.fmax(best, _frank_wolfe_bound(chord, start, steps))
 
     return best
 
@@ -504,7 +592,7 @@ def _frank_wolfe_bound(surrogate, lam, steps):
         lam = np.where(better[:, None], trial, lam)
         u = np.where(better, u_trial, u)
         grad = np.where(better[:, None], grad_trial, grad)
-        best = np.maximum(best, u + grad.min(axis=1) - np.einsum("nm,nm->n", grad, lam))
+        best = np.fmax(best, u + grad.min(axis=1) - np.einsum("nm,nm->n", grad, lam))
     return best
 
 
@@ -561,9 +649,8 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     initial = space.initial_cells()
     candidates = [np.asarray(start, dtype=np.float64) for start in starts]
     vertices = np.unique(initial.reshape(-1, k), axis=0)
-    feasible = vertices[space.feasible(vertices)]
-    if len(feasible):
-        candidates.extend(feasible[np.argsort(objective.value(feasible))[:3]])
+    feasible = np.unique(space.project(vertices), axis=0)
+    candidates.extend(feasible[np.argsort(objective.value(feasible))[:3]])
     best_w, best_value = _improve(objective, space, candidates, polish, None, np.inf)
     tolerance = rtol * (1.0 + abs(best_value))
     # the whole class at once: certified outright when the data have made the problem convex around w*
@@ -640,8 +727,7 @@ class _Search:
 
     def try_centroids(self, children) -> None:
         """The children's centroids are candidates for a better incumbent (a local solve from the best)."""
-        centroids = children.mean(axis=1)
-        centroids = centroids[self.space.feasible(centroids)]
+        centroids = self.space.project(children.mean(axis=1))
         if not len(centroids):
             return
         values = self.objective.value(centroids)
@@ -695,6 +781,8 @@ def _improve(objective, space, candidates, polish, best_w, best_value):
         points = [start]
         if polish is not None:
             points.append(polish(start))
+        if hasattr(space, "refine"):  # the ball: a local answer on the sphere, made KKT-exact
+            points.append(space.refine(objective, points[-1]))
         for point in points:
             if not space.feasible(point):
                 continue

@@ -9,7 +9,7 @@ import numpy as np
 
 from .validation import as_array, check_distribution, check_problem
 
-__all__ = ["BanditInstance", "make_instance", "list_instances"]
+__all__ = ["BanditInstance", "make_instance", "list_instances", "TABULAR_BOUND", "LINEAR_BOUND", "LINEAR_DIMENSIONS"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,11 @@ class BanditInstance:
     Tabular when ``features`` is None; linear when ``features`` (X, Y, d) is given, and then the
     true reward is ``features @ theta`` (pass ``theta=`` instead of ``reward``, or both and they
     must agree). ``behaviors`` holds named offline data-collection policies μ (X, Y).
+
+    ``bound`` declares the reward class R_B that every learner fits in — tabular: calibrated rewards
+    |r(x,y) − E_{π_cal} r(x,·)| ≤ B; linear: ‖θ‖ ≤ B (theory §4). It is part of the problem, stated
+    before any data, as a practitioner would ("rewards lie in [−1, 1]"), and the truth must lie
+    strictly inside it; learners never see the truth's own size (``reward_bound``).
     """
 
     rho: np.ndarray  # (X,)
@@ -30,6 +35,7 @@ class BanditInstance:
     theta: np.ndarray | None = None  # (d,) true θ* (linear)
     description: str = ""
     behaviors: dict[str, np.ndarray] = field(default_factory=dict)
+    bound: float | None = None  # B, the declared class (see above); None: learners must be given `bound=`
 
     def __post_init__(self):
         pi_ref, rho, beta, features = check_problem(self.pi_ref, self.rho, self.beta, self.features)
@@ -59,6 +65,24 @@ class BanditInstance:
         for key, mu in dict(self.behaviors).items():
             behaviors[key] = check_distribution(f"behaviors[{key!r}]", mu, shape=pi_ref.shape)
         object.__setattr__(self, "behaviors", behaviors)
+        if self.bound is not None:
+            if isinstance(self.bound, bool) or not isinstance(self.bound, (int, float, np.floating, np.integer)) \
+                    or not np.isfinite(self.bound) or self.bound <= 0:
+                raise ValueError(f"`bound` (the declared class bound B) must be a finite number > 0, got {self.bound!r}")
+            object.__setattr__(self, "bound", float(self.bound))
+            if not self.reward_bound < self.bound:
+                size = "‖θ*‖" if features is not None else "the largest range max_y r* − min_y r*"
+                raise ValueError(f"`bound` = {self.bound:g} does not hold the truth strictly inside: {size} = "
+                                 f"{self.reward_bound:.6g}; declare a larger class")
+
+    @property
+    def class_bound(self) -> float:
+        """The declared class bound B (``bound``); an error naming the fix when the instance declares none."""
+        if self.bound is None:
+            raise ValueError(f"instance {self.name or '(unnamed)'!r} declares no reward class: build it with "
+                             f"`BanditInstance(..., bound=B)` (B > the truth's size, {self.reward_bound:.4g}) or pass "
+                             f"the option `bound=`")
+        return self.bound
 
     @property
     def num_contexts(self) -> int:
@@ -74,7 +98,8 @@ class BanditInstance:
 
     @property
     def reward_bound(self) -> float:
-        """Smallest bound of the class that contains the truth, for every calibration.
+        """The truth's own size: the smallest class bound that contains r* for every calibration. An oracle
+        quantity — for the sensitivity to B (B / reward_bound), never a learner's default.
 
         Tabular: max_x (max_y r* − min_y r*) ≥ |r*(x,y) − E_{π_cal} r*(x,·)| for any π_cal.
         Linear: ‖θ*‖₂ (calibration only centres the features).
@@ -98,6 +123,13 @@ class BanditInstance:
 
 
 # --------------------------------------------------------------------------- named instances
+#: The declared classes of the named instances. Tabular: every reward lies in [−1, 1], so a calibrated reward
+#: |r(x,y) − E_{π_cal} r(x,·)| is at most the range, < 2. Linear: θ* is drawn on the sphere of radius
+#: LINEAR_FRACTION·B, strictly inside the class ‖θ‖ ≤ B.
+TABULAR_BOUND = 2.0
+LINEAR_BOUND = 4.0
+LINEAR_FRACTION = 0.5
+
 def _mix(policy: np.ndarray, floor: float) -> np.ndarray:
     """(1 − floor)·policy + floor·uniform: full support, floor/Y at least."""
     return (1 - floor) * policy + floor / policy.shape[-1]
@@ -107,8 +139,9 @@ def _tabular_small(rng: np.random.Generator) -> BanditInstance:
     X, Y = 5, 6
     return BanditInstance(
         rho=np.full(X, 1 / X), pi_ref=_mix(rng.dirichlet(np.ones(Y), size=X), 0.3),
-        reward=rng.uniform(-1, 1, size=(X, Y)), beta=0.5, name="tabular-small",
-        description="5 contexts × 6 responses, rewards U(-1, 1), β = 0.5, a moderately non-uniform π_ref",
+        reward=rng.uniform(-1, 1, size=(X, Y)), beta=0.5, name="tabular-small", bound=TABULAR_BOUND,
+        description="5 contexts × 6 responses, rewards U(-1, 1), β = 0.5, a moderately non-uniform π_ref; "
+                    "class: rewards in [−1, 1], B = 2",
     )
 
 
@@ -122,8 +155,9 @@ def _tabular_trap(rng: np.random.Generator) -> BanditInstance:
     pi_ref = 0.98 * pi_ref / pi_ref.sum(axis=1, keepdims=True)
     pi_ref[np.arange(X), best] = 0.02  # the reference rarely tries the best response
     return BanditInstance(
-        rho=np.full(X, 1 / X), pi_ref=pi_ref, reward=reward, beta=0.25, name="tabular-trap",
-        description="4 × 6; the best response (reward 1) has reference mass 0.02; β = 0.25",
+        rho=np.full(X, 1 / X), pi_ref=pi_ref, reward=reward, beta=0.25, name="tabular-trap", bound=TABULAR_BOUND,
+        description="4 × 6; the best response (reward 1) has reference mass 0.02; β = 0.25; class: rewards in "
+                    "[−1, 1], B = 2",
     )
 
 
@@ -140,38 +174,51 @@ def _offline_poor_coverage(rng: np.random.Generator, rare_is_best: bool) -> Band
     what = "the best" if rare_is_best else "a bad"
     return BanditInstance(
         rho=np.full(X, 1 / X), pi_ref=np.full((X, Y), 1.0 / Y), reward=reward, beta=0.5, name=name,
-        behaviors={"default": poor, "poor": poor, "good": good},
+        behaviors={"default": poor, "poor": poor, "good": good}, bound=TABULAR_BOUND,
         description=f"4 × 6, uniform π_ref, β = 0.5; behaviour 'poor' shows response 5 ({what} one, "
-                    f"reward {reward[0, rare]:+.0f}) with probability 0.002; 'good' is uniform",
+                    f"reward {reward[0, rare]:+.0f}) with probability 0.002; 'good' is uniform; class: rewards in "
+                    f"[−1, 1], B = 2",
     )
 
 
-def _linear_d8(rng: np.random.Generator) -> BanditInstance:
-    X, Y, d = 10, 8, 8
+def _linear(rng: np.random.Generator, d: int) -> BanditInstance:
+    """10 contexts × 8 responses, d Gaussian features N(0, I/d) (‖φ‖ ≈ 1 whatever d), ‖θ*‖ = 2, class ‖θ‖ ≤ 4.
+
+    The class (B = 4, θ* halfway to its edge) and the feature scale are the same for every d, the
+    standard linear-bandit convention (‖φ‖ ≤ L, ‖θ*‖ ≤ S fixed as d grows); a random θ* then spreads
+    the rewards by about ‖θ*‖/√d.
+    """
+    X, Y = 10, 8
     features = rng.normal(size=(X, Y, d)) / np.sqrt(d)
     theta = rng.normal(size=d)
-    theta *= 2.0 / np.linalg.norm(theta)
+    theta *= LINEAR_FRACTION * LINEAR_BOUND / np.linalg.norm(theta)  # ‖θ*‖ = 2: halfway to the class's edge
     # 'poor' coverage: the behaviour avoids responses that load on the last two feature directions
     loading = np.abs(features[..., -2:]).sum(axis=-1)  # (X, Y)
     poor = np.exp(-6.0 * loading)
     poor /= poor.sum(axis=1, keepdims=True)
     return BanditInstance(
         rho=np.full(X, 1 / X), pi_ref=_mix(rng.dirichlet(np.ones(Y), size=X), 0.5), reward=None, beta=0.5,
-        features=features, theta=theta, name="linear-d8",
+        features=features, theta=theta, name=f"linear-d{d}", bound=LINEAR_BOUND,
         behaviors={"default": np.full((X, Y), 1.0 / Y), "good": np.full((X, Y), 1.0 / Y), "poor": poor},
-        description="10 contexts × 8 responses, d = 8 Gaussian features, ‖θ*‖ = 2, β = 0.5; behaviour 'good' "
-                    "uniform, 'poor' avoids responses loading on the last two feature directions",
+        description=f"10 contexts × 8 responses, d = {d} Gaussian features, ‖θ*‖ = 2, β = 0.5; class ‖θ‖ ≤ 4; "
+                    "behaviour 'good' uniform, 'poor' avoids responses loading on the last two feature directions",
     )
 
 
+#: The dimensions of the linear family (``linear-d<d>``); linear-d8 is the one most figures use.
+LINEAR_DIMENSIONS = (2, 4, 8, 16, 32)
+
+
 _REGISTRY: dict[str, tuple[Callable[[np.random.Generator], BanditInstance], str]] = {
-    "tabular-small": (_tabular_small, "5 × 6 tabular, rewards U(-1, 1), β = 0.5"),
-    "tabular-trap": (_tabular_trap, "4 × 6 tabular; π_ref puts mass 0.02 on the best response"),
+    "tabular-small": (_tabular_small, "5 × 6 tabular, rewards U(-1, 1), β = 0.5; class B = 2"),
+    "tabular-trap": (_tabular_trap, "4 × 6 tabular; π_ref puts mass 0.02 on the best response; B = 2"),
     "offline-poor-coverage": (lambda rng: _offline_poor_coverage(rng, False),
-                              "4 × 6 tabular; the behaviour rarely shows a bad response"),
+                              "4 × 6 tabular; the behaviour rarely shows a bad response; B = 2"),
     "offline-rare-optimal": (lambda rng: _offline_poor_coverage(rng, True),
-                             "4 × 6 tabular; the behaviour rarely shows the best response"),
-    "linear-d8": (_linear_d8, "10 × 8 linear, d = 8; good (uniform) and poor coverage behaviours"),
+                             "4 × 6 tabular; the behaviour rarely shows the best response; B = 2"),
+    **{f"linear-d{d}": ((lambda rng, d=d: _linear(rng, d)),
+                        f"10 × 8 linear, d = {d}, ‖θ*‖ = 2 in the class ‖θ‖ ≤ 4; good (uniform) and poor coverage "
+                        f"behaviours") for d in LINEAR_DIMENSIONS},
 }
 
 

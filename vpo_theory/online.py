@@ -33,6 +33,9 @@ from .options import check_run, resolve_alpha, resolve_bound, resolve_c_gamma, r
 __all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
 
 ONLINE_ALGORITHMS = ("vpo", "greedy", "ucb", "ref", "oracle")
+#: The linear class runs branch and bound online up to this dimension (a round: ~0.1–0.5 s at d = 2, seconds at
+#: d = 4); above it, each round runs the whole-class certificate alone (docs/theory.md, "Certified optimism").
+LINEAR_BRANCH_DIMENSION = 2
 SCHEMES = ("policy-ref", "policy-policy", "policy-cal")
 
 
@@ -41,17 +44,19 @@ class OnlineOptions:
     """Options of ``run_online``; every field has a default.
 
     alpha: VPO's constant sum-form weight; None → alpha_scale·√T.
-    alpha_scale: c in α = c·√T (constant schedule) or α_t = c·√t ("sqrt" schedule). Default 0.1:
-        chosen on held-out instances (tabular-small, tabular-trap, linear-d8 drawn with instance
-        seed 1, 4 seeds, T = 600) from {0.03, 0.1, 0.3, 1} × bound_scale {1, 2}; c = 1 was
-        28–53 % worse than greedy there (bound 1×) (see the alpha-sweep figure for the whole curve).
+    alpha_scale: c in α = c·√T (constant schedule) or α_t = c·√t ("sqrt" schedule). Default 0.1: the
+        `tuning` figure's choice (figures/tuning.json) from {0.03, 0.1, 0.3, 1}, the least geometric mean
+        of Regret(VPO)/Regret(greedy) at T = 150 over tabular-small, tabular-trap and linear-d8 drawn with
+        instance seeds 101–102 (no figure uses them) and the declared classes: 1.11 at c = 0.1 — VPO
+        above greedy at every c there.
     alpha_schedule: "constant" (default) or "sqrt".
     scheme: how the pair is drawn — "policy-ref" (y¹ ~ π_t, y² ~ π_ref; XPO-like, default),
         "policy-policy" (both from π_t) or "policy-cal" (y² ~ π_cal).
     calibration: π_cal — "ref" (default online), "uniform", or an (X, Y) table.
-    bound: the reward class, part of the method (theory §4); None → bound_scale × instance.reward_bound.
-    bound_scale: see bound. Default 1 (the tightest class holding r*): a looser class lets the
-        optimistic step reach for rewards no data can refute: 2× cost VPO 4–41 % more regret at c = 0.1.
+    bound: the reward class, part of the problem (theory §4); None → bound_scale × the instance's
+        declared class bound ``instance.bound`` (never the truth's own size).
+    bound_scale: see bound. Default 1: the declared class. A looser class lets the optimistic step
+        reach for rewards no data can refute (the online-schemes figure measures 1× and 2× the truth's size).
     c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
     delta: UCB's confidence level.
     optimistic_method: VPO's step — "certified" (default: the global minimum with a proven lower
@@ -59,9 +64,10 @@ class OnlineOptions:
         multi-start SQP at round 1 and every ``restart_every`` rounds; proves nothing).
     restart_every: "local" only — see optimistic_method. 0 → only at round 1.
     max_cells: "certified" only — the branch and bound's budget per solve; a round that runs out is
-        recorded as uncertified with its gap. None → fit_vpo's default for the tabular class, and 1 for
-        the linear class: only the whole-class certificate (which holds once the data make the problem
-        convex around the minimizer), because branch and bound over 8 dimensions costs seconds a round.
+        recorded as uncertified with its gap. None → fit_vpo's default for the tabular class and for
+        the linear class up to d = LINEAR_BRANCH_DIMENSION, and 1 above it: only the whole-class
+        certificate (which holds once the data make the problem convex around the minimizer), because
+        branch and bound over more dimensions costs seconds a round and rarely closes beyond d ≈ 4.
     """
 
     alpha: float | None = None
@@ -212,7 +218,9 @@ class _Learner:
         inst = self.instance
         certified = self.opts.optimistic_method == "certified"
         method = "certified" if certified else ("sqp-multistart" if restart else "local")
-        max_cells = self.opts.max_cells if self.opts.max_cells is not None else (1 if inst.is_linear else None)
+        max_cells = self.opts.max_cells
+        if max_cells is None and inst.is_linear and inst.features.shape[-1] > LINEAR_BRANCH_DIMENSION:
+            max_cells = 1  # the whole-class certificate only: branch and bound over > 2 dimensions costs seconds a round
         options = {"method": method, "max_cells": max_cells} if certified else {"method": method}
         fits = []
         if inst.is_linear:

@@ -19,10 +19,11 @@ __all__ = ["DEFAULT_C_GAMMA", "CALIBRATIONS", "check_run", "resolve_alpha", "res
            "resolve_calibration", "option_table"]
 
 #: c_Γ used by LCB and UCB unless given, per class: the smallest multiplier whose confidence set
-#: covered θ* in ≥ 95 % of draws in the `confidence-coverage` experiment (full size, see README;
-#: re-measure with `vpo repro confidence-coverage`). The universal constant of the concentration
-#: bound is unknown (theory §8), so it is measured.
-DEFAULT_C_GAMMA = {"tabular": 0.009, "linear": 0.0065}
+#: covered θ* in ≥ 95 % of the draws of the `tuning` figure (figures/tuning.json, "choice": instance
+#: seeds 101–102 and data seeds ≥ 1000, which no other figure uses; re-measure with
+#: `vpo repro tuning`). The universal constant of the concentration bound is unknown (theory §8), so
+#: it is measured; `confidence-coverage` reports the coverage it gives on the figures' instances.
+DEFAULT_C_GAMMA = {"tabular": 0.0451, "linear": 0.00782}
 
 #: π_cal by name (theory §3): "behavior" (μ, offline) and "chosen" (the data's preferred responses) need data.
 CALIBRATIONS = ("behavior", "ref", "uniform", "chosen")
@@ -51,8 +52,8 @@ def resolve_alpha(alpha: float | None, scale: float, count: float) -> float:
 
 
 def resolve_bound(bound: float | None, bound_scale: float, instance: BanditInstance) -> float:
-    """The class bound itself, or bound_scale × the instance's bound (``BanditInstance.reward_bound``)."""
-    return float(bound) if bound is not None else bound_scale * instance.reward_bound
+    """The class bound itself, or bound_scale × the instance's declared class bound (``BanditInstance.bound``)."""
+    return float(bound) if bound is not None else bound_scale * instance.class_bound
 
 
 def resolve_c_gamma(c_gamma: float | None, instance: BanditInstance) -> float:

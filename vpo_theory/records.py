@@ -78,6 +78,16 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporary files ``atomic_write`` left in ``folder`` (a process killed by SIGKILL mid-write cannot
+    remove its own); call it before a run starts writing there. Returns how many were removed."""
+    removed = 0
+    for stale in Path(folder).glob(".*.tmp") if Path(folder).is_dir() else ():
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def writable_folder(folder: Path) -> str | None:
     """None if files can be created in ``folder`` (made if missing), else the reason (for a message)."""
     try:

@@ -56,7 +56,7 @@ def compute(quick: bool) -> dict:
             summary[f"{label}: vpo − {other}, SubOpt@N={sizes[-1]}"] = paired_difference(
                 at_largest["vpo"], at_largest[other])["text"]
     return {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "settings": SETTINGS, "algorithms": ALGORITHMS,
-                       "options": "run_offline defaults: α = √N, π_cal = behaviour, bound = 2× truth, "
+                       "options": "run_offline defaults: α = c·√N (c = OfflineOptions.alpha_scale, the tuning record's), π_cal = behaviour, the declared class (tabular B = 2, linear ‖θ‖ ≤ 4), "
                                   "LCB c_Γ = DEFAULT_C_GAMMA, λ = 1/N, δ = 0.05"},
             "results": results, "summary": summary}
 

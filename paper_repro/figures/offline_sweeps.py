@@ -1,9 +1,9 @@
-"""alpha-sweep and calibration, offline and online halves  (theory §3, §6, §7, §8).
+"""alpha-sweep (offline) and calibration (offline and online halves)  (theory §3, §6, §7, §8).
 
-alpha-sweep: offline, SubOpt at fixed N against α = c·√N for pessimistic VPO, and against c_Γ
-for LCB on a grid of the same size, with the MLE plug-in (α = 0) as the reference line; online,
-Regret(T) at fixed T against α = c·√T for optimistic VPO and against c_Γ for UCB (same grid
-size), with greedy (the MLE plug-in) as the reference line.
+alpha-sweep: SubOpt at fixed N against α = c·√N for pessimistic VPO, and against c_Γ for LCB on a
+grid of the same size, with the MLE plug-in (α = 0) as the reference line; best-of-grid choices
+compared on held-out seeds. (The online α is swept where it is chosen, on seeds no figure uses: the
+``tuning`` figure.)
 calibration: offline, SubOpt vs N for pessimistic VPO with each π_cal (behaviour, ref, uniform,
 chosen); online, Regret(t) of optimistic VPO with π_cal = ref and uniform.
 Every cell is cached as it finishes (OUT/.cache/<figure>), so an interrupted run resumes.
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory import make_instance, run_offline, run_online
+from vpo_theory.offline import OfflineOptions
 from paper_repro.rates import fit_loglog_slope
 
 from ..common import (cache_dir, certificate_summary, json_ready, mean_band, mean_errorbar, paired_difference, pyplot,
@@ -29,9 +30,7 @@ SETTINGS = [("tabular, rare response bad", "offline-poor-coverage", "poor"),
 ALPHA_SCALES = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 C_GAMMA_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # same budget: 7 values each
 CALIBRATIONS = ["behavior", "ref", "uniform", "chosen"]
-ONLINE_INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
-ONLINE_ALPHA_SCALES = [0.03, 0.1, 0.3, 1.0, 3.0]
-ONLINE_C_GAMMA_GRID = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # same budget: 5 values each
+ONLINE_INSTANCES = ["tabular-small", "tabular-trap"]
 ONLINE_CALIBRATIONS = ["ref", "uniform"]
 
 
@@ -43,14 +42,6 @@ def _online_cell(instance_name, algorithm, horizon, seed, options):
 
 def _online_size(quick: bool) -> tuple[int, list[int]]:
     return (100, list(range(2))) if quick else (400, list(range(8)))  # quick: certified steps cost ~0.1–0.3 s a round
-
-
-def _online_grids(quick: bool) -> tuple[list[float], list[float]]:
-    """The online sweep's grids, the same budget for VPO's c and UCB's c_Γ; fewer values at quick size (the certified
-    optimistic step makes each online cell cost ~10 s on 2 cores)."""
-    if quick:  # three of each, the default c = 0.1 among them
-        return [0.03, 0.1, 1.0], [1e-3, 1e-2, 1e-1]
-    return ONLINE_ALPHA_SCALES, ONLINE_C_GAMMA_GRID
 
 
 def _cell(instance_name, behavior, algorithm, n, seed, options):
@@ -75,14 +66,10 @@ def compute_alpha(quick: bool) -> dict:
         lcb = chunk[len(ALPHA_SCALES) * len(seeds):-len(seeds)].reshape(len(C_GAMMA_GRID), len(seeds))
         mle = chunk[-len(seeds):]
         results[label] = {"vpo": vpo, "lcb": lcb, "mle": mle}
-    online = _compute_alpha_online(quick)
-    horizon, online_seeds = _online_size(quick)
-    online_alpha_scales, online_c_gamma_grid = _online_grids(quick)
     record = {"config": {"quick": quick, "N": n, "seeds": seeds, "alpha_scales": ALPHA_SCALES,
                          "c_gamma_grid": C_GAMMA_GRID, "settings": SETTINGS,
-                         "online": {"T": horizon, "seeds": online_seeds, "instances": ONLINE_INSTANCES,
-                                    "alpha_scales": online_alpha_scales, "c_gamma_grid": online_c_gamma_grid}},
-              "results": results, "online": online}
+                         "options": "run_offline defaults (declared class, π_cal = behaviour) but α and c_Γ"},
+              "results": results}
     record = json_ready(record)
     record["summary"] = summarize_alpha(record)
     return record
@@ -98,57 +85,24 @@ def _held_out(swept: np.ndarray, grid: list[float]) -> tuple[float, np.ndarray, 
 
 
 def summarize_alpha(record: dict) -> dict:
-    """Each setting: the sweep's means, and the best-of-grid comparisons on held-out seeds — VPO's c and LCB's /
-    UCB's c_Γ chosen on the first half of the seeds, compared (paired) on the second half, against each other and
-    against the plug-in (MLE / greedy). The in-sample best (chosen and measured on the same seeds) is printed too,
-    marked as such: it flatters whichever method has the larger grid effect."""
+    """Each setting: the sweep's means, and the best-of-grid comparisons on held-out seeds — VPO's c and LCB's c_Γ
+    chosen on the first half of the seeds, compared (paired) on the second half, against each other and against
+    the MLE plug-in. The in-sample best (chosen and measured on the same seeds) is printed too, marked as such: it
+    flatters whichever method has the larger grid effect."""
     cfg, summary = record["config"], {}
     n = cfg["N"]
+    default = OfflineOptions().alpha_scale  # the tuned default (on seeds no figure uses)
     for label, entry in record["results"].items():
         vpo, lcb, mle = (np.asarray(entry[key]) for key in ("vpo", "lcb", "mle"))
         c, vpo_held, held = _held_out(vpo, cfg["alpha_scales"])
         gamma, lcb_held, _ = _held_out(lcb, cfg["c_gamma_grid"])
         summary[label] = (f"N={n}: MLE {mle.mean():.4f}; VPO in-sample best c={cfg['alpha_scales'][int(np.argmin(vpo.mean(axis=1)))]:g} "
-                          f"{vpo.mean(axis=1).min():.4f}, at c=1 {vpo[cfg['alpha_scales'].index(1.0)].mean():.4f}; "
+                          f"{vpo.mean(axis=1).min():.4f}, at the default c={default:g} {vpo[cfg['alpha_scales'].index(default)].mean():.4f}; "
                           f"LCB in-sample best c_Γ={cfg['c_gamma_grid'][int(np.argmin(lcb.mean(axis=1)))]:g} "
                           f"{lcb.mean(axis=1).min():.4f}")
         summary[f"{label}: held-out VPO (c={c:g}) − LCB (c_Γ={gamma:g})"] = paired_difference(vpo_held, lcb_held)["text"]
         summary[f"{label}: held-out VPO (c={c:g}) − MLE"] = paired_difference(vpo_held, mle[held])["text"]
-    horizon = cfg["online"]["T"]
-    for inst, entry in record.get("online", {}).items():
-        vpo, ucb, greedy = (np.asarray(entry[key]) for key in ("vpo", "ucb", "greedy"))
-        c, vpo_held, held = _held_out(vpo, cfg["online"]["alpha_scales"])
-        gamma, ucb_held, _ = _held_out(ucb, cfg["online"]["c_gamma_grid"])
-        line = (f"Regret({horizon}): greedy {greedy.mean():.1f}; VPO in-sample best "
-                f"c={cfg['online']['alpha_scales'][int(np.argmin(vpo.mean(axis=1)))]:g} {vpo.mean(axis=1).min():.1f}; "
-                f"UCB in-sample best c_Γ={cfg['online']['c_gamma_grid'][int(np.argmin(ucb.mean(axis=1)))]:g} "
-                f"{ucb.mean(axis=1).min():.1f}")
-        certificate = entry.get("vpo_certificate")
-        line += (f" — VPO rounds certified {certificate['rounds_certified']}/{certificate['rounds']}" if certificate
-                 else " — VPO's step: the local heuristic (no certificate)")
-        summary[f"online {inst}"] = line
-        summary[f"online {inst}: held-out VPO (c={c:g}) − UCB (c_Γ={gamma:g})"] = paired_difference(vpo_held, ucb_held)["text"]
-        summary[f"online {inst}: held-out VPO (c={c:g}) − greedy"] = paired_difference(vpo_held, greedy[held])["text"]
     return summary
-
-
-def _compute_alpha_online(quick: bool) -> dict:
-    """Regret(T) of VPO against c (α = c·√T) and of UCB against c_Γ; greedy as the reference line."""
-    horizon, seeds = _online_size(quick)
-    alpha_scales, c_gamma_grid = _online_grids(quick)
-    configs = ([("vpo", {"alpha_scale": c}) for c in alpha_scales]
-               + [("ucb", {"c_gamma": c}) for c in c_gamma_grid] + [("greedy", {})])
-    cells = [(inst, alg, horizon, s, opts) for inst in ONLINE_INSTANCES for alg, opts in configs for s in seeds]
-    outputs = run_cells(_online_cell, cells, desc="alpha-sweep (online)", cache_dir=cache_dir("alpha-sweep"))
-    regrets = np.array([out["regret"] for out in outputs])[:, -1]
-    regrets = regrets.reshape(len(ONLINE_INSTANCES), len(configs), len(seeds))
-    results = {}
-    k = len(alpha_scales)
-    for i, inst in enumerate(ONLINE_INSTANCES):
-        vpo, ucb, greedy = regrets[i, :k], regrets[i, k:2 * k], regrets[i, -1]
-        block = outputs[i * len(configs) * len(seeds):(i + 1) * len(configs) * len(seeds)]
-        results[inst] = {"vpo": vpo, "ucb": ucb, "greedy": greedy, "vpo_certificate": certificate_summary(block)}
-    return results
 
 
 def _sweep_panel(ax, entry: dict, series, baseline) -> None:
@@ -165,9 +119,8 @@ def _sweep_panel(ax, entry: dict, series, baseline) -> None:
 def plot_alpha(record: dict, path: Path) -> None:
     plt = pyplot()
     cfg = record["config"]
-    columns = max(len(record["results"]), len(record.get("online", {})))
-    rows = 2 if "online" in record else 1
-    fig, panels = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.8 * rows), squeeze=False, layout="constrained")
+    columns = len(record["results"])
+    fig, panels = plt.subplots(1, columns, figsize=(4.3 * columns, 3.8), squeeze=False, layout="constrained")
     axes = panels[0]
     for ax, (label, entry) in zip(axes, record["results"].items()):
         _sweep_panel(ax, entry, [("vpo", cfg["alpha_scales"], "VPO: α = c·√N, x = c"),
@@ -175,13 +128,6 @@ def plot_alpha(record: dict, path: Path) -> None:
         ax.set(yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
         readable_log_axes(ax)
     axes[0].set_ylabel(f"offline: SubOpt at N = {cfg['N']}")
-    if rows == 2:
-        online_cfg = cfg["online"]
-        for ax, (inst, entry) in zip(panels[1], record["online"].items()):
-            _sweep_panel(ax, entry, [("vpo", online_cfg["alpha_scales"], "VPO s=+1: α = c·√T, x = c"),
-                                     ("ucb", online_cfg["c_gamma_grid"], "UCB: x = c_Γ")], ("greedy", "greedy (MLE plug-in)"))
-            ax.set(xlabel="c (VPO) / c_Γ (UCB)", title=f"online: {inst}")
-        panels[1][0].set_ylabel(f"online: Regret(T = {online_cfg['T']})")
     save_figure(fig, path)
 
 
@@ -201,7 +147,7 @@ def compute_calibration(quick: bool) -> dict:
             fit = fit_loglog_slope(sizes, per_seed)
             results[label][cal] = {"suboptimality": per_seed, "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
     horizon, online_seeds = _online_size(quick)
-    online_instances = ONLINE_INSTANCES[:2]
+    online_instances = ONLINE_INSTANCES
     configs = [("vpo", {"calibration": cal}) for cal in ONLINE_CALIBRATIONS] + [("greedy", {})]
     cells = [(inst, alg, horizon, s, opts) for inst in online_instances for alg, opts in configs for s in online_seeds]
     outputs = run_cells(_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration"))
