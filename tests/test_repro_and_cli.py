@@ -204,6 +204,16 @@ def test_the_tuning_seeds_are_disjoint_from_every_figures_and_the_defaults_are_i
     assert DEFAULT_C_GAMMA == pytest.approx(choice["c_gamma"], rel=0.005)  # stored to three digits
 
 
+def test_the_exploration_figure_reads_at_least_six_horizons():
+    """#16: online growth from ≥ 6 horizons — the exploration figure's checkpoints T, T/2, … at full size."""
+    from paper_repro.figures.exploration import _horizons, _sizes
+
+    horizon, _ = _sizes(quick=False)
+    points = _horizons(horizon)
+    assert len(points) >= 6 and points[-1] == horizon
+    assert all(later == 2 * earlier or later == 2 * earlier + 1 for earlier, later in zip(points, points[1:]))
+
+
 def test_every_registered_figure_has_a_description():
     figures = registry.load_all()
     assert {"offline-suboptimality", "geometry", "confidence-coverage", "alpha-sweep", "calibration"} <= set(figures)

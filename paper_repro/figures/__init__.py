@@ -8,3 +8,4 @@ from . import online_regret  # noqa: F401
 from . import llm  # noqa: F401
 from . import dimension_scaling  # noqa: F401
 from . import exploration  # noqa: F401
+from . import class_bound  # noqa: F401
