@@ -34,8 +34,8 @@ def _sizes(quick: bool) -> dict:
     if quick:
         return {"dimensions": [2, 8, 32], "N": 400, "offline_seeds": list(range(5)), "T": 60,
                 "online_seeds": list(range(2))}
-    return {"dimensions": list(LINEAR_DIMENSIONS), "N": 1600, "offline_seeds": list(range(20)), "T": 200,
-            "online_seeds": list(range(6))}
+    return {"dimensions": list(LINEAR_DIMENSIONS), "N": 1600, "offline_seeds": list(range(20)), "T": 150,
+            "online_seeds": list(range(4))}
 
 
 def _offline_cell(d: int, algorithm: str, n: int, seed: int) -> float:
