@@ -182,6 +182,13 @@ class _PolytopeClass:
             _TRIANGULATIONS[key] = simplices
         return _TRIANGULATIONS[key]
 
+    def initial_vertices(self):
+        """(V, k) the vertices of the initial cells: the polytope's own."""
+        return np.unique(self.initial_cells().reshape(-1, self.dimension), axis=0)
+
+    def can_branch(self, max_cells: int) -> bool:
+        return True  # the triangulation is enumerated (Y ≤ 13) and cached
+
     def feasible(self, points):
         return np.all(np.abs(points @ self.rows.T) <= self.bound * (1 + 1e-12), axis=-1)
 
@@ -244,6 +251,16 @@ class _BallClass:
         cells = np.zeros((len(signs), k + 1, k))
         cells[:, 1:, :] = reach * signs[:, :, None] * np.eye(k)[None]
         return cells
+
+    def initial_vertices(self):
+        """(2k + 1, k) the vertices of the initial cells — the origin and ±R√k·e_i — without building the 2^k cells."""
+        reach = self.bound * np.sqrt(self.k)
+        return np.concatenate([np.zeros((1, self.k)), reach * np.eye(self.k), -reach * np.eye(self.k)])
+
+    def can_branch(self, max_cells: int) -> bool:
+        """Branch and bound starts from 2^k cells: beyond the budget (or 2^16) it cannot even begin, and the fit
+        reports the whole-class bound, uncertified unless that bound closes."""
+        return self.k <= 16 and 2**self.k <= max_cells
 
     def feasible(self, points):
         return np.sum(points * points, axis=-1) <= self.bound**2 * (1 + 1e-12)
@@ -646,9 +663,8 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         value = float(objective.value(np.zeros(0)))
         return CertifiedSolution(np.zeros(0), value, value, 0.0, True, 0, 0), None
     space = _PolytopeClass(basis[0], bound) if kind == "polytope" else _BallClass(basis, bound)
-    initial = space.initial_cells()
     candidates = [np.asarray(start, dtype=np.float64) for start in starts]
-    vertices = np.unique(initial.reshape(-1, k), axis=0)
+    vertices = space.initial_vertices()
     feasible = np.unique(space.project(vertices), axis=0)
     candidates.extend(feasible[np.argsort(objective.value(feasible))[:3]])
     best_w, best_value = _improve(objective, space, candidates, polish, None, np.inf)
@@ -659,7 +675,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     if best_value - root <= tolerance:
         return CertifiedSolution(best_w, best_value, min(root, best_value), max(0.0, best_value - root), True, 1, 0), \
             partition
-    if max_cells <= 1:  # the whole-class check was the budget: report its bound
+    if max_cells <= 1 or not space.can_branch(max_cells):  # the whole-class check was the budget: report its bound
         root = min(root, best_value)
         return CertifiedSolution(best_w, best_value, root, best_value - root, best_value - root <= tolerance, 1, 0), \
             partition
@@ -670,6 +686,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
             bounds[stale] = np.maximum(bounds[stale], _cell_bounds(objective, space, cells[stale], best_w, multipliers,
                                                                    best_value - tolerance))
     else:
+        initial = space.initial_cells()
         cells = initial[~space.outside(initial)]
         bounds = _cell_bounds(objective, space, cells, best_w, multipliers, best_value - tolerance)
     search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
