@@ -13,9 +13,12 @@ workers need no shared disk. ``configure`` sets the defaults (``vpo repro --back
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -101,10 +104,30 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = parallel(delayed(_run_and_store)(function, cells[i], paths[i]) for i in todo)
-    for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False)):
-        results[i] = value
+    with _sigterm_as_exit():  # a terminated driver unwinds, and joblib then stops its workers (no orphans)
+        jobs = parallel(delayed(_run_and_store)(function, cells[i], paths[i]) for i in todo)
+        for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False)):
+            results[i] = value
     return results
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises SystemExit in the driver while cells run: the default action kills the driver outright and
+    leaves joblib's worker processes computing with no one to read their results (seen: an orphan busy for an
+    hour). Unwinding lets joblib abort and terminate them. (SIGKILL cannot be caught; finished cells are on disk.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_on_dask(function, cells, todo, paths, results, scheduler, desc):

@@ -47,3 +47,12 @@ def run_killed_and_clean(command: list[str], env: dict, clean, killed, ready: Ca
     for name, value in final_clean["model"].items():
         torch.testing.assert_close(final_resumed["model"][name], value, rtol=1e-12, atol=1e-12, msg=name)
     return interrupted, final_clean, final_resumed, leftovers
+
+
+def sleeping_cell(folder: str, index: int) -> int:
+    """A cell for run_cells that records its worker's PID in ``folder`` and then sleeps (a long computation)."""
+    from pathlib import Path
+
+    Path(folder, f"{os.getpid()}.pid").write_text("")
+    time.sleep(120)
+    return index

@@ -56,3 +56,50 @@ def test_a_resumed_sweep_removes_the_temporary_files_a_killed_one_left(tmp_path)
     atomic_write_text(tmp_path / "other.txt", "whole")  # a completed atomic write leaves nothing behind
     assert run_cells(abs, [(-1,), (-2,)], cache_dir=tmp_path, n_jobs=1) == [1, 2]
     assert not list(tmp_path.glob(".*")) and sorted(tmp_path.glob("*.json")) == finished
+
+
+def test_a_terminated_sweep_leaves_no_worker_running(tmp_path):
+    """SIGTERM to the driver of run_cells (a timeout, a scheduler's stop) must not orphan its joblib workers:
+    without the handler they kept computing for the rest of their cells, with no one to read the results."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = ("import sys; from paper_repro.sweep import run_cells; from tests.processes import sleeping_cell; "
+              "run_cells(sleeping_cell, [(sys.argv[1], i) for i in range(4)], n_jobs=2)")
+    driver = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, stderr=subprocess.DEVNULL,
+                              env=os.environ | {"PYTHONPATH": str(root)})
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("*.pid"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    workers = [int(path.stem) for path in tmp_path.glob("*.pid")]
+    assert len(workers) == 2
+    driver.send_signal(signal.SIGTERM)
+    driver.wait(timeout=60)
+    deadline = time.time() + 30
+    alive = workers
+    while alive and time.time() < deadline:
+        alive = [pid for pid in workers if _running(pid)]
+        time.sleep(0.1)
+    for pid in alive:  # leave nothing behind whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"worker processes {alive} outlived their terminated driver"
+
+
+def _running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its orphaned parent) is not running
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
