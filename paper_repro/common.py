@@ -12,7 +12,7 @@ from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_tex
 
 __all__ = ["CACHE_ROOT", "cache_dir", "atomic_write_json", "atomic_write_text", "git_commit", "provenance",
            "mean_and_ci", "bootstrap_mean_interval", "mean_band", "mean_errorbar", "reference_slope",
-           "readable_log_axes", "finish_panels", "save_figure", "pyplot", "certificate_summary", "json_ready",
+           "readable_log_axes", "finish_panels", "save_figure", "pyplot", "certificate_summary", "json_ready", "finish_record",
            "paired_difference"]
 
 
@@ -24,6 +24,14 @@ def json_ready(value):
     """``value`` as it will read back from its JSON record (arrays → lists): a figure's ``summarize`` then sees the
     same thing whether it runs right after ``compute`` or on a cached record."""
     return json.loads(json.dumps(value, default=to_json, allow_nan=True))
+
+
+def finish_record(record: dict, summarize) -> dict:
+    """A computed record as it reads back from JSON, with the summary its figure's ``summarize`` computes from it —
+    the one path by which every summary is made, fresh or cached."""
+    record = json_ready(record)
+    record["summary"] = summarize(record)
+    return record
 
 
 def cache_dir(name: str) -> Path:

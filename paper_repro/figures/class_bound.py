@@ -16,7 +16,7 @@ import numpy as np
 
 from vpo_theory import make_instance, run_offline, run_online
 
-from ..common import (cache_dir, certificate_summary, json_ready, mean_errorbar, paired_difference, pyplot,
+from ..common import (finish_record, cache_dir, certificate_summary, mean_errorbar, paired_difference, pyplot,
                       readable_log_axes, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
@@ -70,9 +70,7 @@ def compute(quick: bool) -> dict:
                          "settings": OFFLINE_SETTINGS,
                          "options": "run_offline / run_online defaults but bound = scale × the truth's own size"},
               "results": results}
-    record = json_ready(record)
-    record["summary"] = summarize(record)
-    return record
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:

@@ -17,7 +17,7 @@ from vpo_theory.offline import mle_confidence
 
 from vpo_theory.options import DEFAULT_C_GAMMA
 
-from ..common import json_ready, pyplot, readable_log_axes, save_figure
+from ..common import finish_record, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -43,11 +43,10 @@ def compute(quick: bool) -> dict:
         results[label] = {"distance": distance, "shape": shape[:, 0], "ratio": ratio,
                           "c_gamma_for_coverage": float(np.quantile(ratio, 1 - DELTA)),
                           "class": "linear" if inst.startswith("linear") else "tabular"}
-    record = json_ready({"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "delta": DELTA,
-                                    "settings": [list(s) for s in SETTINGS]},
-                         "results": results})
-    record["summary"] = summarize(record)
-    return record
+    record = {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "delta": DELTA,
+                         "settings": [list(s) for s in SETTINGS]},
+              "results": results}
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:

@@ -20,7 +20,7 @@ from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.instances import LINEAR_DIMENSIONS
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import (cache_dir, certificate_summary, json_ready, mean_errorbar, paired_difference, pyplot,
+from ..common import (finish_record, cache_dir, certificate_summary, mean_errorbar, paired_difference, pyplot,
                       readable_log_axes, reference_slope, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
@@ -75,9 +75,7 @@ def compute(quick: bool) -> dict:
                          "online": "run_online defaults (policy-ref, declared class ‖θ‖ ≤ 4)",
                          "reference_exponents": REFERENCE_EXPONENTS},
               "results": results}
-    record = json_ready(record)
-    record["summary"] = summarize(record)
-    return record
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:

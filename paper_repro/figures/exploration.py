@@ -24,7 +24,7 @@ from vpo_theory import make_instance, run_online
 from vpo_theory.online import OnlineOptions
 from paper_repro.rates import check_power_law
 
-from ..common import (cache_dir, certificate_summary, finish_panels, json_ready, mean_band, paired_difference,
+from ..common import (finish_record, cache_dir, certificate_summary, finish_panels, mean_band, paired_difference,
                       pyplot)
 from ..figure import Figure, register
 from ..sweep import run_cells
@@ -74,9 +74,7 @@ def compute(quick: bool) -> dict:
                          "options": "run_online defaults but scheme policy-policy and α_t = c·√t (sqrt schedule)",
                          "alpha_scale": OnlineOptions().alpha_scale},
               "results": results}
-    record = json_ready(record)
-    record["summary"] = summarize(record)
-    return record
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:

@@ -19,7 +19,7 @@ from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.offline import OfflineOptions
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import (cache_dir, certificate_summary, json_ready, mean_band, mean_errorbar, paired_difference, pyplot,
+from ..common import (finish_record, cache_dir, certificate_summary, mean_band, mean_errorbar, paired_difference, pyplot,
                       readable_log_axes, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
@@ -95,9 +95,7 @@ def compute_alpha(quick: bool) -> dict:
                          "c_gamma_grid": C_GAMMA_GRID, "settings": SETTINGS,
                          "options": "run_offline defaults (declared class, π_cal = behaviour) but α and c_Γ"},
               "results": results}
-    record = json_ready(record)
-    record["summary"] = summarize_alpha(record)
-    return record
+    return finish_record(record, summarize_alpha)
 
 
 def _held_out(swept: np.ndarray, grid: list[float]) -> tuple[float, np.ndarray, np.ndarray]:
@@ -193,9 +191,7 @@ def compute_calibration(quick: bool) -> dict:
                                                               "instances": online_instances},
                          "options": CALIBRATION_OPTIONS_TEXT},
               "results": results, "online": online, "online_certificates": certificates}
-    record = json_ready(record)
-    record["summary"] = summarize_calibration(record)
-    return record
+    return finish_record(record, summarize_calibration)
 
 
 def summarize_calibration(record: dict) -> dict:

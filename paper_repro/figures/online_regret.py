@@ -17,7 +17,7 @@ from vpo_theory import make_instance, run_online
 from vpo_theory.online import OnlineOptions
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import (cache_dir, certificate_summary, finish_panels, json_ready, mean_and_ci, mean_band,
+from ..common import (finish_record, cache_dir, certificate_summary, finish_panels, mean_and_ci, mean_band,
                       paired_difference, pyplot, reference_slope, save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
@@ -57,9 +57,8 @@ def compute(quick: bool) -> dict:
                                     "linear-d8 ‖θ‖ ≤ 4), UCB c_Γ = DEFAULT_C_GAMMA, λ_t = 1/t; VPO's step certified "
                                     "(tabular: branch and bound; linear: the whole-class certificate only)",
                          "alpha_scale": OnlineOptions().alpha_scale},
-              "results": json_ready(results)}
-    record["summary"] = summarize(record)
-    return record
+              "results": results}
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:
@@ -145,9 +144,8 @@ def compute_schemes(quick: bool) -> dict:
     record = {"config": {"quick": quick, "T": horizon, "seeds": seeds, "instance": "tabular-small (β replaced)",
                          "options": "run_online defaults except scheme, the class (B = bound_scale × the truth's own size, "
                                     "a sensitivity to B) and α = 0.1·√T; VPO's step certified"},
-              "results": json_ready(results)}
-    record["summary"] = summarize_schemes(record)
-    return record
+              "results": results}
+    return finish_record(record, summarize_schemes)
 
 
 def summarize_schemes(record: dict) -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 from vpo_theory import make_instance, run_offline, run_online
 from vpo_theory.offline import mle_confidence
 
-from ..common import cache_dir, json_ready, pyplot, readable_log_axes, save_figure
+from ..common import finish_record, cache_dir, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -124,9 +124,7 @@ def compute(quick: bool) -> dict:
                    "online_alpha_scale": ONLINE_ALPHA_SCALES[int(np.argmin(online_score))],
                    "c_gamma": c_gamma},
     }
-    record = json_ready(record)
-    record["summary"] = summarize(record)
-    return record
+    return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:
