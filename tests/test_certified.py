@@ -226,17 +226,23 @@ def test_linear_class_with_one_hot_features_equals_the_tabular_class():
         assert np.allclose(linear.reward, tabular.reward, atol=1e-6)
 
 
-def test_warm_and_cold_starts_give_the_same_answer():
-    """A fit warm-started from the last one (its point and partition) equals a fit from scratch."""
+@pytest.mark.parametrize("schedule", ["constant", "sqrt"])
+def test_warm_and_cold_starts_give_the_same_answer(schedule):
+    """A fit warm-started from the last one (its point and partition) equals a fit from scratch — with α constant,
+    and with α growing as c·√t (the partition's bounds then fall by Δα·max J* over each cell)."""
     pi_ref, rho, counts = _problem(11, 6, 25)
     rng = np.random.default_rng(0)
-    previous = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0)
-    for _ in range(4):  # one more comparison each time, as in an online loop
+    alphas = [2.0] * 5 if schedule == "constant" else [2.0 * np.sqrt(t / 25) for t in range(25, 30)]
+    previous = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=alphas[0], sign=+1, pi_cal=pi_ref, bound=1.0)
+    for alpha in alphas[1:]:  # one more comparison each time, as in an online loop
         a, b = rng.choice(6, size=2, replace=False)
         counts = counts.copy()
         counts[0, a, b] += 1
-        warm = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0, init=previous)
-        cold = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0)
+        warm = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=1.0,
+                          init=previous)
+        cold = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.25), counts, alpha=alpha, sign=+1, pi_cal=pi_ref, bound=1.0)
+        if schedule == "sqrt":  # the partition was reused, not rebuilt: fewer cells than the cold search
+            assert warm.cells < cold.cells
         assert warm.certified and cold.certified
         assert warm.objective == pytest.approx(cold.objective, rel=1e-8, abs=1e-8)
         assert warm.lower_bound <= cold.objective + 1e-12 and cold.lower_bound <= warm.objective + 1e-12

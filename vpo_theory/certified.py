@@ -13,7 +13,7 @@ The class P, in the coordinates w of the calibrated plane (r = B w, B orthonorma
 - linear: the ball ‖w‖ ≤ R (θ = V w, V orthonormal, so ‖θ‖ = ‖w‖), covered by the 2^k simplices of
   the cross-polytope ‖w‖₁ ≤ R√k; cells beyond a tangent plane of the ball are dropped.
 
-Four lower bounds on a simplex, each valid on the simplex ∩ P, for f and for the Lagrangian
+Five lower bounds on a simplex, each valid on the simplex ∩ P, for f and for the Lagrangian
 L_μ = f + Σ μ_i φ_i with the incumbent's KKT multipliers μ (the proofs are in the theory document):
 1. ``_cheap_bounds``: the tangent plane of the convex part at a vertex + the chord of −a·J*;
 2. ``_convex_bounds``: αBB on the simplex — L_μ convexified with the negative part of a Loewner lower
@@ -22,7 +22,11 @@ L_μ = f + Σ μ_i φ_i with the incumbent's KKT multipliers μ (the proofs are 
 3. ``_convex_bounds``: the convex part kept whole + the chord of −a·J*, minimized the same way;
 4. ``_basin_bounds``: where L_μ is provably convex on the hull of the cell and the incumbent, the
    incumbent's first-order condition bounds the whole cell (this removes the cluster effect, and on
-   the whole class at once certifies a problem the data have made convex).
+   the whole class at once certifies a problem the data have made convex);
+5. ``_minorant_bounds`` (ball only): a quadratic minorant of f integrated from an anchor (the cell's centroid,
+   or the incumbent), minimized exactly over a ball holding the cell ∩ the class (``_minorant``). Its
+   curvature decays like 1/|margin| where the Loewner bounds' decays like e^{−|margin|}, so on the whole
+   ball it certifies high-dimensional problems once the data make them convex around the minimizer.
 The search bisects the cells with the lowest bounds first (longest edge), sets aside every cell whose
 bound is within the tolerance of the incumbent, and stops when none is left or the budget is spent.
 The incumbent improves by local solves (the ``polish`` callable, e.g. SLSQP) from the given starts, the
@@ -38,6 +42,7 @@ from scipy.optimize import nnls
 from scipy.special import expit
 
 from . import kernels
+from ._minorant import ball_pair_minimum, quadratic_minorants
 
 __all__ = ["CertifiedSolution", "Partition", "certified_minimize", "polytope_vertices", "DEFAULT_RTOL", "DEFAULT_MAX_CELLS"]
 
@@ -471,12 +476,30 @@ def _cell_bounds(objective: _Objective, space, cells, incumbent, multipliers, th
     """
     cheap = _cheap_bounds(objective, space, cells, incumbent, multipliers)
     cheap = np.where(np.isnan(cheap), -np.inf, cheap)  # a bound that failed numerically settles nothing
+    if isinstance(space, _BallClass):  # 5. the integrated quadratic minorants, minimized exactly (_minorant)
+        open_ = cheap < threshold
+        if open_.any():
+            cheap[open_] = np.fmax(cheap[open_], _minorant_bounds(objective, space, cells[open_], incumbent))
     open_ = cheap < threshold
     if not open_.any():
         return cheap
     convex = _convex_bounds(objective, space, cells[open_], incumbent, multipliers, steps)
     cheap[open_] = np.maximum(cheap[open_], np.where(np.isnan(convex), -np.inf, convex))
     return cheap
+
+
+def _minorant_bounds(objective: _Objective, space, cells, incumbent):
+    """(n,) bound 5 on the ball: the quadratic minorant of f anchored at each cell's centroid (on the ball around it
+    holding the cell) and at the incumbent (on the ball around it holding the cell), each minimized over that ball ∩
+    the class by Lagrangian duality (``_minorant.ball_pair_minimum``)."""
+    n, _, k = cells.shape
+    centres = cells.mean(axis=1)  # (n, k)
+    best = np.full(n, -np.inf)
+    for anchors in (centres, np.broadcast_to(incumbent, (n, k))):
+        radii = np.linalg.norm(cells - anchors[:, None, :], axis=-1).max(axis=1)  # (n,) the ball around the anchor
+        values, grads, hessians = quadratic_minorants(objective, anchors, radii, space.bound)
+        best = np.fmax(best, ball_pair_minimum(values, grads, hessians, anchors, radii, space.bound))
+    return best
 
 
 def _variants(multipliers):
@@ -633,7 +656,8 @@ class Partition:
     """The leaves of a finished search — cells (n, k+1, k) with their lower bounds (n,) — for the next round.
 
     Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weight on J* every bound stays
-    valid for the next round's objective, and grows by the least of the new terms over the cell.
+    valid for the next round's objective, and grows by the least of the new terms over the cell; a larger
+    weight a' lowers it by (a' − a)·max J* over the cell (at a vertex: J* is convex).
     """
 
     cells: np.ndarray
@@ -652,7 +676,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     kind: "polytope" (tabular, X = 1: |(B w)_y| ≤ bound) or "ball" (linear: ‖w‖ ≤ bound).
     starts: points (k,) to start local solves from (e.g. the last round's answer); polish: a
     callable w ↦ a local minimizer near w inside the class (None: no local solves).
-    partition: the last search's leaves (same class, weight and ridge; counts that have only grown), reused.
+    partition: the last search's leaves (same class and ridge; counts and weight that have only grown), reused.
     Returns the best point found with a proven lower bound — ``certified`` says whether the gap
     closed to rtol·(1 + |objective|) within ``max_cells`` cells (``batch`` bisected per round) — and
     the leaves of this search, for the next.
@@ -682,6 +706,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     if partition is not None and _reusable(partition, counts, weight):
         cells, bounds = partition.cells, partition.bounds + _growth(objective, partition)
         stale = bounds < best_value - tolerance
+        examined = int(stale.sum())  # the budget counts this call's work: the carried leaves are not re-examined
         if stale.any():
             bounds[stale] = np.maximum(bounds[stale], _cell_bounds(objective, space, cells[stale], best_w, multipliers,
                                                                    best_value - tolerance))
@@ -689,8 +714,9 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         initial = space.initial_cells()
         cells = initial[~space.outside(initial)]
         bounds = _cell_bounds(objective, space, cells, best_w, multipliers, best_value - tolerance)
+        examined = len(cells)
     search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
-    leaves, rounds, examined = search.run(cells, bounds, max_cells=max_cells, batch=batch)
+    leaves, rounds, examined = search.run(cells, bounds, examined=examined, max_cells=max_cells, batch=batch)
     best_w, best_value = search.best_w, search.best_value
     lower_bound = min(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, best_value)
     gap = best_value - lower_bound
@@ -709,11 +735,13 @@ class _Search:
     def tolerance(self) -> float:
         return self.rtol * (1.0 + abs(self.best_value))
 
-    def run(self, cells, bounds, *, max_cells: int, batch: int):
+    def run(self, cells, bounds, *, examined: int, max_cells: int, batch: int):
         """Bisect until every cell's bound is within the tolerance of the incumbent, or ``max_cells`` are spent.
 
-        Returns (the leaves as a Partition, rounds, cells examined)."""
-        examined, rounds = len(cells), 0
+        ``examined``: the cells already bounded in this call (a reused partition's carried leaves do not count, or a
+        search that ran out of budget once would stop at once in every later round). Returns (the leaves as a
+        Partition, rounds, cells examined)."""
+        rounds = 0
         settled_cells, settled_bounds = [], []  # leaves that cannot hold a better point than the incumbent
         while True:
             keep = bounds < self.best_value - self.tolerance()
@@ -759,7 +787,8 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
     - the basin bound on the hull of the class's vertices (exact when f, or L_μ, is convex on the class);
     - polytope: C ≥ its tangent plane at w* and −a·J* is concave, each least at a vertex (exact with no data);
     - ball: C ≥ its tangent at w* (least at −R·∇C/‖∇C‖) and J* is largest where every reward is at its top
-      r_xy = R‖b_xy‖ (J* increases in each reward): finite, if loose.
+      r_xy = R‖b_xy‖ (J* increases in each reward): finite, if loose;
+    - ball: the quadratic minorant anchored at w* minimized exactly over the ball (bound 5; exact once Q ⪰ 0 there).
     """
     root = max(float(_basin_bounds(objective, space, vertices[None], incumbent, variant)[0])
                for variant in _variants(multipliers))
@@ -768,23 +797,41 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
         _, _, concave, _ = objective.pieces(vertices)
         return max(root, float(c_star + ((vertices - incumbent) @ g_star).min() + concave.min()))
     j_top = float(kernels.optimal_value(space.reward_range, objective.log_pi_ref, objective.rho, objective.beta))
-    return max(root, float(c_star - g_star @ incumbent - space.bound * np.linalg.norm(g_star)) - objective.weight * j_top)
+    root = max(root, float(c_star - g_star @ incumbent - space.bound * np.linalg.norm(g_star)) - objective.weight * j_top)
+    # the quadratic minorant anchored at w* over the whole ball (exact where the data make it convex on the class)
+    anchor, reach = incumbent[None], np.array([2.0 * space.bound])
+    values, grads, hessians = quadratic_minorants(objective, anchor, reach, space.bound)
+    return max(root, float(ball_pair_minimum(values, grads, hessians, anchor, reach, space.bound)[0]))
 
 
 def _reusable(partition: Partition, counts, weight) -> bool:
-    return (partition.weight == weight and partition.counts.shape == counts.shape
+    """The last search's leaves bound this objective too: its data only grew, and so did the weight on J*
+    (an online run's α is constant, or grows as c·√t)."""
+    return (weight >= partition.weight and partition.counts.shape == counts.shape
             and bool(np.all(counts >= partition.counts)))
 
 
 def _growth(objective: _Objective, partition: Partition) -> np.ndarray:
-    """(n,) the least, over each cell, of the terms ℓ gained since the partition's data: Σ Δn_ab softplus(r_b − r_a)."""
+    """(n,) how much each cell's bound may rise (or must fall) since the partition's objective f_old:
+
+    f − f_old = Σ Δn_ab softplus(r_b − r_a) − Δa·J*, Δn ≥ 0 the new comparisons and Δa ≥ 0 the weight's growth.
+    The first is at least its least value over the cell (softplus rises and the margin is affine: at a vertex);
+    J* is convex, so over a simplex it is at most its largest vertex value.
+    """
+    growth = np.zeros(len(partition.bounds))
     added = objective.counts - partition.counts  # (X, Y, Y) ≥ 0
     x, a, b = np.nonzero(added)
-    if not len(x):
-        return np.zeros(len(partition.bounds))
-    r = objective.rewards(partition.cells)  # (n, m, X, Y)
-    least_margin = (r[:, :, x, b] - r[:, :, x, a]).min(axis=1)  # (n, pairs): softplus rises, the margin is affine
-    return np.logaddexp(0.0, least_margin) @ added[x, a, b]
+    if len(x):
+        r = objective.rewards(partition.cells)  # (n, m, X, Y)
+        least_margin = (r[:, :, x, b] - r[:, :, x, a]).min(axis=1)  # (n, pairs)
+        growth += np.logaddexp(0.0, least_margin) @ added[x, a, b]
+    extra = objective.weight - partition.weight
+    if extra > 0:
+        n, m, k = partition.cells.shape
+        j_terms, _, _ = kernels.optimal_value_pieces(objective.rewards(partition.cells), objective.log_pi_ref,
+                                                     objective.rho, objective.beta)  # (n, m, X)
+        growth -= extra * j_terms.sum(axis=-1).max(axis=1)
+    return growth
 
 
 def _gradient(objective, w):

@@ -10,7 +10,8 @@ default method; docs/theory.md, "Certified optimism"), warm-started from the las
 and the last round's branch-and-bound partition; each run records how many rounds were
 certified and the largest gap. In the tabular class the problem separates over contexts, and
 with a constant α only the context that received the new comparison changes, so only that
-context is re-solved.
+context is re-solved; with α_t = c·√t every context is re-solved each round, from its own last
+partition (its bounds lowered by Δα·max J* over each cell).
 """
 
 from __future__ import annotations

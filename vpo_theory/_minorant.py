@@ -1,0 +1,151 @@
+"""Quadratic minorants of the optimistic objective on a ball, and their exact minimum  (docs/theory.md, §10).
+
+    f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²  ≥  q(w) = f(c) + ∇f(c)·(w − c) + ½(w − c)ᵀQ(w − c)
+    for every w with ‖w − c‖ ≤ ρ and ‖w‖ ≤ R  (the ball class),
+
+and  min q over {‖w − c‖ ≤ ρ, ‖w‖ ≤ R}  bounded from below by Lagrangian duality — a valid lower
+bound of f over that region even where Q is indefinite (the trust-region problem; with one ball
+the bound is exact, strong duality). Unlike a Loewner bound of ∇²ℓ over the region (the least
+Bradley–Terry weight σ'(m) at the largest margin, which vanishes like e^{−|m|}), the curvature kept
+here is integrated from the anchor c, so it decays only like 1/|m|:
+
+- ℓ: each pair's term F(z) = n·log(1 + e^{−z}) has |F'''| ≤ F'', hence (Bach 2010, Lemma 1)
+  F(z₀ + t) ≥ F(z₀) + F'(z₀)t + F''(z₀)(e^{−|t|} + |t| − 1)  ≥  … + ½F''(z₀)·φ(T)·t²  for |t| ≤ T,
+  with φ(T) = 2(e^{−T} + T − 1)/T² (≤ 1, decreasing; e^{−t} + t − 1 over t² falls with t).
+- J*: per context, J*_x(r) − J*_x(r₀) − ∇J*_x·Δr = β·KL(π₀ ‖ π_r)  (π₀ = π_{r₀}), and
+  β·KL = β[log E_{π₀} e^{Δr/β} − E_{π₀} Δr/β] is at most (Hoeffding) range(Δr)²/(8β) ≤ ‖B_xΔw‖²/(4β),
+  or (Bennett, Δr_y − E Δr ≤ S) Var_{π₀}(Δr)·g(S/β)/β with g(s) = (eˢ − 1 − s)/s² (→ ½, the Hessian, as S → 0).
+  Each context takes whichever matrix has the smaller largest eigenvalue (both are valid).
+So Q = H_ℓ − a·M_J + λI with H_ℓ = Σ_pairs (n_ab + n_ba)σ'(z₀)φ(T) d dᵀ and M_J = Σ_x ρ_x M_x.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from . import kernels
+
+__all__ = ["quadratic_minorants", "ball_pair_minimum"]
+
+_BISECTIONS = 60  # per 1-D search: the bracket shrinks by 2^60 (every iterate's dual value is a valid bound)
+
+
+def _phi(T):
+    """φ(T) = 2(e^{−T} + T − 1)/T², with its series near 0 (1 − T/3 + T²/12)."""
+    small = T < 1e-3
+    Ts = np.where(small, 1.0, T)
+    return np.where(small, 1.0 - T / 3.0 + T * T / 12.0, 2.0 * (np.expm1(-Ts) + Ts) / Ts**2)
+
+
+def _bennett(s):
+    """g(s) = (eˢ − 1 − s)/s², with its series near 0 (½ + s/6 + s²/24); +inf where eˢ overflows."""
+    small = s < 1e-3
+    ss = np.where(small, 1.0, np.minimum(s, 700.0))
+    value = np.where(small, 0.5 + s / 6.0 + s * s / 24.0, (np.expm1(ss) - ss) / ss**2)
+    return np.where(s > 700.0, np.inf, value)
+
+
+def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound: float):
+    """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ, ‖w‖ ≤ R} for each anchor c (n, k), radius ρ (n,).
+
+    ``objective``: certified._Objective (basis (X, Y, k), counts, log π_ref, ρ, β, weight a, ridge).
+    A margin z = d·w of a compared pair moves by |d·(w − c)| ≤ min(ρ‖d‖, R‖d‖ + |d·c|) over the region (the
+    second because ‖w‖ ≤ R), which is the T of φ; likewise for the spread S of the rewards' change in Bennett's bound.
+    """
+    basis = objective.basis  # (X, Y, k)
+    X, Y, k = basis.shape
+    n = len(anchors)
+    convex, grad_convex, concave, grad_concave = objective.pieces(anchors)
+    values, grads = convex + concave, grad_convex + grad_concave  # (n,), (n, k)
+    r0 = objective.rewards(anchors)  # (n, X, Y)
+    # ℓ: every compared pair {a, b} once, with its total count n_ab + n_ba
+    pairs = objective.counts + objective.counts.transpose(0, 2, 1)
+    x, a, b = np.nonzero(np.triu(np.ones((Y, Y), dtype=bool), 1)[None] & (pairs > 0))
+    d = basis[x, a] - basis[x, b]  # (P, k) ∇ of the margin r_a − r_b
+    z0 = r0[:, x, a] - r0[:, x, b]  # (n, P)
+    reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), bound * np.linalg.norm(d, axis=1)
+                       + np.abs(anchors @ d.T))  # (n, P) T
+    weight = pairs[x, a, b] * expit(z0) * expit(-z0) * _phi(reach)  # (n, P)
+    hessians = np.einsum("np,pk,pl->nkl", weight, d, d, optimize=True)
+    if objective.ridge:
+        hessians += objective.ridge * np.eye(k)
+    if objective.weight:
+        logits = r0 / objective.beta + objective.log_pi_ref
+        pi0 = np.exp(logits - kernels.logsumexp(logits, axis=-1, keepdims=True))  # (n, X, Y)
+        spread = basis[:, :, None, :] - basis[:, None, :, :]  # (X, Y, Y, k) b_y − b_y'
+        spread_norm = np.linalg.norm(spread, axis=-1)  # (X, Y, Y)
+        S = np.minimum(radii[:, None, None, None] * spread_norm,
+                       bound * spread_norm - np.einsum("xyzk,nk->nxyz", spread, anchors)).max(axis=(2, 3))  # (n, X)
+        projected = np.einsum("xyk,nxy->nxk", basis, pi0)  # B_xᵀπ₀
+        covariance = (np.einsum("xyk,nxy,xyl->nxkl", basis, pi0, basis, optimize=True)
+                      - np.einsum("nxk,nxl->nxkl", projected, projected))  # B_xᵀ(diag π₀ − π₀π₀ᵀ)B_x
+        bennett = (2.0 * _bennett(S / objective.beta) / objective.beta)[..., None, None] * covariance
+        hoeffding = np.broadcast_to(np.einsum("xyk,xyl->xkl", basis, basis) / (2.0 * objective.beta), bennett.shape)
+        use_bennett = np.linalg.eigvalsh(np.where(np.isfinite(bennett), bennett, 0.0))[..., -1] \
+            < np.linalg.eigvalsh(hoeffding)[..., -1]
+        use_bennett &= np.all(np.isfinite(bennett), axis=(-2, -1))
+        per_context = np.where(use_bennett[..., None, None], bennett, hoeffding)  # (n, X, k, k)
+        hessians -= objective.weight * np.einsum("x,nxkl->nkl", objective.rho, per_context)
+    assert hessians.shape == (n, k, k)
+    return values, grads, hessians
+
+
+def ball_pair_minimum(values, grads, hessians, anchors, radii, bound: float) -> np.ndarray:
+    """(n,) lower bounds of min q(w) over {‖w − c‖ ≤ ρ, ‖w‖ ≤ R}, q(w) = f + g·(w − c) + ½(w − c)ᵀQ(w − c).
+
+    Lagrangian duality: for λ₁, λ₂ ≥ 0 with Q + (λ₁ + λ₂)I ≻ 0,
+      D(λ₁, λ₂) = min_w q + λ₁/2(‖w − c‖² − ρ²) + λ₂/2(‖w‖² − R²)
+                = f − ½Σ_i (ĝ_i + λ₂ĉ_i)²/(Λ_i + λ₁ + λ₂) − λ₁ρ²/2 + λ₂(‖c‖² − R²)/2   (Q = VΛVᵀ, ĝ = Vᵀg, ĉ = Vᵀc)
+    is ≤ q on the region (each added term is ≤ 0 there), so every (λ₁, λ₂) gives a valid bound; D is concave,
+    and is maximized by nested bisection on its partial derivatives (λ₁ inside, λ₂ outside, by the envelope theorem).
+    """
+    eigenvalues, vectors = np.linalg.eigh(hessians)  # (n, k), (n, k, k)
+    g_hat = np.einsum("nkl,nk->nl", vectors, grads)
+    c_hat = np.einsum("nkl,nk->nl", vectors, anchors)
+    slack = np.sum(anchors * anchors, axis=1) - bound**2  # ‖c‖² − R²
+    rho2 = radii**2
+    lowest = eigenvalues[:, 0]
+
+    def inner(lam2):
+        """max over λ₁ ≥ 0 for each cell's λ₂ (n,): (s = λ₁ + λ₂, the dual value, ∂D/∂λ₂)."""
+        c = g_hat + lam2[:, None] * c_hat  # (n, k)
+        floor = np.maximum(lam2, -lowest)
+        floor = floor + 1e-12 * (1.0 + np.abs(floor)) * (floor <= -lowest + 1e-300)  # strictly above −Λ_min
+        c_norm = np.linalg.norm(c, axis=1)
+
+        def slope(s):  # ∂D/∂s at fixed λ₂: ½Σ c²/(Λ+s)² − ρ²/2, decreasing in s
+            return 0.5 * np.sum(c * c / (eigenvalues + s[:, None]) ** 2, axis=1) - 0.5 * rho2
+
+        low, high = floor.copy(), np.maximum(floor, -lowest + c_norm / np.maximum(radii, 1e-300)) + 1e-12
+        climbing = slope(low) > 0  # else λ₁ = floor − λ₂ is the optimum
+        for _ in range(_BISECTIONS):
+            middle = 0.5 * (low + high)
+            up = slope(middle) > 0
+            low, high = np.where(up, middle, low), np.where(up, high, middle)
+        s = np.where(climbing, high, floor)
+        denominator = eigenvalues + s[:, None]
+        dual = (values - 0.5 * np.sum(c * c / denominator, axis=1) - 0.5 * (s - lam2) * rho2 + 0.5 * lam2 * slack)
+        derivative = (-np.sum(c * c_hat / denominator, axis=1) + 0.5 * np.sum(c * c / denominator**2, axis=1)
+                      + 0.5 * slack)
+        return dual, derivative
+
+    zero = np.zeros(len(values))
+    best, derivative = inner(zero)
+    needs = derivative > 0  # the ball ‖w‖ ≤ R matters: search λ₂ > 0
+    if needs.any():
+        low, high = zero.copy(), np.ones(len(values))
+        for _ in range(200):  # bracket: double λ₂ until ∂D/∂λ₂ < 0
+            dual, derivative = inner(high)
+            best = np.fmax(best, dual)
+            grow = needs & (derivative > 0)
+            if not grow.any():
+                break
+            low, high = np.where(grow, high, low), np.where(grow, 2.0 * high, high)
+        for _ in range(_BISECTIONS):
+            middle = 0.5 * (low + high)
+            dual, derivative = inner(np.where(needs, middle, 0.0))
+            best = np.fmax(best, dual)
+            up = derivative > 0
+            low, high = np.where(up, middle, low), np.where(up, high, middle)
+    return np.where(np.isnan(best), -np.inf, best)
