@@ -200,8 +200,17 @@ def _centre(problem: _BarrierProblem, w, t, max_newton):
         # per-context backtracking (an infeasible trial has value +inf). The slack of one rounding of F lets a
         # Newton step whose predicted decrease is below F's precision through (F ~ t·f reaches 1e17): without it
         # the Armijo test compares rounding noise and accepts only vanishing steps, and centring stalls
+        # the first trial stays inside the class (99 % of the way to its boundary along the direction): an
+        # infeasible trial is a wasted evaluation of every context, and Newton steps near the bound overshoot it
+        change = (problem.basis @ direction[:, :, None])[:, :, 0]  # (X, Y) Δr
+        r = (problem.basis @ w[:, :, None])[:, :, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(change > 0, (problem.bound - r) / change, np.where(change < 0, (problem.bound + r) / -change,
+                                                                                 np.inf))
+        initial = np.minimum(1.0, 0.99 * room.min(axis=1))
         step, moved, _, _ = kernels.backtrack(lambda step: (problem.pieces(w + step[:, None] * direction, t, False)[0],
-                                                            None), value, decrement, slack=1e-15 * np.abs(value))
+                                                            None), value, decrement, slack=1e-15 * np.abs(value),
+                                              initial=initial)
         w = np.where(moved[:, None], w + step[:, None] * direction, w)
         value, f, grad, hess = problem.pieces(w, t, True)
         if not moved.any():

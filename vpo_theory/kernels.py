@@ -224,7 +224,8 @@ def mean_form_weight(scale: float, num_pairs: float) -> float:
 
 
 # --------------------------------------------------------------------------- line search
-def backtrack(trial: Callable[[np.ndarray], tuple], value, decrement, *, slack=0.0, min_step: float = 1e-20):
+def backtrack(trial: Callable[[np.ndarray], tuple], value, decrement, *, slack=0.0, min_step: float = 1e-20,
+              initial=None):
     """Armijo backtracking: step = 1, ½, ¼, … until f(step) ≤ f − ARMIJO·step·2·decrement + slack.
 
     ``decrement`` is the Newton decrement λ²/2 = −½∇f·d (≥ 0 for a descent direction d). Works
@@ -232,8 +233,9 @@ def backtrack(trial: Callable[[np.ndarray], tuple], value, decrement, *, slack=0
     each with its own step. ``trial(step)`` returns (new value, anything); an infeasible or non-finite
     trial must return +inf or NaN (never accepted). Returns (step, accepted, new value, payload of the
     last trial); where ``accepted`` is False the next step would have fallen below ``min_step``.
+    ``initial``: the first step to try (default 1), e.g. a fraction of the longest feasible step.
     """
-    step = np.ones(np.shape(value))
+    step = np.ones(np.shape(value)) if initial is None else np.array(initial, dtype=np.float64)
     while True:
         new_value, payload = trial(step if step.ndim else float(step))
         accepted = new_value <= value - ARMIJO * step * 2 * decrement + slack  # (False for NaN)
