@@ -28,7 +28,8 @@ from . import kernels
 
 __all__ = ["quadratic_minorants", "ball_pair_minimum"]
 
-_BISECTIONS = 60  # per 1-D search: the bracket shrinks by 2^60 (every iterate's dual value is a valid bound)
+_BISECTIONS = 40  # the search over λ₂: the bracket shrinks by 2^40 (every iterate's dual value is a valid bound)
+_NEWTON = 16  # Newton steps for λ₁ (quadratic convergence; every iterate gives a valid bound)
 
 
 def _phi(T):
@@ -97,8 +98,8 @@ def ball_pair_minimum(values, grads, hessians, anchors, radii, bound: float) -> 
     Lagrangian duality: for λ₁, λ₂ ≥ 0 with Q + (λ₁ + λ₂)I ≻ 0,
       D(λ₁, λ₂) = min_w q + λ₁/2(‖w − c‖² − ρ²) + λ₂/2(‖w‖² − R²)
                 = f − ½Σ_i (ĝ_i + λ₂ĉ_i)²/(Λ_i + λ₁ + λ₂) − λ₁ρ²/2 + λ₂(‖c‖² − R²)/2   (Q = VΛVᵀ, ĝ = Vᵀg, ĉ = Vᵀc)
-    is ≤ q on the region (each added term is ≤ 0 there), so every (λ₁, λ₂) gives a valid bound; D is concave,
-    and is maximized by nested bisection on its partial derivatives (λ₁ inside, λ₂ outside, by the envelope theorem).
+    is ≤ q on the region (each added term is ≤ 0 there), so every (λ₁, λ₂) gives a valid bound; D is concave, and is
+    maximized over λ₁ by Newton on the secular equation and over λ₂ by bisection on ∂D/∂λ₂ (the envelope theorem).
     """
     eigenvalues, vectors = np.linalg.eigh(hessians)  # (n, k), (n, k, k)
     g_hat = np.einsum("nkl,nk->nl", vectors, grads)
@@ -112,30 +113,36 @@ def ball_pair_minimum(values, grads, hessians, anchors, radii, bound: float) -> 
         c = g_hat + lam2[:, None] * c_hat  # (n, k)
         floor = np.maximum(lam2, -lowest)
         floor = floor + 1e-12 * (1.0 + np.abs(floor)) * (floor <= -lowest + 1e-300)  # strictly above −Λ_min
-        c_norm = np.linalg.norm(c, axis=1)
-
-        def slope(s):  # ∂D/∂s at fixed λ₂: ½Σ c²/(Λ+s)² − ρ²/2, decreasing in s
-            return 0.5 * np.sum(c * c / (eigenvalues + s[:, None]) ** 2, axis=1) - 0.5 * rho2
-
-        low, high = floor.copy(), np.maximum(floor, -lowest + c_norm / np.maximum(radii, 1e-300)) + 1e-12
-        climbing = slope(low) > 0  # else λ₁ = floor − λ₂ is the optimum
-        for _ in range(_BISECTIONS):
-            middle = 0.5 * (low + high)
-            up = slope(middle) > 0
-            low, high = np.where(up, middle, low), np.where(up, high, middle)
-        s = np.where(climbing, high, floor)
+        # the optimal s solves ‖(Λ + s)⁻¹c‖ = ρ where that s is above the floor: Newton on ψ(s) = 1/‖(Λ + s)⁻¹c‖ − 1/ρ,
+        # concave and increasing, from the left (Moré & Sorensen's trust-region iteration) — monotone, a few steps
+        s = floor.copy()
+        for _ in range(_NEWTON):
+            denominator = eigenvalues + s[:, None]
+            norm = np.sqrt(np.sum((c / denominator) ** 2, axis=1))
+            psi = 1.0 / norm - 1.0 / radii
+            dpsi = np.sum(c * c / denominator**3, axis=1) / np.maximum(norm**3, 1e-300)
+            s = np.where(psi < 0, s - psi / np.maximum(dpsi, 1e-300), s)
         denominator = eigenvalues + s[:, None]
         dual = (values - 0.5 * np.sum(c * c / denominator, axis=1) - 0.5 * (s - lam2) * rho2 + 0.5 * lam2 * slack)
         derivative = (-np.sum(c * c_hat / denominator, axis=1) + 0.5 * np.sum(c * c / denominator**2, axis=1)
                       + 0.5 * slack)
         return dual, derivative
 
-    zero = np.zeros(len(values))
+    empty = np.sqrt(np.sum(anchors * anchors, axis=1)) - radii > bound  # the region misses the class: no point at all
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        best = _maximize(inner, len(values), empty)
+    best = np.where(np.isnan(best), -np.inf, best)
+    return np.where(empty, np.inf, best)
+
+
+def _maximize(inner, n: int, skip: np.ndarray) -> np.ndarray:
+    """The best dual value over λ₂: at 0, and by bisection on ∂D/∂λ₂ where that is positive at 0."""
+    zero = np.zeros(n)
     best, derivative = inner(zero)
-    needs = derivative > 0  # the ball ‖w‖ ≤ R matters: search λ₂ > 0
+    needs = (derivative > 0) & ~skip  # the ball ‖w‖ ≤ R matters: search λ₂ > 0
     if needs.any():
-        low, high = zero.copy(), np.ones(len(values))
-        for _ in range(200):  # bracket: double λ₂ until ∂D/∂λ₂ < 0
+        low, high = zero.copy(), np.ones(n)
+        for _ in range(60):  # bracket: double λ₂ until ∂D/∂λ₂ < 0 (a region that misses the class never stops)
             dual, derivative = inner(high)
             best = np.fmax(best, dual)
             grow = needs & (derivative > 0)
@@ -148,4 +155,4 @@ def ball_pair_minimum(values, grads, hessians, anchors, radii, bound: float) -> 
             best = np.fmax(best, dual)
             up = derivative > 0
             low, high = np.where(up, middle, low), np.where(up, high, middle)
-    return np.where(np.isnan(best), -np.inf, best)
+    return best

@@ -1,10 +1,10 @@
-"""exploration: an instance where exploration is the learner's own job  (theory §6).
+"""exploration: instances where exploration is the learner's own job  (theory §6).
 
-tabular-trap (the best response of each context has reference mass 0.02) with `policy-policy`
-sampling — both responses drawn from π_t, so nobody explores for the learner — at β = 0.25 (the
-instance's own). Greedy (the MLE plug-in) can only learn about the best
-response if its own policy samples it; optimistic VPO raises the reward of what was never compared to
-the edge of the class, and tries it.
+`policy-policy` sampling — both responses drawn from π_t, so nobody explores for the learner — on
+tabular-trap (the best response of each context has reference mass 0.02; β = 0.25, the instance's own)
+and on tabular-small at β = 0.1 (peaked policies: a response π_t stops sampling is seldom compared
+again). Greedy (the MLE plug-in) can only learn about the best response if its own policy samples it;
+optimistic VPO raises the reward of what was never compared to the edge of the class, and tries it.
 
 α_t = c·√t (the "sqrt" schedule, c the tuned scale): with it every learner is *anytime* — round t
 does not depend on the horizon — so Regret(t) of one run at t = 25 … T is what independent runs at each
@@ -29,8 +29,7 @@ from ..common import (finish_record, cache_dir, certificate_summary, finish_pane
 from ..figure import Figure, register
 from ..sweep import run_cells
 
-INSTANCE = "tabular-trap"
-BETAS = [0.25]  # the instance's own β (β = 0.1, more peaked policies, is a natural next panel; not run yet)
+SETTINGS = [("tabular-trap", 0.25), ("tabular-small", 0.1)]  # (instance, β)
 ALGORITHMS = ["vpo", "greedy", "ucb"]
 
 
@@ -46,8 +45,8 @@ def _horizons(horizon: int) -> list[int]:
     return points[::-1]
 
 
-def _cell(beta: float, algorithm: str, horizon: int, seed: int) -> dict:
-    instance = dataclasses.replace(make_instance(INSTANCE, 0), beta=beta)
+def _cell(instance_name: str, beta: float, algorithm: str, horizon: int, seed: int) -> dict:
+    instance = dataclasses.replace(make_instance(instance_name, 0), beta=beta)
     result = run_online(instance, algorithm, horizon, seed, scheme="policy-policy", alpha_schedule="sqrt")
     return {"regret": result.regret.tolist(), "certificate": result.certificate,
             "seconds_per_round": float(np.mean(result.round_seconds))}
@@ -56,21 +55,21 @@ def _cell(beta: float, algorithm: str, horizon: int, seed: int) -> dict:
 def compute(quick: bool) -> dict:
     horizon, seeds = _sizes(quick)
     checkpoints = _horizons(horizon)
-    cells = [(beta, alg, horizon, s) for beta in BETAS for alg in ALGORITHMS for s in seeds]
+    cells = [(name, beta, alg, horizon, s) for name, beta in SETTINGS for alg in ALGORITHMS for s in seeds]
     outputs = run_cells(_cell, cells, desc="exploration", cache_dir=cache_dir("exploration"))
-    curves = np.array([out["regret"] for out in outputs]).reshape(len(BETAS), len(ALGORITHMS), len(seeds), horizon)
-    outputs = np.array(outputs, dtype=object).reshape(len(BETAS), len(ALGORITHMS), len(seeds))
+    curves = np.array([out["regret"] for out in outputs]).reshape(len(SETTINGS), len(ALGORITHMS), len(seeds), horizon)
+    outputs = np.array(outputs, dtype=object).reshape(len(SETTINGS), len(ALGORITHMS), len(seeds))
     results = {}
-    for i, beta in enumerate(BETAS):
-        results[f"β={beta}"] = {}
+    for i, (name, beta) in enumerate(SETTINGS):
+        results[f"{name}, β={beta}"] = {}
         for j, alg in enumerate(ALGORITHMS):
             at = curves[i, j][:, [t - 1 for t in checkpoints]]  # (seeds, horizons)
             entry = {"regret": curves[i, j][:, ::max(1, horizon // 100)], "at_checkpoints": at}
             if alg == "vpo":
                 entry["certificate"] = certificate_summary(list(outputs[i, j]))
-            results[f"β={beta}"][alg] = entry
-    record = {"config": {"quick": quick, "T": horizon, "seeds": seeds, "checkpoints": checkpoints, "instance": INSTANCE,
-                         "betas": BETAS, "algorithms": ALGORITHMS, "stride": max(1, horizon // 100),
+            results[f"{name}, β={beta}"][alg] = entry
+    record = {"config": {"quick": quick, "T": horizon, "seeds": seeds, "checkpoints": checkpoints,
+                         "settings": SETTINGS, "algorithms": ALGORITHMS, "stride": max(1, horizon // 100),
                          "options": "run_online defaults but scheme policy-policy and α_t = c·√t (sqrt schedule)",
                          "alpha_scale": OnlineOptions().alpha_scale},
               "results": results}
@@ -112,10 +111,11 @@ def plot(record: dict, path: Path) -> None:
         for k, (alg, entry) in enumerate(per_alg.items()):
             mean_band(ax, steps, entry["regret"], f"C{k}", names[alg], nonnegative=True)
         ax.plot(steps, steps * 0.5, color="0.6", ls=":", lw=1, label="∝ t (linear)")
-        ax.set_title(f"{cfg['instance']}, {setting}")
+        ax.set_title(setting)
     finish_panels(fig, axes, path, xlabel="round t", ylabel="Regret(t) (mean, 95% bootstrap CI)",
                   title=f"Exploration left to the learner: policy-policy sampling ({len(cfg['seeds'])} seeds)")
 
 
-register(Figure("exploration", "policy-policy sampling on the trap instance: does greedy's regret grow linearly?",
+register(Figure("exploration", "policy-policy sampling (tabular-trap; tabular-small at β = 0.1): does greedy's regret grow "
+                "linearly?",
                 compute, plot, summarize))
