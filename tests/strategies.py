@@ -59,3 +59,23 @@ def instances(draw, *, max_contexts: int = 4, max_responses: int = 6, reward_sca
         winner=rng.integers(0, num_responses, size=num_pairs),
         loser=rng.integers(0, num_responses, size=num_pairs),
     )
+
+
+def random_linear_problem(dimension: int, num_pairs: int, seed: int, *, num_contexts: int = 4, num_responses: int = 5,
+                          beta: float = 0.5):
+    """A small random linear problem — features N(0, I/d), π_ref half Dirichlet half uniform, ρ uniform, pairs drawn
+    uniformly and labelled by a random truth — as (vt.Problem, counts (X, Y, Y), features centred at π_ref (X, Y, d))."""
+    import vpo_theory as vt
+
+    rng = np.random.default_rng(seed)
+    X, Y = num_contexts, num_responses
+    features = rng.normal(size=(X, Y, dimension)) / np.sqrt(dimension)
+    pi_ref = 0.5 * rng.dirichlet(np.ones(Y), size=X) + 0.5 / Y
+    truth = features @ rng.normal(size=dimension)
+    x = rng.integers(0, X, num_pairs)
+    first, second = rng.integers(0, Y, (2, num_pairs))
+    wins = rng.random(num_pairs) < 1 / (1 + np.exp(-(truth[x, first] - truth[x, second])))
+    counts = vt.pair_counts(x, np.where(wins, first, second), np.where(wins, second, first), num_contexts=X,
+                            num_responses=Y)
+    centred = features - np.einsum("xy,xyd->xd", pi_ref, features)[:, None, :]
+    return vt.Problem(pi_ref, np.full(X, 1 / X), beta, features), counts, centred

@@ -17,6 +17,8 @@ from scipy.optimize import minimize
 import vpo_theory as vt
 from vpo_theory import certified
 
+from tests.strategies import random_linear_problem
+
 
 def _problem(seed: int, num_responses: int, num_pairs: int, *, num_contexts: int = 1):
     """A random tabular problem: π_ref, ρ, counts from a random truth (seeded)."""
@@ -292,19 +294,7 @@ def test_triangulation_tiles_the_polytope():
 
 def _linear_problem(dimension: int, num_pairs: int, seed: int):
     """A small random linear problem (4 contexts × 5 responses, features N(0, I/d)) and its centred features."""
-    rng = np.random.default_rng(seed)
-    X, Y = 4, 5
-    features = rng.normal(size=(X, Y, dimension)) / np.sqrt(dimension)
-    pi_ref = 0.5 * rng.dirichlet(np.ones(Y), size=X) + 0.5 / Y
-    rho = np.full(X, 1 / X)
-    truth = features @ rng.normal(size=dimension)
-    x = rng.integers(0, X, num_pairs)
-    first, second = rng.integers(0, Y, (2, num_pairs))
-    wins = rng.random(num_pairs) < 1 / (1 + np.exp(-(truth[x, first] - truth[x, second])))
-    counts = vt.pair_counts(x, np.where(wins, first, second), np.where(wins, second, first), num_contexts=X,
-                            num_responses=Y)
-    centred = features - np.einsum("xy,xyd->xd", pi_ref, features)[:, None, :]
-    return vt.Problem(pi_ref, rho, 0.5, features), counts, centred
+    return random_linear_problem(dimension, num_pairs, seed)
 
 
 def _ball_search(objective, dimension: int, bound: float, rng) -> float:

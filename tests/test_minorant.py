@@ -16,22 +16,15 @@ from scipy.special import logsumexp
 import vpo_theory as vt
 from vpo_theory import _minorant, certified
 
+from tests.strategies import random_linear_problem
+
 
 def _linear(dimension: int, num_pairs: int, seed: int, *, alpha: float = 2.0, beta: float = 0.5):
     """A random linear problem (5 contexts × 6 responses, features N(0, I/d)): the Problem, counts, centred features,
-    and the certified module's objective over w (θ = V w) with its ball radius."""
-    rng = np.random.default_rng(seed)
-    X, Y = 5, 6
-    features = rng.normal(size=(X, Y, dimension)) / np.sqrt(dimension)
-    pi_ref = 0.5 * rng.dirichlet(np.ones(Y), size=X) + 0.5 / Y
-    truth = features @ rng.normal(size=dimension)
-    x = rng.integers(0, X, num_pairs)
-    first, second = rng.integers(0, Y, (2, num_pairs))
-    wins = rng.random(num_pairs) < 1 / (1 + np.exp(-(truth[x, first] - truth[x, second])))
-    counts = vt.pair_counts(x, np.where(wins, first, second), np.where(wins, second, first), num_contexts=X,
-                            num_responses=Y)
-    problem = vt.Problem(pi_ref, np.full(X, 1 / X), beta, features)
-    centred = features - np.einsum("xy,xyd->xd", pi_ref, features)[:, None, :]
+    and the certified module's objective with the centred features as its basis (so w = θ)."""
+    problem, counts, centred = random_linear_problem(dimension, num_pairs, seed, num_contexts=5, num_responses=6,
+                                                     beta=beta)
+    pi_ref = problem.pi_ref
     objective = certified._Objective(centred, counts, np.log(pi_ref), problem.rho, beta, alpha, 0.0)
     return problem, counts, centred, objective
 
