@@ -158,3 +158,13 @@ def test_a_reused_partition_continues_the_search_with_a_fresh_budget():
         if solution.certified:
             break
     assert solution.certified
+
+
+def test_a_search_that_runs_out_reports_at_least_the_whole_class_bound():
+    """Branch and bound stopped by its budget reports max(its leaves' least bound, the whole-class bound): a coarse
+    partition of eight dimensions must not report a worse certificate than the check made before it started."""
+    problem, counts, _, _ = _linear(8, 300, 0, alpha=4.0)
+    whole = vt.fit_vpo(problem, counts, alpha=4.0, sign=+1, pi_cal=problem.pi_ref, bound=4.0, max_cells=1)
+    searched = vt.fit_vpo(problem, counts, alpha=4.0, sign=+1, pi_cal=problem.pi_ref, bound=4.0, max_cells=300)
+    assert searched.lower_bound >= whole.lower_bound - 1e-9 * (1 + abs(whole.lower_bound))
+    assert searched.lower_bound <= searched.objective

@@ -718,7 +718,9 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
     leaves, rounds, examined = search.run(cells, bounds, examined=examined, max_cells=max_cells, batch=batch)
     best_w, best_value = search.best_w, search.best_value
-    lower_bound = min(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, best_value)
+    # the leaves' least bound, or the whole-class bound where that is higher (both are valid for the whole class; in
+    # many dimensions a budget-limited partition stays coarser than the whole-class minorant)
+    lower_bound = min(max(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, root), best_value)
     gap = best_value - lower_bound
     certified = gap <= rtol * (1.0 + abs(best_value))
     return CertifiedSolution(best_w, float(best_value), float(lower_bound), float(gap), bool(certified),
