@@ -829,7 +829,6 @@ def _growth(objective: _Objective, partition: Partition) -> np.ndarray:
         growth += np.logaddexp(0.0, least_margin) @ added[x, a, b]
     extra = objective.weight - partition.weight
     if extra > 0:
-        n, m, k = partition.cells.shape
         j_terms, _, _ = kernels.optimal_value_pieces(objective.rewards(partition.cells), objective.log_pi_ref,
                                                      objective.rho, objective.beta)  # (n, m, X)
         growth -= extra * j_terms.sum(axis=-1).max(axis=1)
