@@ -197,9 +197,6 @@ def _centre(problem: _BarrierProblem, w, t, max_newton):
         if float((direction * direction).sum(axis=1).max()) <= (1e-10 * (1.0 + float(abs(w).max()))) ** 2:
             return w, f, iteration, True
         decrement = -0.5 * (grad * direction).sum(axis=1)  # (X,) λ²/2 ≥ 0
-        # per-context backtracking (an infeasible trial has value +inf). The slack of one rounding of F lets a
-        # Newton step whose predicted decrease is below F's precision through (F ~ t·f reaches 1e17): without it
-        # the Armijo test compares rounding noise and accepts only vanishing steps, and centring stalls
         # the first trial stays inside the class (99 % of the way to its boundary along the direction): an
         # infeasible trial is a wasted evaluation of every context, and Newton steps near the bound overshoot it
         change = (problem.basis @ direction[:, :, None])[:, :, 0]  # (X, Y) Δr
@@ -208,6 +205,9 @@ def _centre(problem: _BarrierProblem, w, t, max_newton):
             room = np.where(change > 0, (problem.bound - r) / change, np.where(change < 0, (problem.bound + r) / -change,
                                                                                  np.inf))
         initial = np.minimum(1.0, 0.99 * room.min(axis=1))
+        # per-context backtracking (an infeasible trial has value +inf). The slack of one rounding of F lets a
+        # Newton step whose predicted decrease is below F's precision through (F ~ t·f reaches 1e17): without it
+        # the Armijo test compares rounding noise and accepts only vanishing steps, and centring stalls
         step, moved, _, _ = kernels.backtrack(lambda step: (problem.pieces(w + step[:, None] * direction, t, False)[0],
                                                             None), value, decrement, slack=1e-15 * np.abs(value),
                                               initial=initial)

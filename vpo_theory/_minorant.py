@@ -48,47 +48,48 @@ def _bennett(s):
 
 
 def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound: float):
-    """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ, ‖w‖ ≤ R} for each anchor c (n, k), radius ρ (n,).
+    """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ, ‖w‖ ≤ R} for each anchor c and radius ρ (n,).
 
+    ``anchors``: (n, k), or one anchor (k,) shared by all n regions (the incumbent: f, ∇f, π₀ are computed once).
     ``objective``: certified._Objective (basis (X, Y, k), counts, log π_ref, ρ, β, weight a, ridge).
     A margin z = d·w of a compared pair moves by |d·(w − c)| ≤ min(ρ‖d‖, R‖d‖ + |d·c|) over the region (the
     second because ‖w‖ ≤ R), which is the T of φ; likewise for the spread S of the rewards' change in Bennett's bound.
     """
     basis = objective.basis  # (X, Y, k)
     X, Y, k = basis.shape
-    n = len(anchors)
-    convex, grad_convex, concave, grad_concave = objective.pieces(anchors)
-    values, grads = convex + concave, grad_convex + grad_concave  # (n,), (n, k)
-    r0 = objective.rewards(anchors)  # (n, X, Y)
+    n = len(radii)
+    points = anchors[None] if anchors.ndim == 1 else anchors  # (m, k), m = 1 or n
+    convex, grad_convex, concave, grad_concave = objective.pieces(points)
+    values = np.broadcast_to(convex + concave, (n,))
+    grads = np.broadcast_to(grad_convex + grad_concave, (n, k))
+    r0 = objective.rewards(points)  # (m, X, Y)
     # ℓ: every compared pair {a, b} once, with its total count n_ab + n_ba
     pairs = objective.counts + objective.counts.transpose(0, 2, 1)
     x, a, b = np.nonzero(np.triu(np.ones((Y, Y), dtype=bool), 1)[None] & (pairs > 0))
     d = basis[x, a] - basis[x, b]  # (P, k) ∇ of the margin r_a − r_b
-    z0 = r0[:, x, a] - r0[:, x, b]  # (n, P)
+    z0 = r0[:, x, a] - r0[:, x, b]  # (m, P)
     reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), bound * np.linalg.norm(d, axis=1)
-                       + np.abs(anchors @ d.T))  # (n, P) T
+                       + np.abs(points @ d.T))  # (n, P) T
     weight = pairs[x, a, b] * expit(z0) * expit(-z0) * _phi(reach)  # (n, P)
     hessians = np.einsum("np,pk,pl->nkl", weight, d, d, optimize=True)
     if objective.ridge:
         hessians += objective.ridge * np.eye(k)
     if objective.weight:
-        logits = r0 / objective.beta + objective.log_pi_ref
-        pi0 = np.exp(logits - kernels.logsumexp(logits, axis=-1, keepdims=True))  # (n, X, Y)
+        _, _, pi0 = kernels.optimal_value_pieces(r0, objective.log_pi_ref, objective.rho, objective.beta)  # (m, X, Y)
         spread = basis[:, :, None, :] - basis[:, None, :, :]  # (X, Y, Y, k) b_y − b_y'
         spread_norm = np.linalg.norm(spread, axis=-1)  # (X, Y, Y)
         S = np.minimum(radii[:, None, None, None] * spread_norm,
-                       bound * spread_norm - np.einsum("xyzk,nk->nxyz", spread, anchors)).max(axis=(2, 3))  # (n, X)
-        projected = np.einsum("xyk,nxy->nxk", basis, pi0)  # B_xᵀπ₀
-        covariance = (np.einsum("xyk,nxy,xyl->nxkl", basis, pi0, basis, optimize=True)
-                      - np.einsum("nxk,nxl->nxkl", projected, projected))  # B_xᵀ(diag π₀ − π₀π₀ᵀ)B_x
-        bennett = (2.0 * _bennett(S / objective.beta) / objective.beta)[..., None, None] * covariance
-        hoeffding = np.broadcast_to(np.einsum("xyk,xyl->xkl", basis, basis) / (2.0 * objective.beta), bennett.shape)
-        use_bennett = np.linalg.eigvalsh(np.where(np.isfinite(bennett), bennett, 0.0))[..., -1] \
-            < np.linalg.eigvalsh(hoeffding)[..., -1]
-        use_bennett &= np.all(np.isfinite(bennett), axis=(-2, -1))
+                       bound * spread_norm - np.einsum("xyzk,mk->mxyz", spread, points)).max(axis=(2, 3))  # (n, X)
+        projected = np.einsum("xyk,mxy->mxk", basis, pi0)  # B_xᵀπ₀
+        covariance = (np.einsum("xyk,mxy,xyl->mxkl", basis, pi0, basis, optimize=True)
+                      - np.einsum("mxk,mxl->mxkl", projected, projected))  # B_xᵀ(diag π₀ − π₀π₀ᵀ)B_x
+        bennett = (2.0 * _bennett(S / objective.beta) / objective.beta)[..., None, None] * covariance  # (n, X, k, k)
+        hoeffding = np.einsum("xyk,xyl->xkl", basis, basis) / (2.0 * objective.beta)  # (X, k, k), any anchor
+        finite = np.all(np.isfinite(bennett), axis=(-2, -1))
+        use_bennett = finite & (np.linalg.eigvalsh(np.where(finite[..., None, None], bennett, 0.0))[..., -1]
+                                < np.linalg.eigvalsh(hoeffding)[:, -1])
         per_context = np.where(use_bennett[..., None, None], bennett, hoeffding)  # (n, X, k, k)
         hessians -= objective.weight * np.einsum("x,nxkl->nkl", objective.rho, per_context)
-    assert hessians.shape == (n, k, k)
     return values, grads, hessians
 
 

@@ -495,10 +495,11 @@ def _minorant_bounds(objective: _Objective, space, cells, incumbent):
     n, _, k = cells.shape
     centres = cells.mean(axis=1)  # (n, k)
     best = np.full(n, -np.inf)
-    for anchors in (centres, np.broadcast_to(incumbent, (n, k))):
-        radii = np.linalg.norm(cells - anchors[:, None, :], axis=-1).max(axis=1)  # (n,) the ball around the anchor
+    for anchors in (centres, incumbent):  # the incumbent (k,) is one anchor for every cell: f, ∇f there once
+        radii = np.linalg.norm(cells - np.reshape(anchors, (-1, 1, k)), axis=-1).max(axis=1)  # (n,) ball around it
         values, grads, hessians = quadratic_minorants(objective, anchors, radii, space.bound)
-        best = np.fmax(best, ball_pair_minimum(values, grads, hessians, anchors, radii, space.bound))
+        best = np.fmax(best, ball_pair_minimum(values, grads, hessians, np.broadcast_to(anchors, (n, k)), radii,
+                                               space.bound))
     return best
 
 

@@ -48,18 +48,6 @@ CALIBRATION_OPTIONS_TEXT = ("offline: run_offline defaults (the declared class B
                             "defaults (the declared class, α = 0.1·√T); only π_cal varies")
 
 
-def _calibration_cell(instance_name, behavior, n, seed, calibration):
-    instance = make_instance(instance_name, 0)
-    return run_offline(instance, "vpo", n, seed, behavior=behavior, calibration=calibration).suboptimality
-
-
-def _calibration_online_cell(instance_name, algorithm, horizon, seed, options):
-    instance = make_instance(instance_name, 0)
-    result = run_online(instance, algorithm, horizon, seed, **options)
-    return {"regret": result.regret.tolist(), "certificate": result.certificate,
-            "seconds_per_round": float(np.mean(result.round_seconds))}
-
-
 def _cell(instance_name, behavior, algorithm, n, seed, options):
     return run_offline(make_instance(instance_name, 0), algorithm, n, seed, behavior=behavior, **options).suboptimality
 
@@ -149,10 +137,9 @@ def plot_alpha(record: dict, path: Path) -> None:
 def compute_calibration(quick: bool) -> dict:
     sizes = [100, 400, 1600] if quick else [100, 200, 400, 800, 1600, 3200]
     seeds = list(range(5 if quick else 20))
-    cells = [(inst, beh, n, s, cal) for _, inst, beh in SETTINGS[:2] for cal in CALIBRATIONS for n in sizes
-             for s in seeds]
-    values = np.array(run_cells(_calibration_cell, cells, desc="calibration (offline)",
-                                cache_dir=cache_dir("calibration")))
+    cells = [(inst, beh, "vpo", n, s, {"calibration": cal}) for _, inst, beh in SETTINGS[:2]
+             for cal in CALIBRATIONS for n in sizes for s in seeds]
+    values = np.array(run_cells(_cell, cells, desc="calibration (offline)", cache_dir=cache_dir("calibration")))
     values = values.reshape(2, len(CALIBRATIONS), len(sizes), len(seeds))
     results = {}
     for i, (label, _, _) in enumerate(SETTINGS[:2]):
@@ -165,7 +152,7 @@ def compute_calibration(quick: bool) -> dict:
     online_instances = ONLINE_INSTANCES
     configs = [("vpo", {"calibration": cal}) for cal in ONLINE_CALIBRATIONS] + [("greedy", {})]
     cells = [(inst, alg, horizon, s, opts) for inst in online_instances for alg, opts in configs for s in online_seeds]
-    outputs = run_cells(_calibration_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration"))
+    outputs = run_cells(_online_cell, cells, desc="calibration (online)", cache_dir=cache_dir("calibration"))
     curves = np.array([out["regret"] for out in outputs]).reshape(len(online_instances), len(configs),
                                                                    len(online_seeds), horizon)
     stride = max(1, horizon // 50)
