@@ -9,7 +9,9 @@ bound on the minimum), a *proven* lower bound on the minimum and their gap.
 
 The class P, in the coordinates w of the calibrated plane (r = B w, B orthonormal):
 - tabular, one context: the polytope {w : |(B w)_y| ≤ R for every y}, its vertices enumerated and
-  tiled exactly by a pulling triangulation (every vertex of P is a vertex of a cell);
+  tiled exactly by a pulling triangulation (every vertex of P is a vertex of a cell); f is concave in the rewards
+  of responses no comparison involves, so the minimum lies where at most one of those is strictly inside (−R, R),
+  and cells where two or more stay inside are dropped;
 - linear: the ball ‖w‖ ≤ R (θ = V w, V orthonormal, so ‖θ‖ = ‖w‖), covered by the 2^k simplices of
   the cross-polytope ‖w‖₁ ≤ R√k; cells beyond a tangent plane of the ball are dropped.
 
@@ -163,12 +165,24 @@ class _Objective:
 
 # --------------------------------------------------------------------------- the classes
 class _PolytopeClass:
-    """{w : |(B w)_y| ≤ R}, one context (B (Y, k) orthonormal)."""
+    """{w : |(B w)_y| ≤ R}, one context (B (Y, k) orthonormal).
 
-    def __init__(self, basis_rows, bound):
+    ``uncompared``: (Y,) the responses no comparison involves, when f is concave in their rewards (no ridge). For
+    fixed rewards of the compared responses the uncompared ones range over the box cut by the calibration plane, a
+    polytope whose vertices have at most one coordinate strictly inside (−R, R); f is concave there (ℓ does not see
+    them, −a·J* is concave), so its minimum over the class is attained where at most one uncompared reward is
+    strictly inside (−R, R). Cells on which two or more of them stay strictly inside are dropped (``outside``): the
+    search runs on the union of those faces, of dimension k − (|U| − 1), instead of the whole polytope — this
+    removes the near-flat valleys (slopes ~1e-4, theory §10) along which rewards of rarely-chosen, uncompared
+    responses trade places at no cost to the data.
+    """
+
+    def __init__(self, basis_rows, bound, uncompared=None):
         self.rows, self.bound = basis_rows, bound  # (Y, k), R
         self.dimension = basis_rows.shape[1]
         self.reward_range = np.full((1, len(basis_rows)), bound)  # |r_y| ≤ R
+        uncompared = np.zeros(len(basis_rows), dtype=bool) if uncompared is None else np.asarray(uncompared, bool)
+        self.uncompared = uncompared if uncompared.sum() >= 2 else np.zeros_like(uncompared)  # (Y,)
 
     def initial_cells(self):
         """A triangulation of the polytope (n, k+1, k): a cone from each face's centroid over its facets'.
@@ -202,7 +216,13 @@ class _PolytopeClass:
         return points
 
     def outside(self, cells):
-        return np.zeros(len(cells), dtype=bool)  # every cell is inside the polytope
+        """Cells on which two or more uncompared rewards stay strictly inside (−R, R) (see the class docstring);
+        every cell is inside the polytope. A cell reaching within 1e-9·R of a face counts as touching it."""
+        if not self.uncompared.any():
+            return np.zeros(len(cells), dtype=bool)
+        r = cells @ self.rows[self.uncompared].T  # (n, m, |U|), affine in w: extremes at the vertices
+        inside = (r.max(axis=1) < self.bound * (1 - 1e-9)) & (r.min(axis=1) > -self.bound * (1 - 1e-9))  # (n, |U|)
+        return inside.sum(axis=1) >= 2
 
     def multipliers(self, w, grad):
         """Linear multipliers λ_y ≥ 0 of the active faces s_y·r_y ≤ R (least squares on ∇f + Σ λ_y s_y b_y = 0)."""
@@ -687,7 +707,10 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     if k == 0:  # one response per context: the class is the single point r = 0
         value = float(objective.value(np.zeros(0)))
         return CertifiedSolution(np.zeros(0), value, value, 0.0, True, 0, 0), None
-    space = _PolytopeClass(basis[0], bound) if kind == "polytope" else _BallClass(basis, bound)
+    if kind == "polytope":
+        space = _PolytopeClass(basis[0], bound, _uncompared(objective) if ridge == 0 else None)
+    else:
+        space = _BallClass(basis, bound)
     candidates = [np.asarray(start, dtype=np.float64) for start in starts]
     vertices = space.initial_vertices()
     feasible = np.unique(space.project(vertices), axis=0)
@@ -704,7 +727,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         root = min(root, best_value)
         return CertifiedSolution(best_w, best_value, root, best_value - root, best_value - root <= tolerance, 1, 0), \
             partition
-    if partition is not None and _reusable(partition, counts, weight):
+    if partition is not None and _reusable(partition, counts, weight, space):
         cells, bounds = partition.cells, partition.bounds + _growth(objective, partition)
         stale = bounds < best_value - tolerance
         examined = int(stale.sum())  # the budget counts this call's work: the carried leaves are not re-examined
@@ -807,11 +830,26 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
     return max(root, float(ball_pair_minimum(values, grads, hessians, anchor, reach, space.bound)[0]))
 
 
-def _reusable(partition: Partition, counts, weight) -> bool:
+def _uncompared(objective: _Objective) -> np.ndarray:
+    """(Y,) the responses of the (one) context that no comparison involves."""
+    return ~objective.compared[0].any(axis=-1)
+
+
+def _reusable(partition: Partition, counts, weight, space) -> bool:
     """The last search's leaves bound this objective too: its data only grew, and so did the weight on J*
-    (an online run's α is constant, or grows as c·√t)."""
-    return (weight >= partition.weight and partition.counts.shape == counts.shape
-            and bool(np.all(counts >= partition.counts)))
+    (an online run's α is constant, or grows as c·√t). On the polytope the leaves cover the faces of the same
+    uncompared responses: once a new response is compared, the cells dropped for it are needed again."""
+    if not (weight >= partition.weight and partition.counts.shape == counts.shape
+            and bool(np.all(counts >= partition.counts))):
+        return False
+    if isinstance(space, _PolytopeClass) and space.uncompared.any():
+        before = _PolytopeClass(space.rows, space.bound, ~(partition.counts + partition.counts.transpose(0, 2, 1) > 0)[0]
+                                .any(axis=-1)).uncompared
+        return bool(np.array_equal(before, space.uncompared))
+    if isinstance(space, _PolytopeClass):  # none dropped now: were any dropped then?
+        was = (partition.counts + partition.counts.transpose(0, 2, 1) > 0)[0].any(axis=-1)
+        return int((~was).sum()) < 2
+    return True
 
 
 def _growth(objective: _Objective, partition: Partition) -> np.ndarray:
