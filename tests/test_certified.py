@@ -306,6 +306,27 @@ def test_warm_and_cold_starts_give_the_same_answer(schedule):
         previous = warm
 
 
+def test_leaves_restricted_to_faces_are_not_reused_once_a_response_is_first_compared():
+    """The search drops cells where two never-compared rewards stay inside the class, so its leaves cover only the
+    faces of those responses: reusable while the never-compared set is the same, not once one of them is compared
+    (the dropped cells may then hold the minimum)."""
+    pi_ref, rho, _ = _problem(3, 6, 0)
+    counts = np.zeros((1, 6, 6))
+    for a, b in [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)]:  # responses 4 and 5 never compared
+        counts[0, a, b] += 1
+    fit = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.5), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0, max_cells=500)
+    (partition,) = fit.partitions
+    np.testing.assert_array_equal(partition.uncompared, [False, False, False, False, True, True])
+    basis = _plane_basis(pi_ref[0])
+    objective = certified._Objective(basis[None], counts, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
+    for new_pair, reusable in [((1, 3), True), ((4, 0), False), ((5, 4), False)]:
+        more = counts.copy()
+        more[0, new_pair[0], new_pair[1]] += 1
+        objective.counts, objective.compared = more, (more + more.transpose(0, 2, 1)) > 0
+        space = certified._PolytopeClass(basis, 1.0, certified._uncompared(objective))
+        assert certified._reusable(partition, more, 2.0, space) is reusable
+
+
 def test_an_uncertified_search_says_so():
     """A budget too small to close the gap gives certified=False and the gap it reached, not a silent answer."""
     pi_ref, rho, counts = _problem(2, 6, 20)

@@ -685,6 +685,7 @@ class Partition:
     bounds: np.ndarray
     counts: np.ndarray  # the data the bounds were computed for
     weight: float
+    uncompared: np.ndarray | None = None  # polytope: (Y,) the responses whose faces the leaves were restricted to
 
 
 def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: float, ridge: float = 0.0,
@@ -793,7 +794,7 @@ class _Search:
             bounds = np.concatenate([bounds[rest], child_bounds])
         counts = np.array(self.objective.counts, dtype=np.float64)
         leaves = Partition(np.concatenate(settled_cells + [cells]), np.concatenate(settled_bounds + [bounds]), counts,
-                           float(self.objective.weight))
+                           float(self.objective.weight), getattr(self.space, "uncompared", None))
         return leaves, rounds, examined
 
     def try_centroids(self, children) -> None:
@@ -842,13 +843,8 @@ def _reusable(partition: Partition, counts, weight, space) -> bool:
     if not (weight >= partition.weight and partition.counts.shape == counts.shape
             and bool(np.all(counts >= partition.counts))):
         return False
-    if isinstance(space, _PolytopeClass) and space.uncompared.any():
-        before = _PolytopeClass(space.rows, space.bound, ~(partition.counts + partition.counts.transpose(0, 2, 1) > 0)[0]
-                                .any(axis=-1)).uncompared
-        return bool(np.array_equal(before, space.uncompared))
-    if isinstance(space, _PolytopeClass):  # none dropped now: were any dropped then?
-        was = (partition.counts + partition.counts.transpose(0, 2, 1) > 0)[0].any(axis=-1)
-        return int((~was).sum()) < 2
+    if isinstance(space, _PolytopeClass):
+        return partition.uncompared is not None and bool(np.array_equal(partition.uncompared, space.uncompared))
     return True
 
 
