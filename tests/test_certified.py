@@ -318,11 +318,10 @@ def test_leaves_restricted_to_faces_are_not_reused_once_a_response_is_first_comp
     (partition,) = fit.partitions
     np.testing.assert_array_equal(partition.uncompared, [False, False, False, False, True, True])
     basis = _plane_basis(pi_ref[0])
-    objective = certified._Objective(basis[None], counts, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
     for new_pair, reusable in [((1, 3), True), ((4, 0), False), ((5, 4), False)]:
         more = counts.copy()
         more[0, new_pair[0], new_pair[1]] += 1
-        objective.counts, objective.compared = more, (more + more.transpose(0, 2, 1)) > 0
+        objective = certified._Objective(basis[None], more, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
         space = certified._PolytopeClass(basis, 1.0, certified._uncompared(objective))
         assert certified._reusable(partition, more, 2.0, space) is reusable
 
