@@ -326,6 +326,39 @@ def test_leaves_restricted_to_faces_are_not_reused_once_a_response_is_first_comp
         assert certified._reusable(partition, more, 2.0, space) is reusable
 
 
+def test_a_reused_partition_that_exhausts_the_budget_is_followed_by_a_fresh_search():
+    """Online, a context's leaves are carried from round to round; refined for earlier data they can outnumber a
+    round's budget, so re-bounding them spends it all and nothing is left to branch. Built here: the initial cells
+    that hold no candidate for the minimum refined 8 times over (~15 000 leaves), the few that do left whole, and a
+    budget just above what a cold search needs. The round must still certify (it did not: gap 0.05), with the cold
+    search's answer."""
+    pi_ref, rho, counts = _problem(6, 5, 12)
+    basis = _plane_basis(pi_ref[0])[None]
+    args, options = (basis, counts, np.log(pi_ref), rho, 0.25), {"weight": 2.0, "kind": "polytope", "bound": 1.5}
+    cold, _ = certified.certified_minimize(*args, **options)
+    assert cold.certified and cold.cells > 1  # the whole-class check alone does not close this one
+    objective = certified._Objective(basis, counts, np.log(pi_ref), rho, 0.25, 2.0, 0.0)
+    space = certified._PolytopeClass(basis[0], 1.5, certified._uncompared(objective))
+    initial = space.initial_cells()
+    initial = initial[~space.outside(initial)]
+    tolerance = 1e-8 * (1 + abs(cold.objective))
+    multipliers = space.multipliers(cold.w, certified._gradient(objective, cold.w))
+    open_cells = certified._cell_bounds(objective, space, initial, cold.w, multipliers,
+                                        cold.objective - tolerance) < cold.objective - tolerance
+    settled = initial[~open_cells]
+    for _ in range(8):
+        settled = certified._bisect(settled)
+        settled = settled[~space.outside(settled)]
+    cells = np.concatenate([initial[open_cells], settled])
+    carried = certified.Partition(cells, np.full(len(cells), -np.inf), counts.astype(float), 2.0, space.uncompared)
+    budget = cold.cells + 10
+    assert len(cells) > budget  # re-bounding the carried leaves alone spends the round's budget
+    warm, _ = certified.certified_minimize(*args, **options, partition=carried, max_cells=budget)
+    assert warm.certified and warm.cells > len(cells)  # both searches ran
+    assert warm.lower_bound <= warm.objective <= cold.objective + tolerance
+    assert abs(warm.objective - cold.objective) <= tolerance
+
+
 def test_an_uncertified_search_says_so():
     """A budget too small to close the gap gives certified=False and the gap it reached, not a silent answer."""
     pi_ref, rho, counts = _problem(2, 6, 20)

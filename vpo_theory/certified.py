@@ -698,7 +698,8 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     kind: "polytope" (tabular, X = 1: |(B w)_y| ≤ bound) or "ball" (linear: ‖w‖ ≤ bound).
     starts: points (k,) to start local solves from (e.g. the last round's answer); polish: a
     callable w ↦ a local minimizer near w inside the class (None: no local solves).
-    partition: the last search's leaves (same class and ridge; counts and weight that have only grown), reused.
+    partition: the last search's leaves (same class and ridge; counts and weight that have only grown), reused;
+    if the reused leaves do not close the gap, a search from the initial cells follows with a budget of its own.
     Returns the best point found with a proven lower bound — ``certified`` says whether the gap
     closed to rtol·(1 + |objective|) within ``max_cells`` cells (``batch`` bisected per round) — and
     the leaves of this search, for the next.
@@ -728,6 +729,8 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         root = min(root, best_value)
         return CertifiedSolution(best_w, best_value, root, best_value - root, best_value - root <= tolerance, 1, 0), \
             partition
+    search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
+    leaves, rounds, examined = None, 0, 0
     if partition is not None and _reusable(partition, counts, weight, space):
         cells, bounds = partition.cells, partition.bounds + _growth(objective, partition)
         stale = bounds < best_value - tolerance
@@ -735,17 +738,24 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         if stale.any():
             bounds[stale] = np.maximum(bounds[stale], _cell_bounds(objective, space, cells[stale], best_w, multipliers,
                                                                    best_value - tolerance))
-    else:
+        leaves, rounds, examined = search.run(cells, bounds, examined=examined, max_cells=max_cells, batch=batch)
+    if leaves is None or _least(leaves) < search.best_value - search.tolerance():
+        # no partition to reuse, or the reused one did not close: a reused partition is a warm start, not a
+        # commitment — leaves refined for earlier data can outnumber the budget (every stale one re-bounded, none
+        # left to branch), where a search from the initial cells closes; it gets a budget of its own
         initial = space.initial_cells()
         cells = initial[~space.outside(initial)]
-        bounds = _cell_bounds(objective, space, cells, best_w, multipliers, best_value - tolerance)
-        examined = len(cells)
-    search = _Search(objective, space, polish, rtol, best_w, best_value, multipliers)
-    leaves, rounds, examined = search.run(cells, bounds, examined=examined, max_cells=max_cells, batch=batch)
+        bounds = _cell_bounds(objective, space, cells, search.best_w, search.multipliers,
+                              search.best_value - search.tolerance())
+        fresh, fresh_rounds, fresh_examined = search.run(cells, bounds, examined=len(cells), max_cells=max_cells,
+                                                         batch=batch)
+        if leaves is None or _least(fresh) >= _least(leaves):
+            leaves = fresh
+        rounds, examined = rounds + fresh_rounds, examined + fresh_examined
     best_w, best_value = search.best_w, search.best_value
     # the leaves' least bound, or the whole-class bound where that is higher (both are valid for the whole class; in
     # many dimensions a budget-limited partition stays coarser than the whole-class minorant)
-    lower_bound = min(max(float(leaves.bounds.min()) if len(leaves.bounds) else np.inf, root), best_value)
+    lower_bound = min(max(_least(leaves), root), best_value)
     gap = best_value - lower_bound
     certified = gap <= rtol * (1.0 + abs(best_value))
     return CertifiedSolution(best_w, float(best_value), float(lower_bound), float(gap), bool(certified),
@@ -829,6 +839,11 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
     anchor, reach = incumbent[None], np.array([2.0 * space.bound])
     values, grads, hessians = quadratic_minorants(objective, anchor, reach, space.bound)
     return max(root, float(ball_pair_minimum(values, grads, hessians, anchor, reach, space.bound)[0]))
+
+
+def _least(leaves: Partition) -> float:
+    """The least bound over a search's leaves (+inf when every cell was dropped)."""
+    return float(leaves.bounds.min()) if len(leaves.bounds) else np.inf
 
 
 def _uncompared(objective: _Objective) -> np.ndarray:
