@@ -242,6 +242,7 @@ def test_unbounded_pessimism_needs_pi_cal_of_full_support():
 @given(st.integers(0, 10**6), st.sampled_from([None, 0.7, 3.0]), st.one_of(st.just(0.0), st.floats(0.2, 30)),
        st.sampled_from([0.0, 0.1]))
 @example(8677, 0.7, 0.5, 0.1)  # the per-context SQP alone stopped 6e-8 from stationary: TV 1.4e-6
+@example(247, 0.7, 1.0, 0.0)  # the warm fit 1.05e-6 from the exact policy in TV (SLSQP's ftol at β = 0.1)
 def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge):
     """fit_vpo (all contexts at once, cold and warm-started) against the per-context solver run context by
     context on the same problem: Newton, or with a bound the log-barrier method (to machine precision;
@@ -268,7 +269,10 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
         # a warm start from a nearby problem's answer reaches the same minimizer
         nearby = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge + 0.05)
         warm = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge, init=nearby)
-        assert warm.converged and total_variation(warm.policy, cold.policy) <= 1e-6
+        # against the exact per-context answer: the SQP stops at SLSQP's ftol, which at β = 0.1 can leave the
+        # policy ~1e-6 off in TV (seed 247, 0.7, 1.0, 0.0: rewards 5.7e-7 and 5.0e-7 off, TV 1.05e-6 warm, 3.1e-7 cold);
+        # a different minimizer would be orders of magnitude further
+        assert warm.converged and total_variation(warm.policy, vt.optimal_policy(reward, pi_ref, beta)) <= 2e-6
 
 
 @settings(max_examples=30, deadline=None)
