@@ -268,8 +268,11 @@ def test_the_bounded_class_gives_the_optimistic_loss_a_minimizer_on_the_task():
     mass."""
     from vpo_llm.bridge import optimistic_bound_demo
 
-    free = [optimistic_bound_demo(bound=None, steps=steps) for steps in (40, 120)]
-    bounded = [optimistic_bound_demo(bound=0.5, steps=steps) for steps in (40, 120)]
+    with pytest.raises(ValueError, match="steps=\\(\\)"):
+        optimistic_bound_demo(bound=0.5, steps=())
+    free = optimistic_bound_demo(bound=None, steps=(40, 120))  # one run, measured after 40 and 120 steps
+    bounded = optimistic_bound_demo(bound=0.5, steps=(40, 120))
+    assert [row["steps"] for row in free] == [40, 120]
     assert free[1]["loss"] < free[0]["loss"] - 100 and free[1]["min_probability"] < 1e-12
     assert abs(bounded[1]["loss"] - bounded[0]["loss"]) < 0.02 and bounded[1]["loss"] >= -0.5 * 0.5
     assert bounded[1]["min_probability"] > 0.01

@@ -13,6 +13,7 @@ import copy
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -154,17 +155,22 @@ def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, lear
     return record | {"exact_policy": exact.policy, "policy": task.policy_table(trainer.model), "pi_ref": pi_ref}
 
 
-def optimistic_bound_demo(*, bound: float | None, steps: int, alpha: float = 0.5, seed: int = 0) -> dict:
+def optimistic_bound_demo(*, bound: float | None, steps: Sequence[int], alpha: float = 0.5,
+                          seed: int = 0) -> list[dict]:
     """The bounded class of theory §5 on the enumerable task, through ``VPOTrainer``: two prompts, four one-token
     responses, pairs among responses 0–2 only (non-separable, so DPO alone has a finite optimum), s = +1 and
     π_cal = π_ref (one cached sample per pair; response 3 is never compared). Without a bound the loss has no
     minimizer — training sends the probability of sampled responses to 0 and the loss down without end; with
-    ``bound`` B it converges, bounded below by −a·B. Returns {"loss": the full-batch loss after ``steps`` steps,
-    "min_probability": min_{x,y} π(y|x)}."""
+    ``bound`` B it converges, bounded below by −a·B. One run of max(steps) full-batch steps; returns, for each count
+    in ``steps``, {"steps": the count, "loss": the full-batch loss after that many steps, "min_probability":
+    min_{x,y} π(y|x) then}."""
     import datasets
+    from transformers import TrainerCallback
 
     from .trainers import VPOConfig, VPOTrainer
 
+    if not steps or any(int(count) < 1 for count in steps):
+        raise ValueError(f"steps={steps!r}: give one or more positive step counts, e.g. steps=(40, 120)")
     task = EnumerableTask(TaskConfig(num_prompts=2, response_vocab=4, response_length=1, seed=seed))
     tokenizer = task_tokenizer(task)
     model = restrict_to_responses(tiny_causal_lm(TinyLMConfig(vocab_size=len(tokenizer), seed=seed),
@@ -175,13 +181,24 @@ def optimistic_bound_demo(*, bound: float | None, steps: int, alpha: float = 0.5
             "rejected": [response_text(task, l) for _, _, l in pairs]}
     args = VPOConfig(output_dir=tempfile.mkdtemp(prefix="vpo-bound-"), beta=0.5, vpo_alpha=alpha, vpo_sign=1,
                      vpo_calibration="reference", vpo_reference_max_new_tokens=1, vpo_reward_bound=bound,
-                     per_device_train_batch_size=len(pairs), max_steps=steps, learning_rate=3e-2,
-                     lr_scheduler_type="constant", bf16=False, use_cpu=True, report_to=[], save_strategy="no",
-                     logging_steps=steps, disable_tqdm=True, seed=seed, vpo_completion_eos=False)
+                     per_device_train_batch_size=len(pairs), max_steps=max(int(count) for count in steps),
+                     learning_rate=3e-2, lr_scheduler_type="constant", bf16=False, use_cpu=True, report_to=[],
+                     save_strategy="no", logging_steps=max(int(count) for count in steps), disable_tqdm=True, seed=seed,
+                     vpo_completion_eos=False)
     trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
                          processing_class=tokenizer)
+    wanted = sorted({int(count) for count in steps})
+    measured: dict[int, dict] = {}
+
+    class _Measure(TrainerCallback):  # the full-batch loss at the wanted step counts, without a second run
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in wanted:
+                batch = next(iter(trainer.get_train_dataloader()))  # the full batch
+                with torch.no_grad():
+                    loss = trainer.compute_loss(trainer.model, batch).item()
+                measured[state.global_step] = {"steps": state.global_step, "loss": loss,
+                                               "min_probability": float(task.policy_table(trainer.model).min())}
+
+    trainer.add_callback(_Measure())
     trainer.train()
-    batch = next(iter(trainer.get_train_dataloader()))  # the full batch
-    with torch.no_grad():
-        loss = trainer.compute_loss(trainer.model, batch).item()
-    return {"loss": loss, "min_probability": float(task.policy_table(trainer.model).min())}
+    return [measured[int(count)] for count in steps]
