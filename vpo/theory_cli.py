@@ -79,7 +79,7 @@ def add_theory_commands(subparsers) -> None:
                              "local heuristic (a warm-started SQP step; proves nothing)")
     online.add_argument("--max-cells", type=int, default=None,
                         help="certified only: branch-and-bound cells per solve before a round is recorded as "
-                             "uncertified (default: 200000 tabular; 1 linear, the whole-class test alone)")
+                             "uncertified (default: 400000 tabular; 1 linear, the whole-class test alone)")
     online.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the seeds run")
     online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address (no default: required with dask)")
     online.add_argument("--out", type=Path, default=None,

@@ -49,7 +49,7 @@ from ._minorant import ball_pair_minimum, quadratic_minorants
 __all__ = ["CertifiedSolution", "Partition", "certified_minimize", "polytope_vertices", "DEFAULT_RTOL", "DEFAULT_MAX_CELLS"]
 
 DEFAULT_RTOL = 1e-8  # certified when gap ≤ DEFAULT_RTOL·(1 + |objective|)
-DEFAULT_MAX_CELLS = 200_000  # cells examined before the search gives up and reports its gap (certified=False)
+DEFAULT_MAX_CELLS = 400_000  # cells examined before the search gives up and reports its gap (certified=False)
 _MAX_VERTEX_ENUMERATION = 2**16  # Y·2^(Y−1) candidate vertices at most (Y ≤ 13)
 _FRANK_WOLFE_STEPS = 4  # steps towards the minimizer of each cell's convex underestimator
 _TRIANGULATIONS: dict = {}  # (basis, bound) → the polytope's triangulation, the 256 most recent

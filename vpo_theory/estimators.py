@@ -145,7 +145,7 @@ def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | No
         procedure), "local" (one local SQP solve from ``init``), "sqp-multistart" (that local solve
         from each multi-start point, the best kept).
       max_cells: "certified" only — the simplices the search may examine before it stops and returns
-        its best point flagged ``certified=False`` with the gap it reached. None → 200 000 for the
+        its best point flagged ``certified=False`` with the gap it reached. None → 400 000 for the
         tabular class (each context: Y − 1 dimensions; fast up to Y = 6, see the README), 2 000 for
         the linear class (k dimensions; beyond k ≈ 4 only problems the data have made convex around
         the minimizer are certified quickly).
