@@ -62,6 +62,8 @@ def add_theory_commands(subparsers) -> None:
         "parallel on all cores; every finished seed is saved at once, so a rerun after Ctrl-C resumes.",
         formatter_class=DefaultsOnceFormatter,
     )
+    from vpo_theory.certified import DEFAULT_MAX_CELLS
+
     defaults = OnlineOptions()
     _add_run_arguments(online, instance="tabular-small", algorithms=ONLINE_ALGORITHMS, role="learner")
     online.add_argument("--T", type=int, default=600, help="number of rounds")
@@ -79,7 +81,7 @@ def add_theory_commands(subparsers) -> None:
                              "local heuristic (a warm-started SQP step; proves nothing)")
     online.add_argument("--max-cells", type=int, default=None,
                         help="certified only: branch-and-bound cells per solve before a round is recorded as "
-                             "uncertified (default: 400000 tabular; 1 linear, the whole-class test alone)")
+                             f"uncertified (default: {DEFAULT_MAX_CELLS} tabular; 1 linear, the whole-class test alone)")
     online.add_argument("--backend", choices=["joblib", "dask"], default="joblib", help="where the seeds run")
     online.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address (no default: required with dask)")
     online.add_argument("--out", type=Path, default=None,

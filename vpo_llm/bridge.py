@@ -169,7 +169,8 @@ def optimistic_bound_demo(*, bound: float | None, steps: Sequence[int], alpha: f
 
     from .trainers import VPOConfig, VPOTrainer
 
-    if not steps or any(int(count) < 1 for count in steps):
+    counts = [int(count) for count in steps]
+    if not counts or min(counts) < 1:
         raise ValueError(f"steps={steps!r}: give one or more positive step counts, e.g. steps=(40, 120)")
     task = EnumerableTask(TaskConfig(num_prompts=2, response_vocab=4, response_length=1, seed=seed))
     tokenizer = task_tokenizer(task)
@@ -181,18 +182,17 @@ def optimistic_bound_demo(*, bound: float | None, steps: Sequence[int], alpha: f
             "rejected": [response_text(task, l) for _, _, l in pairs]}
     args = VPOConfig(output_dir=tempfile.mkdtemp(prefix="vpo-bound-"), beta=0.5, vpo_alpha=alpha, vpo_sign=1,
                      vpo_calibration="reference", vpo_reference_max_new_tokens=1, vpo_reward_bound=bound,
-                     per_device_train_batch_size=len(pairs), max_steps=max(int(count) for count in steps),
+                     per_device_train_batch_size=len(pairs), max_steps=max(counts),
                      learning_rate=3e-2, lr_scheduler_type="constant", bf16=False, use_cpu=True, report_to=[],
-                     save_strategy="no", logging_steps=max(int(count) for count in steps), disable_tqdm=True, seed=seed,
+                     save_strategy="no", logging_steps=max(counts), disable_tqdm=True, seed=seed,
                      vpo_completion_eos=False)
     trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
                          processing_class=tokenizer)
-    wanted = sorted({int(count) for count in steps})
     measured: dict[int, dict] = {}
 
     class _Measure(TrainerCallback):  # the full-batch loss at the wanted step counts, without a second run
         def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step in wanted:
+            if state.global_step in counts:
                 batch = next(iter(trainer.get_train_dataloader()))  # the full batch
                 with torch.no_grad():
                     loss = trainer.compute_loss(trainer.model, batch).item()
@@ -201,4 +201,4 @@ def optimistic_bound_demo(*, bound: float | None, steps: Sequence[int], alpha: f
 
     trainer.add_callback(_Measure())
     trainer.train()
-    return [measured[int(count)] for count in steps]
+    return [measured[count] for count in counts]
