@@ -24,12 +24,16 @@ from .certified import DEFAULT_MAX_CELLS, DEFAULT_RTOL, certified_minimize
 
 __all__ = ["Block", "tabular_blocks", "linear_block", "warm_start", "strictly_convex", "solve_convex_block",
            "solve_certified_block", "solve_optimistic_heuristic", "optimistic_starts", "local_sqp", "ccp_step",
-           "LINEAR_MAX_CELLS"]
+           "LINEAR_MAX_CELLS", "COLD_SPHERE_STARTS"]
 
 #: The certified search's default budget in the linear class: ~1 ms a cell at X = 10, Y = 8, k = 8; beyond
 #: ~4 dimensions branch and bound rarely closes, so the budget only buys the whole-class certificate and a
 #: few thousand cells (docs/theory.md, "Certified optimism", what it costs).
 LINEAR_MAX_CELLS = 2_000
+#: Linear class, no warm start: local solves from this many of the best sampled points of the sphere ‖w‖ = bound
+#: (``certified_minimize(explore=...)``): in eight dimensions the incumbent's usual starts missed the best point
+#: known of the no-data problem, which the 6th best of 4 000 sphere samples reaches (docs/theory.md, "Ball").
+COLD_SPHERE_STARTS = 32
 
 
 @dataclass
@@ -175,8 +179,9 @@ def solve_certified_block(block: Block, alpha: float, w_init, bound: float, line
                      max_cells: int | None):
     """The global minimum of ℓ − αJ* (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
 
-    Local SQP solves polish the incumbent: from the warm start (or 0 and each response's corner when there is
-    none), then from wherever the search finds a better point. The last fit's partition of this block is reused.
+    Local SQP solves polish the incumbent: from the warm start (or, when there is none, 0 and each response's
+    corner — tabular — or the best sampled points of the sphere — linear), then from wherever the search finds a
+    better point. The last fit's partition of this block is reused.
     """
     k = block.basis.shape[-1]
     if w_init is not None:
@@ -191,7 +196,8 @@ def solve_certified_block(block: Block, alpha: float, w_init, bound: float, line
         block.basis, block.counts, block.log_pi_ref, block.rho, block.beta, weight=alpha, ridge=block.ridge,
         kind="ball" if linear else "polytope", bound=bound, starts=starts,
         polish=lambda w: local_sqp(block, alpha, w)[0], partition=previous, rtol=DEFAULT_RTOL,
-        max_cells=default_cells if max_cells is None else int(max_cells))
+        max_cells=default_cells if max_cells is None else int(max_cells),
+        explore=COLD_SPHERE_STARTS if linear and w_init is None else 0)
     return solution.w, solution, partition
 
 
