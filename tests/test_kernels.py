@@ -34,6 +34,18 @@ def test_bt_nll_from_counts_equals_the_sum_over_comparisons():
     loop = sum(np.log1p(np.exp(-(r[a, b] - r[a, c]))) for a, b, c in zip(x, winner, loser))
     assert kernels.bt_nll_counts(r, counts).sum() == pytest.approx(loop, rel=1e-12)
     assert kernels.bt_nll(r, x, winner, loser) == pytest.approx(loop, rel=1e-12)
+    # the observed-pairs form the certified search uses: the same ℓ, and its slopes are −∂ℓ/∂m_p
+    pairs = np.nonzero(counts)
+    margins = r[pairs[0], pairs[1]] - r[pairs[0], pairs[2]]
+    value, slopes = kernels.bt_nll_pair_pieces(margins, counts[pairs])
+    assert value == pytest.approx(loop, rel=1e-12)
+    step = 1e-6
+    for p in range(0, len(margins), 7):
+        e = np.zeros_like(margins)
+        e[p] = step
+        numeric = (kernels.bt_nll_pair_pieces(margins + e, counts[pairs])[0]
+                   - kernels.bt_nll_pair_pieces(margins - e, counts[pairs])[0]) / (2 * step)
+        assert -slopes[p] == pytest.approx(numeric, rel=1e-6, abs=1e-8)
 
 
 @pytest.mark.parametrize("value_weight", [0.0, 2.5, -1.5])

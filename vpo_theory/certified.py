@@ -86,24 +86,37 @@ class _Objective:
         self.ridge = ridge
         pairs = counts + counts.transpose(0, 2, 1)  # (X, Y, Y) comparisons of a with b, either order
         self.compared = pairs > 0
+        X, Y, k = basis.shape
+        self._flat_basis = np.ascontiguousarray(basis.reshape(X * Y, k).T)  # (k, X·Y): r = w @ this
+        x, winner, loser = np.nonzero(counts)  # the observed (context, winner, loser) triples
+        self._pair_counts = counts[x, winner, loser]  # (P,)
+        self._pair_margins = np.ascontiguousarray((basis[x, winner] - basis[x, loser]).T)  # (k, P): m = w @ this
+        x, a, b = np.nonzero(np.triu(self.compared, 1))  # the compared pairs {a, b}, once each (a < b)
+        self._edges = (x, a, b)
+        self._edge_counts = pairs[x, a, b]  # (E,) n_ab + n_ba
+        self._edge_directions = basis[x, a] - basis[x, b]  # (E, k) ∇ of the margin r_a − r_b
+        self._gram = np.einsum("xyk,xyl->xkl", basis, basis)  # (X, k, k) B_xᵀB_x
 
     def rewards(self, w):
-        return np.einsum("xyk,...k->...xy", self.basis, w)  # (..., X, Y)
+        w = np.asarray(w)
+        return (w @ self._flat_basis).reshape(*w.shape[:-1], *self.basis.shape[:2])  # (..., X, Y)
 
     def pieces(self, w, concave: bool = True):
         """(convex part C = ℓ + λ/2‖w‖², its gradient, −a·J*, its gradient) at points w (..., k).
 
         ``concave=False``: the first two only (None for the others).
         """
-        r = self.rewards(w)  # (..., X, Y)
-        nll, grad_r, _, _ = kernels.bt_nll_pieces(r, self.counts)  # ℓ per context and ∂ℓ/∂r (theory §3)
-        convex = nll.sum(axis=-1) + 0.5 * self.ridge * np.sum(w * w, axis=-1)
-        grad_convex = np.einsum("xyk,...xy->...k", self.basis, grad_r) + self.ridge * w
+        w = np.asarray(w)
+        # ℓ over the observed pairs only, in w directly: m_p = (b_winner − b_loser)·w (theory §3)
+        nll, slope = kernels.bt_nll_pair_pieces(w @ self._pair_margins, self._pair_counts)  # (...), (..., P)
+        convex = nll + 0.5 * self.ridge * np.sum(w * w, axis=-1)
+        grad_convex = -slope @ self._pair_margins.T + self.ridge * w  # ∂ℓ/∂m_p = −n_p σ(−m_p)
         if not concave:
             return convex, grad_convex, None, None
+        r = self.rewards(w)  # (..., X, Y)
         j_terms, grad_j, _ = kernels.optimal_value_pieces(r, self.log_pi_ref, self.rho, self.beta)  # J*'s terms, ρπ_r
         concave = -self.weight * j_terms.sum(axis=-1)  # −a·J* (theory §2, I2)
-        grad_concave = -self.weight * np.einsum("xyk,...xy->...k", self.basis, grad_j)
+        grad_concave = -self.weight * (grad_j.reshape(*grad_j.shape[:-2], self._flat_basis.shape[1]) @ self._flat_basis.T)
         return convex, grad_convex, concave, grad_concave
 
     def value(self, w):
@@ -136,12 +149,11 @@ class _Objective:
         low, high = r.min(axis=1), r.max(axis=1)  # (n, X, Y) interval hull of r over the cell (r is affine in w)
         if reward_range is not None:
             low, high = np.maximum(low, -reward_range), np.minimum(high, reward_range)
-        spread = np.maximum(high[..., :, None] - low[..., None, :], high[..., None, :] - low[..., :, None])
-        pairs = self.counts + self.counts.transpose(0, 2, 1)
-        edge = pairs * expit(spread) * expit(-spread)  # (n, X, Y, Y) least n·σ'(m) over the cell
-        laplacian = -edge
-        np.einsum("...ii->...i", laplacian)[...] += edge.sum(axis=-1)
-        convex = np.einsum("xyk,nxyz,xzl->nkl", self.basis, laplacian, self.basis, optimize=True)
+        # the Laplacian Σ_{a<b} n_ab σ'(M_ab) d_ab d_abᵀ, M_ab = the largest |r_a − r_b| over the cell
+        x, a, b = self._edges
+        spread = np.maximum(high[:, x, a] - low[:, x, b], high[:, x, b] - low[:, x, a])  # (n, E)
+        edge = self._edge_counts * expit(spread) * expit(-spread)  # (n, E) least n·σ'(m) over the cell
+        convex = np.einsum("ne,ek,el->nkl", edge, self._edge_directions, self._edge_directions)
         if self.ridge:
             convex += self.ridge * np.eye(convex.shape[-1])
         top, bottom = high / self.beta + self.log_pi_ref, low / self.beta + self.log_pi_ref  # (n, X, Y)
@@ -153,14 +165,15 @@ class _Objective:
         pi_hat = np.exp(centre - kernels.logsumexp(centre, axis=-1, keepdims=True))  # (n, X, Y)
         delta = np.maximum(pi_high - pi_hat, pi_hat - pi_low)
         weight = (self.weight / self.beta) * self.rho  # (X,)
-        first = np.einsum("xyk,nxy,xyl->nkl", self.basis, weight[:, None] * pi_high, self.basis, optimize=True)
+        n = len(cells)
+        flat = self._flat_basis  # (k, X·Y)
+        first = (flat * (weight[:, None] * pi_high).reshape(n, 1, flat.shape[1])) @ flat.T  # Σ_xy w_x π̄ b bᵀ
         projected = np.einsum("xyk,nxy->nxk", self.basis, pi_hat)  # (n, X, k) B_xᵀ π̂
-        second = np.einsum("xyk,nxy,xyl->nkl", self.basis, weight[:, None] * (pi_hat + delta), self.basis, optimize=True)
+        second = (flat * (weight[:, None] * (pi_hat + delta)).reshape(n, 1, flat.shape[1])) @ flat.T
         second -= np.einsum("x,nxk,nxl->nkl", weight, projected, projected)
         spread_norm = 2.0 * np.linalg.norm(pi_hat, axis=-1) * np.linalg.norm(delta, axis=-1)  # (n, X)
-        gram = np.einsum("xyk,xyl->xkl", self.basis, self.basis)  # B_xᵀB_x
-        second += np.einsum("nx,xkl->nkl", weight * spread_norm, gram)
-        third = 0.5 * np.einsum("x,xkl->kl", weight, gram)
+        second += np.einsum("nx,xkl->nkl", weight * spread_norm, self._gram)
+        third = 0.5 * np.einsum("x,xkl->kl", weight, self._gram)
         return np.stack([convex - first, convex - second, convex - third], axis=1)
 
 
@@ -542,9 +555,8 @@ def _cheap_bounds(objective: _Objective, space, cells, incumbent, multipliers):
         # 1. tangent plane of the convex part at each vertex v_j + the chord of −a·J*: min over the vertices v_i
         planes = C[:, :, None] + np.einsum("njk,njik->nji", grad_C, edges) + concave[:, None, :]
         best = np.fmax(best, planes.min(axis=2).max(axis=1))
-        # 4. the incumbent's basin (see _basin_bounds)
-        best = np.fmax(best, _basin_bounds(objective, space, cells, incumbent, variant))
-    return best
+    # 4. the incumbent's basin, for f and L_μ (see _basin_bounds)
+    return np.fmax(best, _basin_bounds(objective, space, cells, incumbent, _variants(multipliers)))
 
 
 def _convex_bounds(objective: _Objective, space, cells, incumbent, multipliers, steps):
@@ -606,8 +618,8 @@ def _convex_bounds(objective: _Objective, space, cells, incumbent, multipliers, 
     return best
 
 
-def _basin_bounds(objective: _Objective, space, cells, incumbent, variant):
-    """(n,) bounds from the incumbent's basin: −inf where they do not apply.
+def _basin_bounds(objective: _Objective, space, cells, incumbent, variants):
+    """(n,) bounds from the incumbent's basin, the best over ``variants`` (f, L_μ): −inf where they do not apply.
 
     If L_μ is convex on the hull of the cell and the incumbent w* (intersected with the class), then on the
     cell ∩ class f ≥ L_μ ≥ L_μ(w*) + ∇L_μ(w*)·(w − w*), whose minimum over the hull is at one of its
@@ -617,16 +629,19 @@ def _basin_bounds(objective: _Objective, space, cells, incumbent, variant):
     """
     n, _, k = cells.shape
     hull = np.concatenate([cells, np.broadcast_to(incumbent, (n, 1, k))], axis=1)  # (n, m+1, k)
-    curvature = objective.hessian_lower_bounds(hull, space.reward_range)  # valid on hull ∩ class: enough here
-    anchor_value, anchor_grad = objective.value(incumbent), _gradient(objective, incumbent)
-    anchor_value, anchor_grad = np.full(n, float(anchor_value)), np.broadcast_to(anchor_grad, (n, k))
-    if variant is not None:
-        curvature = curvature + space.lagrangian_curvature(variant, hull)[:, None]
-        extra_value, extra_grad = space.lagrangian_terms(variant, hull, np.broadcast_to(incumbent, (n, k)))
-        anchor_value, anchor_grad = anchor_value + extra_value, anchor_grad + extra_grad
-    convex = np.linalg.eigvalsh(curvature)[..., 0].max(axis=1) >= 0.0  # (n,) one of the bounds is PSD
-    basin = anchor_value + np.einsum("nk,nmk->nm", anchor_grad, hull - incumbent).min(axis=1)
-    return np.where(convex, basin, -np.inf)
+    hessians = objective.hessian_lower_bounds(hull, space.reward_range)  # valid on hull ∩ class: enough here
+    value, grad = float(objective.value(incumbent)), _gradient(objective, incumbent)
+    best = np.full(n, -np.inf)
+    for variant in variants:
+        curvature, anchor_value, anchor_grad = hessians, np.full(n, value), np.broadcast_to(grad, (n, k))
+        if variant is not None:
+            curvature = curvature + space.lagrangian_curvature(variant, hull)[:, None]
+            extra_value, extra_grad = space.lagrangian_terms(variant, hull, np.broadcast_to(incumbent, (n, k)))
+            anchor_value, anchor_grad = anchor_value + extra_value, anchor_grad + extra_grad
+        convex = np.linalg.eigvalsh(curvature)[..., 0].max(axis=1) >= 0.0  # (n,) one of the bounds is PSD
+        basin = anchor_value + np.einsum("nk,nmk->nm", anchor_grad, hull - incumbent).min(axis=1)
+        best = np.fmax(best, np.where(convex, basin, -np.inf))
+    return best
 
 
 def _frank_wolfe_bound(surrogate, lam, steps):
@@ -832,8 +847,7 @@ def _whole_class_bound(objective: _Objective, space, vertices, incumbent, multip
       r_xy = R‖b_xy‖ (J* increases in each reward): finite, if loose;
     - ball: the quadratic minorant anchored at w* minimized exactly over the ball (bound 5; exact once Q ⪰ 0 there).
     """
-    root = max(float(_basin_bounds(objective, space, vertices[None], incumbent, variant)[0])
-               for variant in _variants(multipliers))
+    root = float(_basin_bounds(objective, space, vertices[None], incumbent, _variants(multipliers))[0])
     c_star, g_star, _, _ = objective.pieces(incumbent, concave=False)
     if isinstance(space, _PolytopeClass):
         _, _, concave, _ = objective.pieces(vertices)

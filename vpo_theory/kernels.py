@@ -33,6 +33,7 @@ __all__ = [
     "bt_nll",
     "bt_nll_counts",
     "bt_nll_pieces",
+    "bt_nll_pair_pieces",
     "objective_pieces",
     "centred_features",
     "diagonal_view",
@@ -149,6 +150,19 @@ def bt_nll_pieces(r: np.ndarray, counts: np.ndarray):
     value = _softplus_terms(counts, negative)
     grad = slope.sum(axis=-2) - slope.sum(axis=-1)  # (..., X, Y): Σ_b n[b,y]σ(·) − n[y,b]σ(·)
     return value, grad, slope, sigma_negative
+
+
+def bt_nll_pair_pieces(margins: np.ndarray, pair_counts: np.ndarray):
+    """(ℓ (...), the pair slopes n_p·σ(−m_p) (..., P)) from the margins m_p = r(x, y⁺) − r(x, y⁻) of the P
+    (context, winner, loser) triples that were observed, with their counts n_p (P,)  (theory §3).
+
+    The same ℓ as ``bt_nll_counts`` summed over contexts, Σ_p n_p·softplus(−m_p), with the zero counts left out: the
+    certified search evaluates it at millions of points, and a context's Y² ordered pairs are mostly never observed.
+    ∂ℓ/∂m_p = −n_p·σ(−m_p).
+    """
+    tail = np.exp(-np.abs(margins))  # one exponential serves both: e^{−|m|} ∈ (0, 1]
+    value = (np.maximum(-margins, 0.0) + np.log1p(tail)) @ pair_counts  # softplus(−m), stable for either sign
+    return value, pair_counts * np.where(margins >= 0.0, tail, 1.0) / (1.0 + tail)  # σ(−m) = 1/(1 + e^{m})
 
 
 def diagonal_view(stack: np.ndarray) -> np.ndarray:
