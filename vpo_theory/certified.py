@@ -116,7 +116,8 @@ class _Objective:
         r = self.rewards(w)  # (..., X, Y)
         j_terms, grad_j, _ = kernels.optimal_value_pieces(r, self.log_pi_ref, self.rho, self.beta)  # J*'s terms, ρπ_r
         concave = -self.weight * j_terms.sum(axis=-1)  # −a·J* (theory §2, I2)
-        grad_concave = -self.weight * (grad_j.reshape(*grad_j.shape[:-2], self._flat_basis.shape[1]) @ self._flat_basis.T)
+        grad_j = grad_j.reshape(*grad_j.shape[:-2], self._flat_basis.shape[1])  # (..., X·Y)
+        grad_concave = -self.weight * (grad_j @ self._flat_basis.T)
         return convex, grad_convex, concave, grad_concave
 
     def value(self, w):

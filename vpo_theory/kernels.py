@@ -157,7 +157,7 @@ def bt_nll_pair_pieces(margins: np.ndarray, pair_counts: np.ndarray):
     (context, winner, loser) triples that were observed, with their counts n_p (P,)  (theory §3).
 
     The same ℓ as ``bt_nll_counts`` summed over contexts, Σ_p n_p·softplus(−m_p), with the zero counts left out: the
-    certified search evaluates it at millions of points, and a context's Y² ordered pairs are mostly never observed.
+    certified search evaluates it at millions of points, and many of a context's Y² ordered pairs are never observed.
     ∂ℓ/∂m_p = −n_p·σ(−m_p).
     """
     tail = np.exp(-np.abs(margins))  # one exponential serves both: e^{−|m|} ∈ (0, 1]
