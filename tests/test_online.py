@@ -85,6 +85,7 @@ def test_uncertified_linear_rounds_match_an_independent_many_start_search(monkey
     from scipy.optimize import minimize
 
     import vpo_theory.online as online
+    from tests.test_certified import _objective as _direct_objective
 
     instance = vt.make_instance("linear-d8", seed=31)
     rounds = []
@@ -101,10 +102,8 @@ def test_uncertified_linear_rounds_match_an_independent_many_start_search(monkey
     features = instance.features - np.einsum("xy,xyd->xd", instance.pi_ref, instance.features)[:, None, :]
     bound, beta, rho, pi_ref = instance.class_bound, instance.beta, instance.rho, instance.pi_ref
 
-    def objective(theta, counts, alpha):  # ℓ(θ) − α·J*(θ)
-        r = features @ theta
-        nll = np.sum(counts * np.logaddexp(0.0, -(r[:, :, None] - r[:, None, :])))
-        return float(nll - alpha * beta * rho @ np.log(np.sum(pi_ref * np.exp(r / beta), axis=1)))
+    def objective(theta, counts, alpha):  # ℓ(θ) − α·J*(θ), written out in test_certified (not the package's kernels)
+        return _direct_objective(features @ theta, counts, pi_ref, rho, beta, alpha)
 
     rng = np.random.default_rng(2024)
     uncertified = [entry for entry in rounds if not entry[2].certified]

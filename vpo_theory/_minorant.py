@@ -63,14 +63,13 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
     values = np.broadcast_to(convex + concave, (n,))
     grads = np.broadcast_to(grad_convex + grad_concave, (n, k))
     r0 = objective.rewards(points)  # (m, X, Y)
-    # ℓ: every compared pair {a, b} once, with its total count n_ab + n_ba
-    pairs = objective.counts + objective.counts.transpose(0, 2, 1)
-    x, a, b = np.nonzero(np.triu(np.ones((Y, Y), dtype=bool), 1)[None] & (pairs > 0))
-    d = basis[x, a] - basis[x, b]  # (P, k) ∇ of the margin r_a − r_b
+    # ℓ: every compared pair {a, b} once, with its total count n_ab + n_ba (the objective's edges)
+    x, a, b = objective._edges
+    d = objective._edge_directions  # (P, k) ∇ of the margin r_a − r_b
     z0 = r0[:, x, a] - r0[:, x, b]  # (m, P)
     reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), bound * np.linalg.norm(d, axis=1)
                        + np.abs(points @ d.T))  # (n, P) T
-    weight = pairs[x, a, b] * expit(z0) * expit(-z0) * _phi(reach)  # (n, P)
+    weight = objective._edge_counts * expit(z0) * expit(-z0) * _phi(reach)  # (n, P)
     hessians = np.einsum("np,pk,pl->nkl", weight, d, d, optimize=True)
     if objective.ridge:
         hessians += objective.ridge * np.eye(k)
@@ -84,7 +83,7 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
         covariance = (np.einsum("xyk,mxy,xyl->mxkl", basis, pi0, basis, optimize=True)
                       - np.einsum("mxk,mxl->mxkl", projected, projected))  # B_xᵀ(diag π₀ − π₀π₀ᵀ)B_x
         bennett = (2.0 * _bennett(S / objective.beta) / objective.beta)[..., None, None] * covariance  # (n, X, k, k)
-        hoeffding = np.einsum("xyk,xyl->xkl", basis, basis) / (2.0 * objective.beta)  # (X, k, k), any anchor
+        hoeffding = objective._gram / (2.0 * objective.beta)  # (X, k, k) B_xᵀB_x/(2β), any anchor
         finite = np.all(np.isfinite(bennett), axis=(-2, -1))
         use_bennett = finite & (np.linalg.eigvalsh(np.where(finite[..., None, None], bennett, 0.0))[..., -1]
                                 < np.linalg.eigvalsh(hoeffding)[:, -1])
