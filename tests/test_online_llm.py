@@ -157,7 +157,7 @@ def test_bad_online_config_is_refused():
             OnlineConfig(**bad)
 
 
-@pytest.mark.slow  # ~24 s; its offline twin (tests/test_training.py) stays in the default run
+@pytest.mark.slow  # ~24 s; so is its offline twin (tests/test_training.py)
 def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
     """A real process killed with SIGKILL after iteration 2; the rerun ends where a clean run ends."""
     args = ["--iterations", "8", "--prompts-per-iteration", "8", "--steps-per-iteration", "3", "--batch-size", "8",

@@ -114,6 +114,8 @@ def test_reference_policy_is_cached_on_disk(tmp_path, monkeypatch):
     assert np.abs(first - 1.0 / first.shape[1]).max() > 0.05  # non-uniform
 
 
+@pytest.mark.slow  # ~30 s: three CLI processes. The default run keeps a real kill -9 (tests/test_reliability.py) and
+# the trainers' resume-equals-uninterrupted checks (tests/test_trainers.py, tests/test_online_trainers.py)
 def test_kill_9_mid_run_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     """A real process killed with SIGKILL after a checkpoint; the rerun resumes and matches a clean run."""
     import json
