@@ -456,12 +456,18 @@ def test_linear_class_matches_a_dense_search_of_the_ball(dimension, num_pairs, s
 
 
 
-@pytest.mark.parametrize("num_pairs", [0, 3, 30, 100])
-def test_linear_cold_start_matches_a_many_start_search_in_eight_dimensions(num_pairs):
+@pytest.mark.parametrize("num_pairs", [0, 3, 30, 100, 600])
+def test_linear_cold_start_matches_a_many_start_search_in_eight_dimensions(num_pairs, monkeypatch):
     """linear-d8 with few comparisons, where the whole-class check (all the online loop runs in eight dimensions)
     does not close: the cold fit's best point must equal the best of an independent search — 3 000 directions at
     four radii, the best 40 polished by SLSQP in the ball — within 1e-6 relative. With no data −α·J* is concave, so
-    the minimum lies on the sphere; the cross-polytope's vertices alone (the old cold start) stopped 0.039 above it."""
+    the minimum lies on the sphere; the cross-polytope's vertices alone (the old cold start) stopped 0.039 above it.
+    At 600 comparisons the check closes from the usual starts, and the fit skips the sphere search (a proof needs
+    no better incumbent) — and still equals the independent search."""
+    sphere_searches = []
+    original = certified._sphere_candidates
+    monkeypatch.setattr(certified, "_sphere_candidates",
+                        lambda *args: sphere_searches.append(args) or original(*args))
     instance = vt.make_instance("linear-d8", 0)
     X, Y = instance.pi_ref.shape
     alpha, bound = 0.1 * np.sqrt(600), instance.class_bound
@@ -484,5 +490,6 @@ def test_linear_cold_start_matches_a_many_start_search_in_eight_dimensions(num_p
             searched = min(searched, float(result.fun))
     assert fit.objective == pytest.approx(objective(fit.theta), rel=1e-9)
     assert fit.objective == pytest.approx(searched, rel=1e-6)
+    assert fit.certified == (num_pairs == 600) and len(sphere_searches) == (num_pairs < 600)
     if num_pairs == 0:
         assert np.linalg.norm(fit.theta) == pytest.approx(bound, rel=1e-9)
