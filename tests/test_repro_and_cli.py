@@ -168,6 +168,30 @@ def _all_seed_lists(value):
             yield from _all_seed_lists(item)
 
 
+def test_the_tuning_record_splits_its_certified_rounds_by_instance():
+    """Real online cells (two VPO runs, a greedy one): the split counts each run's own certificate under its
+    instance, skips greedy, and the summary shows it; a record made before the split summarizes as before."""
+    from pathlib import Path
+
+    from paper_repro.figures import tuning
+
+    cells = [("tabular-small", 101, "vpo", 6, 1000, {}), ("linear-d2", 101, "vpo", 4, 1000, {}),
+             ("tabular-small", 101, "greedy", 6, 1000, {}), ("tabular-small", 102, "vpo", 5, 1001, {})]
+    outputs = [tuning._online_cell(*cell) for cell in cells]
+    split = tuning.certified_by_instance(cells, outputs)
+    assert set(split) == {"tabular-small", "linear-d2"}
+    assert split["tabular-small"]["rounds"] == 11 and split["linear-d2"]["rounds"] == 4
+    assert split["tabular-small"]["rounds_certified"] == (outputs[0]["certificate"]["rounds_certified"]
+                                                         + outputs[3]["certificate"]["rounds_certified"])
+    record = json.loads((Path(__file__).resolve().parents[1] / "figures" / "tuning.json").read_text())
+    before = tuning.summarize(record)["online α = c·√T"]
+    record["results"]["online"]["certified_by_instance"] = split
+    after = tuning.summarize(record)["online α = c·√T"]
+    assert "(" not in before.split("certified")[-1]
+    assert after.endswith(f"(tabular-small {split['tabular-small']['rounds_certified']}/11, linear-d2 "
+                          f"{split['linear-d2']['rounds_certified']}/4)")
+
+
 def test_the_tuning_seeds_are_disjoint_from_every_figures_and_the_defaults_are_its_choices():
     """The defaults are chosen on instances and data no figure uses (#16): the tuning record's instance seeds are
     not the figures' (every figure draws make_instance(name, 0)), its data seeds meet no figure's data seeds, and
