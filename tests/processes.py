@@ -9,6 +9,18 @@ import time
 from typing import Callable
 
 
+def run_or_fail(command: list[str], env: dict, *, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``command`` to the end; if it fails, fail the test with the tail of its stderr (its traceback), which a
+    bare ``check=True`` would leave out of the report."""
+    import pytest
+
+    result = subprocess.run(command, check=False, env=env, timeout=timeout, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}; its stderr ends:\n"
+                    f"{result.stderr[-4000:]}")
+    return result
+
+
 def start(command: list[str], env: dict) -> subprocess.Popen:
     """Start ``command`` in a session of its own (so its worker processes can be signalled with it)."""
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -37,11 +49,11 @@ def run_killed_and_clean(command: list[str], env: dict, clean, killed, ready: Ca
     temporary files the kill left behind)."""
     import torch
 
-    subprocess.run([*command, "--out-dir", str(clean)], check=True, env=env, capture_output=True, timeout=600)
+    run_or_fail([*command, "--out-dir", str(clean)], env)
     kill_when(start([*command, "--out-dir", str(killed)], env), ready)
     interrupted = torch.load(killed / "checkpoint.pt", weights_only=False)
     leftovers = list(killed.glob(".*tmp"))
-    subprocess.run([*command, "--out-dir", str(killed)], check=True, env=env, capture_output=True, timeout=600)
+    run_or_fail([*command, "--out-dir", str(killed)], env)
     final_clean = torch.load(clean / "checkpoint.pt", weights_only=False)
     final_resumed = torch.load(killed / "checkpoint.pt", weights_only=False)
     for name, value in final_clean["model"].items():

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.processes import run_or_fail
+
 pytest.importorskip("accelerate")
 SCRIPT = Path(__file__).parent / "scripts" / "train_tiny.py"
-
-
-def _run(command: list[str], env: dict) -> None:
-    """Run ``command``; on failure, fail the test with the tail of its stderr (the traceback is in there)."""
-    result = subprocess.run(command, check=False, env=env, timeout=300, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}; its stderr ends:\n{result.stderr[-4000:]}")
 
 
 def _one_and_two_processes(script: Path, argument: str, tmp_path: Path) -> tuple[dict, dict]:
@@ -30,8 +24,9 @@ def _one_and_two_processes(script: Path, argument: str, tmp_path: Path) -> tuple
     port reproduces exactly that exit."""
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     env = os.environ | {"OMP_NUM_THREADS": "1", "VPO_CACHE_DIR": str(tmp_path / "cache")}
-    _run([sys.executable, str(script), str(tmp_path / "one.pt"), argument], env)
-    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two.pt"), argument], env)
+    run_or_fail([sys.executable, str(script), str(tmp_path / "one.pt"), argument], env)
+    run_or_fail([torchrun, "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "two.pt"), argument],
+                env)
     one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert one.keys() == two.keys()
     return one, two

@@ -144,14 +144,14 @@ def test_peak_memory_does_not_grow_with_the_number_of_rows(tmp_path):
     tokens the peak heap (anonymous resident memory) stays within 20 MiB of 1,000 rows' (measured: 429 vs 437 MiB;
     holding 4,000 more rows' three 512-token int64 sequences alone would take ~47 MiB, their logits for one
     full-data pass gigabytes). The total peak RSS also counts the mapped file's pages once read (625 → 660 MiB)."""
-    import subprocess
     import sys
+
+    from tests.processes import run_or_fail
 
     script = __import__("pathlib").Path(__file__).parent / "scripts" / "train_jsonl_rss.py"
     peaks = {}
     for rows in (1000, 5000):
         env = __import__("os").environ | {"HF_DATASETS_CACHE": str(tmp_path / "hf-cache"), "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([sys.executable, str(script), str(tmp_path / f"n{rows}"), str(rows)], check=True,
-                              capture_output=True, text=True, env=env, timeout=600)
+        done = run_or_fail([sys.executable, str(script), str(tmp_path / f"n{rows}"), str(rows)], env)
         peaks[rows] = json.loads(done.stdout.strip().splitlines()[-1])["peak_anonymous_mib"]
     assert peaks[5000] - peaks[1000] < 20, peaks

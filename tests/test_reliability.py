@@ -9,7 +9,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -31,7 +30,7 @@ from vpo_llm.online import OnlineConfig, train_online  # noqa: E402
 from vpo_llm.tasks import TaskConfig  # noqa: E402
 from vpo_llm.training import DatasetConfig, OfflineConfig, train_offline  # noqa: E402
 
-from tests.processes import kill_when, start  # noqa: E402
+from tests.processes import kill_when, run_or_fail, start  # noqa: E402
 
 NAN, INF = math.nan, math.inf
 BAD = {  # category → values that must be refused
@@ -257,6 +256,14 @@ def test_nonfinite_gradient_is_caught_too(monkeypatch):
         train_offline(SMALL, progress=False)
 
 
+def test_a_failing_subprocess_fails_the_test_with_its_stderr():
+    """The helper every subprocess test uses: the report names the exit status and shows the traceback's tail."""
+    command = [sys.executable, "-c", "import sys; print('progress'); sys.stderr.write('Traceback: boom'); sys.exit(3)"]
+    with pytest.raises(pytest.fail.Exception, match="exited 3; its stderr ends:\nTraceback: boom"):
+        run_or_fail(command, dict(os.environ))
+    assert run_or_fail([sys.executable, "-c", "print('done')"], dict(os.environ)).stdout == "done\n"
+
+
 # ----------------------------------------------------------------------------- kill a theory sweep
 @pytest.mark.parametrize("how", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGKILL])
 def test_killed_theory_sweep_resumes_to_the_same_records(tmp_path, how):
@@ -265,13 +272,13 @@ def test_killed_theory_sweep_resumes_to_the_same_records(tmp_path, how):
     args = [sys.executable, "-m", "vpo.cli", "theory", "online", "--instance", "tabular-small", "--algorithm", "vpo",
             "--optimistic-method", "local", "--T", "120", "--seeds", *map(str, range(8))]
     clean, killed = tmp_path / "clean" / "run.json", tmp_path / "killed" / "run.json"
-    subprocess.run([*args, "--out", str(clean)], check=True, env=env, capture_output=True, timeout=600)
+    run_or_fail([*args, "--out", str(clean)], env)
     cells = killed.parent / ".cells"
     process = start([*args, "--out", str(killed)], env)
     kill_when(process, lambda: len(list(cells.glob("*.json"))) >= 2, how=how)  # the driver and its joblib workers
     finished = len(list(cells.glob("*.json")))
     assert 2 <= finished < 8 and not killed.exists()  # (a SIGKILL mid-write may leave a temporary file behind)
-    subprocess.run([*args, "--out", str(killed)], check=True, env=env, capture_output=True, timeout=600)
+    run_or_fail([*args, "--out", str(killed)], env)
     assert not list(cells.glob(".*"))  # the resumed run swept any, and left none of its own
     a, b = json.loads(clean.read_text())["results"], json.loads(killed.read_text())["results"]
     assert a == b
