@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 
 import vpo_theory as vt
 from vpo_theory import certified
+from vpo_theory.certified import ball, bounds as cell_bounds_module, objective as objective_module, polytope, search
 
 from tests.strategies import random_linear_problem
 
@@ -156,17 +157,17 @@ def test_every_cell_bound_is_below_the_objective_in_its_cell(seed, num_responses
     pi_ref, rho, counts = _problem(seed, num_responses, num_pairs)
     bound = 1.5
     basis = _plane_basis(pi_ref[0])  # (Y, Y−1)
-    objective = certified._Objective(basis[None], counts, np.log(pi_ref), rho, beta, alpha, 0.0)
-    space = certified._PolytopeClass(basis, bound)
+    objective = objective_module.Objective(basis[None], counts, np.log(pi_ref), rho, beta, alpha, 0.0)
+    space = polytope.PolytopeRegion(basis, bound)
     rng = np.random.default_rng(seed)
     cells = space.initial_cells()
     cells = cells[rng.choice(len(cells), size=min(12, len(cells)), replace=False)]
     centre = cells.mean(axis=1, keepdims=True)
     cells = centre + shrink * (cells - centre)  # smaller cells, still inside the polytope (it is convex)
     incumbent = cells[0].mean(axis=0)
-    gradient = certified._gradient(objective, incumbent)
+    gradient = objective.gradient(incumbent)
     multipliers = space.multipliers(incumbent, gradient)
-    bounds = certified._cell_bounds(objective, space, cells, incumbent, multipliers)
+    bounds = cell_bounds_module.cell_bounds(objective, space, cells, incumbent, multipliers)
     weights = rng.dirichlet(np.ones(cells.shape[1]), size=(len(cells), 400))  # (n, 400, m)
     points = np.einsum("npm,nmk->npk", weights, cells)
     values = np.array([[_objective((basis @ w)[None], counts, pi_ref, rho, beta, alpha) for w in cell] for cell in points])
@@ -257,10 +258,10 @@ def test_dropped_cells_hold_no_point_of_the_searched_faces():
     pi_cal = rng.dirichlet(np.ones(Y))
     basis = _plane_basis(pi_cal)
     uncompared = np.array([False, True, True, False, True, True])
-    space = certified._PolytopeClass(basis, bound, uncompared)
+    space = polytope.PolytopeRegion(basis, bound, uncompared)
     cells = space.initial_cells()
     for _ in range(6):
-        cells = certified._bisect(cells)
+        cells = cell_bounds_module.bisect(cells)
     dropped = cells[space.outside(cells)]
     assert 0 < len(dropped) < len(cells)
     points = []
@@ -275,7 +276,7 @@ def test_dropped_cells_hold_no_point_of_the_searched_faces():
         if abs(r[free]) <= bound:
             points.append(basis.T @ r)
     for point in points:
-        weights = certified._barycentric(dropped, point)  # (n, m)
+        weights = cell_bounds_module.barycentric(dropped, point)  # (n, m)
         assert not np.any(np.all(weights >= -1e-9, axis=1))  # inside no dropped cell
 
 
@@ -331,14 +332,14 @@ def test_leaves_restricted_to_faces_are_not_reused_once_a_response_is_first_comp
         counts[0, a, b] += 1
     fit = vt.fit_vpo(vt.Problem(pi_ref, rho, 0.5), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=1.0, max_cells=500)
     (partition,) = fit.partitions
-    np.testing.assert_array_equal(partition.uncompared, [False, False, False, False, True, True])
+    np.testing.assert_array_equal(partition.faces, [False, False, False, False, True, True])
     basis = _plane_basis(pi_ref[0])
     for new_pair, reusable in [((1, 3), True), ((4, 0), False), ((5, 4), False)]:
         more = counts.copy()
         more[0, new_pair[0], new_pair[1]] += 1
-        objective = certified._Objective(basis[None], more, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
-        space = certified._PolytopeClass(basis, 1.0, certified._uncompared(objective))
-        assert certified._reusable(partition, more, 2.0, space) is reusable
+        objective = objective_module.Objective(basis[None], more, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
+        space = polytope.PolytopeRegion(basis, 1.0, objective.uncompared())
+        assert search.reusable_partition(partition, more, 2.0, space) is reusable
 
 
 def test_a_reused_partition_that_exhausts_the_budget_is_followed_by_a_fresh_search():
@@ -352,17 +353,17 @@ def test_a_reused_partition_that_exhausts_the_budget_is_followed_by_a_fresh_sear
     args, options = (basis, counts, np.log(pi_ref), rho, 0.25), {"weight": 2.0, "kind": "polytope", "bound": 1.5}
     cold, _ = certified.certified_minimize(*args, **options)
     assert cold.certified and cold.cells > 1  # the whole-class check alone does not close this one
-    objective = certified._Objective(basis, counts, np.log(pi_ref), rho, 0.25, 2.0, 0.0)
-    space = certified._PolytopeClass(basis[0], 1.5, certified._uncompared(objective))
+    objective = objective_module.Objective(basis, counts, np.log(pi_ref), rho, 0.25, 2.0, 0.0)
+    space = polytope.PolytopeRegion(basis[0], 1.5, objective.uncompared())
     initial = space.initial_cells()
     initial = initial[~space.outside(initial)]
     tolerance = 1e-8 * (1 + abs(cold.objective))
-    multipliers = space.multipliers(cold.w, certified._gradient(objective, cold.w))
-    open_cells = certified._cell_bounds(objective, space, initial, cold.w, multipliers,
+    multipliers = space.multipliers(cold.w, objective.gradient(cold.w))
+    open_cells = cell_bounds_module.cell_bounds(objective, space, initial, cold.w, multipliers,
                                         cold.objective - tolerance) < cold.objective - tolerance
     settled = initial[~open_cells]
     for _ in range(8):
-        settled = certified._bisect(settled)
+        settled = cell_bounds_module.bisect(settled)
         settled = settled[~space.outside(settled)]
     cells = np.concatenate([initial[open_cells], settled])
     carried = certified.Partition(cells, np.full(len(cells), -np.inf), counts.astype(float), 2.0, space.uncompared)
@@ -400,7 +401,7 @@ def test_triangulation_tiles_the_polytope():
 
     pi_ref, _, _ = _problem(4, 5, 0)
     basis = _plane_basis(pi_ref[0])
-    space = certified._PolytopeClass(basis, 1.0)
+    space = polytope.PolytopeRegion(basis, 1.0)
     cells = space.initial_cells()
     volumes = np.abs(np.linalg.det(cells[:, 1:] - cells[:, :1])) / math.factorial(basis.shape[1])
     rng = np.random.default_rng(0)
@@ -412,7 +413,7 @@ def test_triangulation_tiles_the_polytope():
     assert volumes.min() > 1e-9
     assert volumes.sum() == pytest.approx(volume, rel=0.02)
     for point in samples[inside][:200]:
-        assert np.any(np.all(certified._barycentric(cells, point) >= -1e-9, axis=1))
+        assert np.any(np.all(cell_bounds_module.barycentric(cells, point) >= -1e-9, axis=1))
 
 
 def _linear_problem(dimension: int, num_pairs: int, seed: int):
@@ -465,8 +466,8 @@ def test_linear_cold_start_matches_a_many_start_search_in_eight_dimensions(num_p
     At 600 comparisons the check closes from the usual starts, and the fit skips the sphere search (a proof needs
     no better incumbent) — and still equals the independent search."""
     sphere_searches = []
-    original = certified._sphere_candidates
-    monkeypatch.setattr(certified, "_sphere_candidates",
+    original = ball.BallRegion.cold_candidates
+    monkeypatch.setattr(ball.BallRegion, "cold_candidates",
                         lambda *args: sphere_searches.append(args) or original(*args))
     instance = vt.make_instance("linear-d8", 0)
     X, Y = instance.pi_ref.shape

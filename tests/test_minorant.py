@@ -1,4 +1,4 @@
-"""The quadratic minorants of the ball class (vpo_theory._minorant) and the certificates built on them.
+"""The quadratic minorants of the ball class (vpo_theory.certified.minorant) and the certificates built on them.
 
 Expected values come from elsewhere: the objective written out directly, random points of each region, an
 SLSQP solve of the constrained quadratic from many starts, a many-start search of the ball.
@@ -14,7 +14,9 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 import vpo_theory as vt
-from vpo_theory import _minorant, certified
+from vpo_theory import certified
+from vpo_theory.certified import minorant as _minorant
+from vpo_theory.certified.objective import Objective
 
 from tests.strategies import random_linear_problem
 
@@ -25,7 +27,7 @@ def _linear(dimension: int, num_pairs: int, seed: int, *, alpha: float = 2.0, be
     problem, counts, centred = random_linear_problem(dimension, num_pairs, seed, num_contexts=5, num_responses=6,
                                                      beta=beta)
     pi_ref = problem.pi_ref
-    objective = certified._Objective(centred, counts, np.log(pi_ref), problem.rho, beta, alpha, 0.0)
+    objective = Objective(centred, counts, np.log(pi_ref), problem.rho, beta, alpha, 0.0)
     return problem, counts, centred, objective
 
 
@@ -61,6 +63,38 @@ def test_the_minorant_lies_below_the_objective_on_its_region(seed, dimension, nu
     assert np.all(quadratic <= objective.value(points) + 1e-9 * (1 + np.abs(quadratic)))
     exact = objective.hessian(centre)  # the minorant's curvature is below the Hessian at its anchor
     assert np.linalg.eigvalsh(exact - hessians[0])[0] >= -1e-9 * (1 + np.abs(exact).max())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), dimension=st.sampled_from([2, 4, 8, 16]), num_pairs=st.sampled_from([0, 5, 50]),
+       log10_beta=st.floats(-3.0, 0.0), peak=st.sampled_from([1.0, 5.0, 20.0]), bound=st.sampled_from([1.0, 2.0, 8.0]),
+       radius=st.sampled_from([0.01, 0.1, 1.0, 16.0]), alpha=st.sampled_from([0.5, 4.0, 20.0]))
+def test_the_minorant_holds_in_floating_point_at_small_beta_and_peaked_policies(seed, dimension, num_pairs, log10_beta,
+                                                                                peak, bound, radius, alpha):
+    """q ≤ f where the Bennett matrix meets rounding: β down to 1e-3, π_ref masses down to 1e-9 (logits spread by
+    up to 20), anchors near the sphere of a ball up to B = 8, up to 16 dimensions. Formed uncentred, the anchor's
+    covariance cancelled to rounding noise (or NaN) and g(S/β) up to e⁷⁰⁰ multiplied it: q then lay above f."""
+    rng = np.random.default_rng(seed)
+    X, Y, beta = 3, 6, 10.0**log10_beta
+    features = rng.normal(size=(X, Y, dimension)) / np.sqrt(dimension)
+    logits = rng.normal(size=(X, Y)) * peak
+    pi_ref = np.maximum(np.exp(logits - logits.max(axis=1, keepdims=True)), 1e-9)
+    pi_ref /= pi_ref.sum(axis=1, keepdims=True)
+    counts = np.zeros((X, Y, Y))
+    for _ in range(num_pairs):
+        counts[rng.integers(X), *rng.choice(Y, 2, replace=False)] += 1
+    centred = features - np.einsum("xy,xyd->xd", pi_ref, features)[:, None, :]
+    objective = Objective(centred, counts, np.log(pi_ref), np.full(X, 1 / X), beta, alpha, 0.0)
+    centre = rng.normal(size=dimension)
+    centre *= bound * rng.uniform(0.5, 1.0) / np.linalg.norm(centre)
+    with np.errstate(over="raise", invalid="raise"):  # no overflow, no NaN on the way
+        values, grads, hessians = _minorant.quadratic_minorants(objective, centre[None], np.array([radius]), bound)
+    assert np.all(np.isfinite(hessians))
+    points = _in_region(rng, centre, radius, bound, 2000)
+    step = points - centre
+    quadratic = values[0] + step @ grads[0] + 0.5 * np.einsum("nk,kl,nl->n", step, hessians[0], step)
+    exact = objective.value(points)
+    assert np.all(quadratic <= exact + 1e-9 * (1 + np.abs(exact)))
 
 
 @pytest.mark.parametrize("seed", range(12))

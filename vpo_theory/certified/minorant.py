@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from . import kernels
+from .. import kernels
 
 __all__ = ["quadratic_minorants", "ball_pair_minimum"]
 
@@ -32,26 +32,75 @@ _BISECTIONS = 40  # the search over λ₂: the bracket shrinks by 2^40 (every it
 _NEWTON = 16  # Newton steps for λ₁ (quadratic convergence; every iterate gives a valid bound)
 
 
+#: Rounding: relative error allowed for in every computed quantity that a bound must not underestimate.
+_EPS = np.finfo(np.float64).eps
+#: g(s) is taken as +inf (Bennett's matrix unused, Hoeffding's taken) where e^s would come near overflow.
+_MAX_BENNETT_EXPONENT = 700.0
+
+
 def _phi(T):
-    """φ(T) = 2(e^{−T} + T − 1)/T², with its series near 0 (1 − T/3 + T²/12)."""
+    """φ(T) = 2(e^{−T} + T − 1)/T² (decreasing), never above its true value: near 0 the alternating series
+    1 − T/3 + T²/12 − T³/60 (the next term is positive, so the truncation is below φ), and T enlarged by its
+    rounding first (a larger T gives a smaller φ)."""
+    T = T * (1.0 + 16 * _EPS)
     small = T < 1e-3
     Ts = np.where(small, 1.0, T)
-    return np.where(small, 1.0 - T / 3.0 + T * T / 12.0, 2.0 * (np.expm1(-Ts) + Ts) / Ts**2)
+    return np.where(small, 1.0 - T / 3.0 + T * T / 12.0 - T**3 / 60.0,
+                    2.0 * (np.expm1(-Ts) + Ts) / Ts**2 * (1.0 - 16 * _EPS))
 
 
 def _bennett(s):
-    """g(s) = (eˢ − 1 − s)/s², with its series near 0 (½ + s/6 + s²/24); +inf where eˢ overflows."""
+    """g(s) = (eˢ − 1 − s)/s² (increasing), never below its true value: near 0 the series ½ + s/6 + s²/24 plus
+    s³/100 (≥ the whole tail Σ_{j≥3} s^j/(j+2)! for s < 10⁻³), elsewhere enlarged by its rounding (e^s carries
+    the relative error of s times s); +inf where e^s nears overflow."""
     small = s < 1e-3
-    ss = np.where(small, 1.0, np.minimum(s, 700.0))
-    value = np.where(small, 0.5 + s / 6.0 + s * s / 24.0, (np.expm1(ss) - ss) / ss**2)
-    return np.where(s > 700.0, np.inf, value)
+    ss = np.where(small, 1.0, np.minimum(s, _MAX_BENNETT_EXPONENT))
+    value = np.where(small, 0.5 + s / 6.0 + s * s / 24.0 + s**3 / 100.0,
+                     (np.expm1(ss) - ss) / ss**2 * (1.0 + 64 * _EPS * (1.0 + ss)))
+    return np.where(s > _MAX_BENNETT_EXPONENT, np.inf, value)
+
+
+def _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bound):
+    """(n, X, k, k) matrices M_x with β·KL(π₀ ‖ π_r) ≤ ½ ΔwᵀM_xΔw on each region: per context the smaller (top
+    eigenvalue) of Hoeffding's Gram/(2β) and Bennett's 2g(S/β)/β·Cov_{π₀}, both valid as computed:
+
+    - the covariance is formed centred, Σ_y π_y (b_y − b̄)(b_y − b̄)ᵀ, which keeps its relative accuracy for a peaked
+      π₀ (the uncentred Bᵀdiag(π)B − (Bᵀπ)(Bᵀπ)ᵀ cancels to rounding noise there); the error in b̄ only adds a
+      positive semidefinite term;
+    - what rounding can still take from it — the relative error of each π_y (that of its logit, up to
+      ε·(|logit| + |log Z|)), the sums' rounding, and the mass of responses whose π_y underflowed to 0 (< 1e-300
+      each, times the largest squared spread) — is added back as a multiple of the identity;
+    - g(S/β) is enlarged by its rounding and is +inf near overflow, and S by its own rounding; where g·margin would
+      outgrow Hoeffding's matrix, or anything is not finite, Hoeffding's is taken.
+    """
+    beta = objective.beta
+    basis = objective.basis  # (X, Y, k)
+    Y = basis.shape[1]
+    S = (np.minimum(radii[:, None, None, None] * spread_norm,
+                    bound * spread_norm - np.einsum("xyzk,mk->mxyz", spread, points)).max(axis=(2, 3))
+         * (1.0 + 16 * _EPS))  # (n, X): Δr_y − E Δr ≤ S on the region
+    mean = np.einsum("xyk,mxy->mxk", basis, pi0)  # (m, X, k) b̄ = B_xᵀπ₀
+    centred = basis[None] - mean[:, :, None, :]  # (m, X, Y, k) b_y − b̄
+    covariance = np.einsum("mxy,mxyk,mxyl->mxkl", pi0, centred, centred, optimize=True)  # (m, X, k, k)
+    trace = np.einsum("mxy,mxyk,mxyk->mx", pi0, centred, centred)  # (m, X) Σ_y π_y‖b_y − b̄‖²
+    logits = np.abs(r0 / beta + objective.log_pi_ref).max(axis=-1)  # (m, X): π's relative error ≲ ε·(this + log Z)
+    margin = (64 * _EPS * (Y + 2.0 * logits + 1.0)) * trace + Y * 1e-300 * spread_norm.max(axis=(1, 2))**2
+    eye = np.eye(basis.shape[-1])
+    g = _bennett(S / beta)  # (n, X), +inf near overflow
+    scale = np.where(np.isfinite(g), 2.0 * g / beta, 0.0)  # (n, X)
+    bennett = scale[..., None, None] * (covariance + margin[..., None, None] * eye)  # (n, X, k, k)
+    hoeffding = objective.gram / (2.0 * beta)  # (X, k, k) B_xᵀB_x/(2β), any anchor
+    usable = np.isfinite(g) & np.all(np.isfinite(bennett), axis=(-2, -1))
+    top = np.linalg.eigvalsh(np.where(usable[..., None, None], bennett, 0.0))[..., -1]
+    use_bennett = usable & (top < np.linalg.eigvalsh(hoeffding)[:, -1])
+    return np.where(use_bennett[..., None, None], bennett, hoeffding)
 
 
 def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound: float):
     """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ, ‖w‖ ≤ R} for each anchor c and radius ρ (n,).
 
     ``anchors``: (n, k), or one anchor (k,) shared by all n regions (the incumbent: f, ∇f, π₀ are computed once).
-    ``objective``: certified._Objective (basis (X, Y, k), counts, log π_ref, ρ, β, weight a, ridge).
+    ``objective``: an ``objective.Objective`` (basis (X, Y, k), counts, log π_ref, ρ, β, weight a, ridge).
     A margin z = d·w of a compared pair moves by |d·(w − c)| ≤ min(ρ‖d‖, R‖d‖ + |d·c|) over the region (the
     second because ‖w‖ ≤ R), which is the T of φ; likewise for the spread S of the rewards' change in Bennett's bound.
     """
@@ -64,12 +113,12 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
     grads = np.broadcast_to(grad_convex + grad_concave, (n, k))
     r0 = objective.rewards(points)  # (m, X, Y)
     # ℓ: every compared pair {a, b} once, with its total count n_ab + n_ba (the objective's edges)
-    x, a, b = objective._edges
-    d = objective._edge_directions  # (P, k) ∇ of the margin r_a − r_b
+    x, a, b = objective.edges
+    d = objective.edge_directions  # (P, k) ∇ of the margin r_a − r_b
     z0 = r0[:, x, a] - r0[:, x, b]  # (m, P)
     reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), bound * np.linalg.norm(d, axis=1)
                        + np.abs(points @ d.T))  # (n, P) T
-    weight = objective._edge_counts * expit(z0) * expit(-z0) * _phi(reach)  # (n, P)
+    weight = objective.edge_counts * expit(z0) * expit(-z0) * _phi(reach) * (1.0 - 16 * _EPS)  # (n, P)
     hessians = np.einsum("np,pk,pl->nkl", weight, d, d, optimize=True)
     if objective.ridge:
         hessians += objective.ridge * np.eye(k)
@@ -77,17 +126,7 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
         _, _, pi0 = kernels.optimal_value_pieces(r0, objective.log_pi_ref, objective.rho, objective.beta)  # (m, X, Y)
         spread = basis[:, :, None, :] - basis[:, None, :, :]  # (X, Y, Y, k) b_y − b_y'
         spread_norm = np.linalg.norm(spread, axis=-1)  # (X, Y, Y)
-        S = np.minimum(radii[:, None, None, None] * spread_norm,
-                       bound * spread_norm - np.einsum("xyzk,mk->mxyz", spread, points)).max(axis=(2, 3))  # (n, X)
-        projected = np.einsum("xyk,mxy->mxk", basis, pi0)  # B_xᵀπ₀
-        covariance = (np.einsum("xyk,mxy,xyl->mxkl", basis, pi0, basis, optimize=True)
-                      - np.einsum("mxk,mxl->mxkl", projected, projected))  # B_xᵀ(diag π₀ − π₀π₀ᵀ)B_x
-        bennett = (2.0 * _bennett(S / objective.beta) / objective.beta)[..., None, None] * covariance  # (n, X, k, k)
-        hoeffding = objective._gram / (2.0 * objective.beta)  # (X, k, k) B_xᵀB_x/(2β), any anchor
-        finite = np.all(np.isfinite(bennett), axis=(-2, -1))
-        use_bennett = finite & (np.linalg.eigvalsh(np.where(finite[..., None, None], bennett, 0.0))[..., -1]
-                                < np.linalg.eigvalsh(hoeffding)[:, -1])
-        per_context = np.where(use_bennett[..., None, None], bennett, hoeffding)  # (n, X, k, k)
+        per_context = _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bound)  # (n, X, k, k)
         hessians -= objective.weight * np.einsum("x,nxkl->nkl", objective.rho, per_context)
     return values, grads, hessians
 

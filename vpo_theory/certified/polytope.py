@@ -1,0 +1,184 @@
+"""The tabular class of one context as a polytope, triangulated exactly  (docs/theory.md §10, "The partition").
+
+    P = {w : |(B w)_y| ≤ R for every y},   B (Y, k) an orthonormal basis of the calibrated plane {π_cal·r = 0}.
+
+Its vertices are enumerated (Y·2^(Y−1) candidates) and tiled by a pulling triangulation; the faces of the
+responses no comparison involves restrict the search (``PolytopeRegion.outside``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import nnls
+
+from .region import ACTIVE, Region
+
+__all__ = ["PolytopeRegion", "polytope_vertices", "MAX_VERTEX_ENUMERATION"]
+
+MAX_VERTEX_ENUMERATION = 2**16  # Y·2^(Y−1) candidate vertices at most (Y ≤ 13)
+_TRIANGULATIONS: dict = {}  # (basis, bound) → the polytope's triangulation, the 256 most recent
+
+
+class PolytopeRegion(Region):
+    """{w : |(B w)_y| ≤ R}, one context (B (Y, k) orthonormal).
+
+    ``uncompared``: (Y,) the responses no comparison involves, when f is concave in their rewards (no ridge). For
+    fixed rewards of the compared responses the uncompared ones range over the box cut by the calibration plane, a
+    polytope whose vertices have at most one coordinate strictly inside (−R, R); f is concave there (ℓ does not see
+    them, −a·J* is concave), so its minimum over the class is attained where at most one uncompared reward is
+    strictly inside (−R, R). Cells on which two or more of them stay strictly inside are dropped (``outside``): the
+    search runs on the union of those faces, of dimension k − (|U| − 1), instead of the whole polytope — this
+    removes the near-flat valleys (slopes ~1e-4, theory §10) along which rewards of rarely-chosen, uncompared
+    responses trade places at no cost to the data.
+    """
+
+    def __init__(self, basis_rows, bound, uncompared=None):
+        self.rows, self.bound = basis_rows, bound  # (Y, k), R
+        self.dimension = basis_rows.shape[1]
+        self.reward_range = np.full((1, len(basis_rows)), bound)  # |r_y| ≤ R
+        uncompared = np.zeros(len(basis_rows), dtype=bool) if uncompared is None else np.asarray(uncompared, bool)
+        self.uncompared = uncompared if uncompared.sum() >= 2 else np.zeros_like(uncompared)  # (Y,)
+
+    def initial_cells(self):
+        """A triangulation of the polytope (n, k+1, k): a cone from each face's centroid over its facets'.
+
+        (Delaunay on these highly symmetric vertex sets returns mostly flat simplices.)
+        """
+        key = (self.rows.tobytes(), self.rows.shape, float(self.bound))
+        if key not in _TRIANGULATIONS:  # the online loop asks for the same context's class every round
+            vertices = polytope_vertices(self.rows, self.bound)  # (V, k)
+            r = vertices @ self.rows.T  # (V, Y)
+            at_face = np.stack([r >= self.bound * (1 - 1e-9), r <= -self.bound * (1 - 1e-9)], axis=-1)  # (V, Y, 2)
+            simplices = np.array(pulling_triangulation(vertices, at_face, np.arange(len(vertices)), self.rows.shape[1]))
+            simplices.setflags(write=False)
+            if len(_TRIANGULATIONS) >= 256:
+                _TRIANGULATIONS.pop(next(iter(_TRIANGULATIONS)))
+            _TRIANGULATIONS[key] = simplices
+        return _TRIANGULATIONS[key]
+
+    def initial_vertices(self):
+        """(V, k) the vertices of the initial cells: the polytope's own."""
+        return np.unique(self.initial_cells().reshape(-1, self.dimension), axis=0)
+
+    def feasible(self, points):
+        return np.all(np.abs(points @ self.rows.T) <= self.bound * (1 + 1e-12), axis=-1)
+
+    def outside(self, cells):
+        """Cells on which two or more uncompared rewards stay strictly inside (−R, R) (see the class docstring);
+        every cell is inside the polytope. A cell reaching within 1e-9·R of a face counts as touching it."""
+        if not self.uncompared.any():
+            return np.zeros(len(cells), dtype=bool)
+        r = cells @ self.rows[self.uncompared].T  # (n, m, |U|), affine in w: extremes at the vertices
+        inside = (r.max(axis=1) < self.bound * (1 - 1e-9)) & (r.min(axis=1) > -self.bound * (1 - 1e-9))  # (n, |U|)
+        return inside.sum(axis=1) >= 2
+
+    def multipliers(self, w, grad):
+        """Linear multipliers λ_y ≥ 0 of the active faces s_y·r_y ≤ R (least squares on ∇f + Σ λ_y s_y b_y = 0)."""
+        r = self.rows @ w
+        sides = np.where(r < 0, -1.0, 1.0)  # which face of |r_y| ≤ R is nearer
+        active = np.abs(r) >= self.bound * (1 - ACTIVE)
+        mu = np.zeros(len(r))
+        if active.any():
+            normals = sides[active, None] * self.rows[active]  # (a, k) ∇(s_y r_y)
+            mu[active] = nnls(normals.T, -grad)[0]
+        return mu, sides
+
+    def lagrangian_terms(self, multipliers, cells, points):
+        """Σ_y μ_y φ_y (and its gradient) at points of each cell, (n, k) or (n, m, k) and its gradient at the vertices and at ``points``, and a Loewner lower bound of its Hessian.
+
+        φ_y(w) = (exp(κ(s_y r_y − R)) − 1)/κ is convex, ≤ 0 on the class, 0 on the face s_y r_y = R,
+        with gradient s_y b_y there (so μ are the faces' ordinary multipliers). Its curvature
+        κ·exp(κ(s_y r_y − R)) is at least 1/(e·d) over a cell whose largest distance to the face is
+        d when κ = 1/d: it grows as the cells around a face shrink, and convexifies the directions
+        the face blocks.
+        """
+        mu, sides = multipliers
+        kappa = 1.0 / self._reach(sides, cells)  # (n, Y)
+        if points.ndim == 3:
+            kappa = kappa[:, None, :]
+        slope = np.exp(kappa * (sides * (points @ self.rows.T) - self.bound))  # (…, Y), in (0, 1] on the class
+        return ((slope - 1.0) / kappa) @ mu, slope @ ((mu * sides)[:, None] * self.rows)
+
+    def lagrangian_curvature(self, multipliers, cells):
+        """(n, k, k) ⪯ ∇²Σ μ_y φ_y over each cell: κ e^{−κ d} = 1/(e d) per face, d its largest distance."""
+        mu, sides = multipliers
+        least = mu / (np.e * self._reach(sides, cells))  # (n, Y)
+        return np.einsum("ny,yk,yl->nkl", least, self.rows, self.rows)
+
+    def whole_class_bound(self, objective, vertices, incumbent) -> float:
+        """C above its tangent plane at the incumbent, −a·J* concave: each least at a vertex of P (exact with no
+        data, where f = −a·J* is concave and its minimum is a vertex)."""
+        c_star, g_star, _, _ = objective.pieces(incumbent, concave=False)
+        _, _, concave, _ = objective.pieces(vertices)
+        return float(c_star + ((vertices - incumbent) @ g_star).min() + concave.min())
+
+    def faces(self):
+        return self.uncompared
+
+    def reusable(self, faces) -> bool:
+        """Leaves restricted to the faces of the same uncompared responses: once a new response is compared, the
+        cells dropped for it are needed again."""
+        return faces is not None and bool(np.array_equal(faces, self.uncompared))
+
+    def _reach(self, sides, cells):
+        """(n, Y) the largest distance R − s_y r_y of each cell's points to each face (at a vertex: r is affine)."""
+        return np.maximum((self.bound - sides * (cells @ self.rows.T)).max(axis=1), 1e-12 * self.bound)
+
+
+def pulling_triangulation(vertices, at_face, members, dimension):
+    """Simplices (lists of k+1 points) triangulating the face spanned by ``vertices[members]`` of that dimension.
+
+    A pulling triangulation: the face's first vertex v is joined to a triangulation of each facet that does not
+    contain v (the faces one more active constraint |r_y| = R cuts out, one dimension lower). Every simplex is
+    full-dimensional within the face, and they tile it.
+    """
+    points = vertices[members]
+    if dimension == 0:
+        return [[points[0]]]
+    if dimension == 1:  # a segment: its two ends
+        spread = points @ (points[-1] - points[0])
+        return [[points[np.argmin(spread)], points[np.argmax(spread)]]]
+    apex = members[0]
+    simplices, seen = [], set()
+    for y in range(at_face.shape[1]):
+        for side in range(2):
+            facet = members[at_face[members, y, side]]
+            key = frozenset(facet.tolist())
+            if len(facet) < dimension or key in seen or apex in key:
+                continue
+            if np.linalg.matrix_rank(vertices[facet] - vertices[facet[0]], tol=1e-9) != dimension - 1:
+                continue
+            seen.add(key)
+            simplices += [[vertices[apex]] + s for s in pulling_triangulation(vertices, at_face, facet, dimension - 1)]
+    return simplices
+
+
+def polytope_vertices(rows: np.ndarray, bound: float) -> np.ndarray:
+    """Vertices of {w : |(B w)_y| ≤ R} for an orthonormal B (Y, k) whose columns span {π_cal·r = 0}.
+
+    In r = B w the set is the box [−R, R]^Y cut by the plane π_cal·r = 0 (k = Y − 1). A vertex
+    has Y − 1 coordinates at ±R and the last, free one (with π_cal > 0) solving the plane's
+    equation inside [−R, R]: Y·2^(Y−1) candidates, enumerated. Returned in w = Bᵀ r, (V, k).
+    """
+    Y, k = rows.shape
+    if k == 0:
+        return np.zeros((1, 0))
+    # the plane's normal: the direction orthogonal to every column of B
+    normal = np.linalg.svd(rows.T, full_matrices=True)[2][-1] if k < Y else None
+    if normal is None:  # no calibration plane (k = Y): the box itself
+        corners = np.array(np.meshgrid(*[[-bound, bound]] * Y, indexing="ij")).reshape(Y, -1).T
+        return corners @ rows
+    if Y * 2 ** (Y - 1) > MAX_VERTEX_ENUMERATION:
+        raise ValueError(f"the certified optimistic step enumerates the class's vertices, Y·2^(Y−1) of them; "
+                         f"Y = {Y} responses is too many (at most 13): use method='sqp-multistart' (a heuristic)")
+    normal = normal / normal[np.argmax(np.abs(normal))]
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * (Y - 1), indexing="ij")).reshape(Y - 1, -1).T * bound
+    found = []
+    for free in np.flatnonzero(np.abs(normal) > 1e-12):
+        r = np.insert(signs, free, 0.0, axis=1)  # (2^(Y−1), Y), the free coordinate still 0
+        r[:, free] = -(r @ normal) / normal[free]  # on the plane
+        found.append(r[np.abs(r[:, free]) <= bound * (1 + 1e-12)])
+    r = np.concatenate(found)
+    r = np.clip(r, -bound, bound)
+    r = np.unique(np.round(r / bound, 12), axis=0) * bound
+    return r @ rows
