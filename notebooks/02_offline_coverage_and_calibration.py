@@ -59,5 +59,5 @@ plt.show()
 # %%
 for name in ["offline-poor-coverage", "offline-rare-optimal"]:
     instance = vt.make_instance(name)
-    row = {cal: mean_subopt(instance, "vpo", 800, calibration=cal) for cal in ["behavior", "chosen", "ref", "uniform"]}
+    row = {cal: mean_subopt(instance, "vpo", 800, calibration=cal) for cal in ["behavior", "chosen", "reference", "uniform"]}
     print(f"{name:24s} " + "  ".join(f"{cal} {value:.4f}" for cal, value in row.items()))

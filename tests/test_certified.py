@@ -339,7 +339,7 @@ def test_leaves_restricted_to_faces_are_not_reused_once_a_response_is_first_comp
         more[0, new_pair[0], new_pair[1]] += 1
         objective = objective_module.Objective(basis[None], more, np.log(pi_ref), rho, 0.5, 2.0, 0.0)
         space = polytope.PolytopeRegion(basis, 1.0, objective.uncompared())
-        assert search.reusable_partition(partition, more, 2.0, space) is reusable
+        assert search.reusable_partition(partition, more, 2.0 * rho, space) is reusable
 
 
 def test_a_reused_partition_that_exhausts_the_budget_is_followed_by_a_fresh_search():
@@ -366,7 +366,7 @@ def test_a_reused_partition_that_exhausts_the_budget_is_followed_by_a_fresh_sear
         settled = cell_bounds_module.bisect(settled)
         settled = settled[~space.outside(settled)]
     cells = np.concatenate([initial[open_cells], settled])
-    carried = certified.Partition(cells, np.full(len(cells), -np.inf), counts.astype(float), 2.0, space.uncompared)
+    carried = certified.Partition(cells, np.full(len(cells), -np.inf), counts.astype(float), 2.0 * rho, space.uncompared)
     budget = cold.cells + 10
     assert len(cells) > budget  # re-bounding the carried leaves alone spends the round's budget
     warm, _ = certified.certified_minimize(*args, **options, partition=carried, max_cells=budget)
@@ -389,7 +389,7 @@ def test_an_uncertified_search_says_so():
 
 @pytest.mark.parametrize("instance_name", ["tabular-small", "tabular-trap"])
 def test_every_online_round_is_certified(instance_name):
-    result = vt.run_online(vt.make_instance(instance_name, 0), "vpo", 25, 1)
+    result = vt.run_online(vt.make_instance(instance_name, 0), "vpo", 25, 1, step_seconds=None)  # cells only
     assert result.certificate["method"] == "certified"
     assert result.certificate["rounds_certified"] == 25
     assert result.certificate["max_gap_over_tolerance"] <= 1.0

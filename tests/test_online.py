@@ -23,7 +23,7 @@ def test_same_seed_same_run():
 def test_oracle_and_reference_regret_are_exact():
     instance = vt.make_instance("tabular-small", 0)
     assert run_online(instance, "oracle", 20, 0).regret[-1] <= 1e-10
-    ref = run_online(instance, "ref", 20, 0)
+    ref = run_online(instance, "reference", 20, 0)
     per_round = vt.suboptimality(instance.pi_ref, instance.reward, instance.pi_ref, instance.rho, instance.beta)
     np.testing.assert_allclose(ref.regret, per_round * np.arange(1, 21), rtol=1e-12)
 
@@ -59,7 +59,7 @@ def test_bad_online_options_are_refused(options, name):
 def test_bad_algorithm_and_horizon_are_refused():
     instance = vt.make_instance("tabular-small", 0)
     with pytest.raises(ValueError, match="algorithm"):
-        run_online(instance, "xpo", 5, 0)
+        run_online(instance, "dueling", 5, 0)
     with pytest.raises(ValueError, match="T"):
         run_online(instance, "vpo", 0, 0)
 
@@ -84,19 +84,19 @@ def test_uncertified_linear_rounds_match_an_independent_many_start_search(monkey
     (not the package's kernels): never worse by more than 1e-6 relative."""
     from scipy.optimize import minimize
 
-    import vpo_theory.online as online
+    import vpo_theory.learners.optimistic as optimistic
     from tests.test_certified import _objective as _direct_objective
 
     instance = vt.make_instance("linear-d8", seed=31)
     rounds = []
-    fit_vpo = online.fit_vpo
+    fit_vpo = optimistic.fit_vpo
 
     def recording(problem, counts, **options):  # each round's data (copied: the loop adds to them in place) and fit
         fit = fit_vpo(problem, counts, **options)
         rounds.append((counts.copy(), options["alpha"], fit))
         return fit
 
-    monkeypatch.setattr(online, "fit_vpo", recording)
+    monkeypatch.setattr(optimistic, "fit_vpo", recording)
     run_online(instance, "vpo", 240, seed=5)
     # calibrated features φ̃ = φ − E_{π_cal} φ (π_cal = π_ref, the default); r = φ̃ θ with ‖θ‖ ≤ B
     features = instance.features - np.einsum("xy,xyd->xd", instance.pi_ref, instance.features)[:, None, :]

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
-from .cvx import solve
 from .data import pair_counts
 from .estimators import center_features
 
@@ -93,6 +91,10 @@ def lcb_policy(confidence: ConfidenceSet, features: np.ndarray, pi_ref: np.ndarr
     program (simplex rows, the norm as a second-order cone through a Cholesky factor, KL with
     ``cp.rel_entr``). With Γ = 0 it is the MLE plug-in policy π_{r̂}.
     """
+    import cvxpy as cp  # imported here: the online learners use this module without cvxpy
+
+    from .cvx import solve
+
     centred = center_features(features, pi_cal)  # (X, Y, d)
     num_contexts, num_responses, dim = centred.shape
     pi = cp.Variable((num_contexts, num_responses), nonneg=True)

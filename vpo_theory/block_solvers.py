@@ -47,14 +47,18 @@ class Block:
     beta: float
     ridge: float
     constraint: Box | Ball | None
+    linear: np.ndarray | None = None  # (Xb, Y): the problem's own linear term ⟨c, r⟩ (XPO, SELM), or None
 
     def reward(self, w):
         return self.basis @ w  # (Xb, Y)
 
     def convex(self, value_weight: float, linear: np.ndarray | None):
-        """w ↦ ℓ(r) + value_weight·J*(r) + ⟨linear, r⟩ + λ/2‖w‖² with gradient and Hessian (in w)."""
+        """w ↦ ℓ(r) + value_weight·J*(r) + ⟨c + linear, r⟩ + λ/2‖w‖² with gradient and Hessian (in w); c the block's
+        own linear term, ``linear`` an extra one (a CCP step's linearized J*)."""
         basis = self.basis
         basis_t = basis.transpose(0, 2, 1)  # (Xb, k, Y)
+        if self.linear is not None:
+            linear = self.linear if linear is None else self.linear + linear
 
         def fun(w, hessian: bool = True):
             r = basis @ w
@@ -73,7 +77,8 @@ class Block:
         r = self.reward(w)
         j_star = float(kernels.optimal_value(r, self.log_pi_ref, self.rho, self.beta))  # J* (theory §2)
         nll = float(kernels.bt_nll_counts(r, self.counts).sum())  # ℓ (theory §3)
-        return nll - sign * alpha * j_star + 0.5 * self.ridge * float(w @ w)
+        linear = 0.0 if self.linear is None else float(np.sum(self.linear * r))
+        return nll + linear - sign * alpha * j_star + 0.5 * self.ridge * float(w @ w)
 
 
 def strictly_convex(alpha: float, ridge: float, rho: np.ndarray) -> bool:
@@ -176,7 +181,7 @@ def solve_optimistic_heuristic(block: Block, alpha: float, starts: list[np.ndarr
 
 
 def solve_certified_block(block: Block, alpha: float, w_init, bound: float, linear: bool, init, index: int,
-                     max_cells: int | None):
+                          max_cells: int | None, max_seconds: float | None = None):
     """The global minimum of ℓ − αJ* (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
 
     Local SQP solves polish the incumbent: from the warm start (or, when there is none, 0 and each response's
@@ -194,9 +199,9 @@ def solve_certified_block(block: Block, alpha: float, w_init, bound: float, line
     default_cells = LINEAR_MAX_CELLS if linear else DEFAULT_MAX_CELLS
     solution, partition = certified_minimize(
         block.basis, block.counts, block.log_pi_ref, block.rho, block.beta, weight=alpha, ridge=block.ridge,
-        kind="ball" if linear else "polytope", bound=bound, starts=starts,
+        linear=block.linear, kind="ball" if linear else "polytope", bound=bound, starts=starts,
         polish=lambda w: local_sqp(block, alpha, w)[0], partition=previous, rtol=DEFAULT_RTOL,
-        max_cells=default_cells if max_cells is None else int(max_cells),
+        max_cells=default_cells if max_cells is None else int(max_cells), max_seconds=max_seconds,
         explore=COLD_SPHERE_STARTS if linear and w_init is None else 0)
     return solution.w, solution, partition
 
@@ -267,7 +272,7 @@ def local_sqp(block: Block, alpha: float, w_start: np.ndarray, sign: int = +1):
     return w, converged, int(result.nit), residual, [objective]
 
 
-def tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=None):
+def tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=None, linear=None):
     """One block per context (except ``skip``-ped ones): basis of {v ∈ R^Y : π_cal(x)·v = 0}, orthonormal (Y, Y−1)."""
     blocks = []
     for i in range(counts.shape[0]):
@@ -279,11 +284,11 @@ def tabular_blocks(counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, skip=Non
             A = np.concatenate([basis[0], -basis[0]])
             constraint = Box(A, np.full(len(A), bound))
         blocks.append((slice(i, i + 1), Block(basis, counts[i : i + 1], log_pi_ref[i : i + 1], rho[i : i + 1], beta,
-                                               ridge, constraint)))
+                                               ridge, constraint, None if linear is None else linear[i : i + 1])))
     return blocks
 
 
-def linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
+def linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound, linear=None):
     centred = kernels.centred_features(features, pi_cal)  # (X, Y, d)
     flat = centred.reshape(-1, centred.shape[-1])
     _, singular, vt = np.linalg.svd(flat, full_matrices=False)
@@ -291,7 +296,7 @@ def linear_block(features, counts, pi_cal, log_pi_ref, rho, beta, ridge, bound):
     theta_map = vt[:rank].T  # (d, k) orthonormal: θ = V w
     basis = centred @ theta_map  # (X, Y, k)
     constraint = Ball(bound) if bound is not None else None
-    return Block(basis, counts, log_pi_ref, rho, beta, ridge, constraint), theta_map
+    return Block(basis, counts, log_pi_ref, rho, beta, ridge, constraint, linear), theta_map
 
 
 def warm_start(init, block: Block, rows, theta_map):

@@ -96,7 +96,7 @@ class VPOFit:
     reward: np.ndarray  # (X, Y) calibrated reward estimate r̂
     policy: np.ndarray  # (X, Y) π_{r̂}
     theta: np.ndarray | None  # (d,) minimum-norm θ̂ (linear class), else None
-    objective: float  # ℓ(r̂) − s·α·J*(r̂) + λ/2 ‖θ̂‖², the minimized objective
+    objective: float  # ℓ(r̂) + ⟨c, r̂⟩ − s·α·J*(r̂) + λ/2 ‖θ̂‖², the minimized objective
     nll: float  # ℓ(r̂; D), sum form
     optimal_value: float  # J*(r̂)
     stationarity: float  # convex solves: gradient norm or barrier gap; s = +1: ‖r_{k+1} − r_k‖_∞ of one more CCP step
@@ -108,6 +108,7 @@ class VPOFit:
     gap: float | None = None  # objective − lower_bound (≥ 0)
     certified: bool | None = None  # gap ≤ 1e-8·(1 + |objective|) (summed over the contexts' tolerances)
     cells: int = 0  # simplices the branch and bound examined
+    stopped: str | None = None  # "certified": "closed", or which budget ended the search ("cells", "seconds")
     partitions: list = field(default_factory=list, repr=False)  # the searches' leaves, reused by fit_vpo(init=this)
 
 
@@ -120,9 +121,10 @@ def center_features(features, pi_cal) -> np.ndarray:
 
 
 def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | None = None, ridge: float = 0.0,
-            init: VPOFit | None = None, method: str = "certified", max_cells: int | None = None,
-            num_starts: int = 4, seed: int = 0, tol: float = 1e-9, max_ccp_iter: int = 2000) -> VPOFit:
-    """Exact VPO reward and policy  (theory §4): r̂ = argmin_{r∈R} ℓ(r; D) − s·α·J*(r) + λ/2‖θ‖².
+            linear=None, init: VPOFit | None = None, method: str = "certified", max_cells: int | None = None,
+            max_seconds: float | None = None, num_starts: int = 4, seed: int = 0, tol: float = 1e-9,
+            max_ccp_iter: int = 2000) -> VPOFit:
+    """Exact VPO reward and policy  (theory §4): r̂ = argmin_{r∈R} ℓ(r; D) + ⟨c, r⟩ − s·α·J*(r) + λ/2‖θ‖².
 
     Args:
       problem: a ``Problem`` (π_ref, ρ, β, and features φ (X, Y, d) for the linear class r = ⟨φ̃, θ⟩) or a
@@ -137,6 +139,8 @@ def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | No
         (then ℓ + αJ* grows in every calibrated direction). Otherwise a ValueError says so —
         e.g. the MLE on separable data has no finite minimizer and never silently diverges.
       ridge: λ ≥ 0 adds λ/2‖θ‖² (the λ of the confidence sets, theory §8).
+      linear: (X, Y) coefficients c of a linear term ⟨c, r⟩ (None: none) — the sampled exploration terms of XPO
+        and SELM as bandits (theory §6, "Baselines"). Convex and concave at once, so every method handles it.
       init: a previous fit to warm-start from (online loops; with "certified", its partitions are reused).
       method: sign = +1 only — "certified" (default: the global minimum by branch and bound, with
         ``lower_bound``, ``gap`` and ``certified`` on the result; see ``vpo_theory.certified``).
@@ -149,13 +153,16 @@ def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | No
         tabular class (each context: Y − 1 dimensions; fast up to Y = 6, see the README), 2 000 for
         the linear class (k dimensions; beyond k ≈ 4 only problems the data have made convex around
         the minimizer are certified quickly).
+      max_seconds: "certified" only — a wall-clock budget for the search (None: none); when it runs out the fit
+        returns its best point with the proven lower bound and gap reached, ``certified=False`` unless that gap
+        closed. A time budget can make a fit depend on the machine where it binds; the cell budget does not.
       num_starts: heuristics, linear class — random starts on the sphere of radius bound/2.
       seed: the random starts' seed; tol, max_ccp_iter: CCP stops when ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
     """
     fit = _validate(Problem.of(problem), data, alpha=alpha, sign=sign, pi_cal=pi_cal, bound=bound, ridge=ridge,
-                    method=method, max_cells=max_cells)
+                    linear=linear, method=method, max_cells=max_cells, max_seconds=max_seconds)
     state = _State(np.zeros(fit.problem.pi_ref.shape))
-    if fit.problem.features is None and not fit.optimistic and (init is None or fit.unique):
+    if fit.problem.features is None and not fit.optimistic and fit.linear is None and (init is None or fit.unique):
         _solve_batched(fit, init, state)
     _solve_blocks(fit, init, state, num_starts=num_starts, seed=seed, tol=tol, max_ccp_iter=max_ccp_iter)
     return _assemble(fit, state)
@@ -185,6 +192,8 @@ class _Validated:
     ridge: float
     method: str
     max_cells: int | None
+    linear: np.ndarray | None = None  # (X, Y) or None
+    max_seconds: float | None = None
 
     @property
     def optimistic(self) -> bool:
@@ -239,7 +248,8 @@ def _as_counts(data, shape: tuple[int, int]) -> np.ndarray:
     return counts
 
 
-def _validate(problem: Problem, data, *, alpha, sign, pi_cal, bound, ridge, method, max_cells) -> _Validated:
+def _validate(problem: Problem, data, *, alpha, sign, pi_cal, bound, ridge, linear, method, max_cells,
+              max_seconds) -> _Validated:
     pi_ref = problem.pi_ref
     pi_cal = check_distribution("pi_cal", pi_cal, shape=pi_ref.shape)
     check_support_inside("pi_cal", pi_cal, "pi_ref", pi_ref)
@@ -252,10 +262,20 @@ def _validate(problem: Problem, data, *, alpha, sign, pi_cal, bound, ridge, meth
         raise ValueError(f"`method` must be one of {OPTIMISTIC_METHODS}, got {method!r}")
     if max_cells is not None:
         max_cells = positive_int("max_cells", max_cells)
-    fit = _Validated(problem, _as_counts(data, pi_ref.shape), pi_cal, alpha, sign, bound, ridge, method, max_cells)
+    if max_seconds is not None:
+        max_seconds = positive_scalar("max_seconds", max_seconds)
+    if linear is not None:
+        linear = as_array("linear", linear, ndim=2)
+        if linear.shape != pi_ref.shape:
+            raise ValueError(f"`linear` must have shape (X, Y) = {pi_ref.shape}, got {linear.shape}")
+    fit = _Validated(problem, _as_counts(data, pi_ref.shape), pi_cal, alpha, sign, bound, ridge, method, max_cells,
+                     linear, max_seconds)
     if fit.optimistic and bound is None:
         raise ValueError("`bound` is required for sign=+1: the optimistic objective ℓ − αJ* is unbounded below "
                          "over an unbounded class (theory §4); pass e.g. bound=2*max|r*|")
+    if linear is not None and bound is None and ridge == 0:
+        raise ValueError("`linear` needs `bound=` (or `ridge=` > 0): a linear term can be lowered without end over an "
+                         "unbounded class")
     if bound is None and ridge == 0 and not (alpha > 0 and np.all(problem.rho > 0) and np.all(pi_cal > 0)):
         raise ValueError(
             "this problem may have no finite minimizer (separable data or never-compared responses, with "
@@ -305,11 +325,11 @@ def _solve_blocks(fit: _Validated, init, state: _State, *, num_starts, seed, tol
     problem = fit.problem
     if problem.features is None:
         blocks = tabular_blocks(fit.counts, fit.pi_cal, fit.log_pi_ref, problem.rho, problem.beta, fit.ridge,
-                                fit.bound, skip=state.solved)
+                                fit.bound, skip=state.solved, linear=fit.linear)
         theta_map = None
     else:
         block, theta_map = linear_block(problem.features, fit.counts, fit.pi_cal, fit.log_pi_ref, problem.rho,
-                                        problem.beta, fit.ridge, fit.bound)
+                                        problem.beta, fit.ridge, fit.bound, linear=fit.linear)
         blocks = [(slice(None), block)]
     state.theta_map = theta_map
     rng = None
@@ -317,7 +337,7 @@ def _solve_blocks(fit: _Validated, init, state: _State, *, num_starts, seed, tol
         w_init = warm_start(init, block, rows, theta_map) if init is not None else None
         if fit.optimistic and fit.method == "certified":
             w, solution, partition = solve_certified_block(block, fit.alpha, w_init, fit.bound, theta_map is not None,
-                                                           init, len(state.w_all), fit.max_cells)
+                                                           init, len(state.w_all), fit.max_cells, fit.max_seconds)
             state.certificates.append(solution)
             state.partitions.append(partition)
             converged, iterations, residual = solution.certified, solution.rounds, solution.gap
@@ -344,6 +364,14 @@ def _solve_blocks(fit: _Validated, init, state: _State, *, num_starts, seed, tol
         state.residual = max(state.residual, residual)
 
 
+def _stopped(certificates) -> str | None:
+    """Why the searches ended: "closed" when every one closed, else the budget that ended one ("seconds" first)."""
+    reasons = {c.stopped for c in certificates}
+    if not reasons:
+        return None
+    return next((reason for reason in ("seconds", "cells") if reason in reasons), "closed")
+
+
 def _assemble(fit: _Validated, state: _State) -> VPOFit:
     """The fit's reward, policy, objective and certificate from the solves' answers."""
     problem, reward = fit.problem, state.reward
@@ -354,7 +382,8 @@ def _assemble(fit: _Validated, state: _State) -> VPOFit:
     policy = kernels.softmax_rows(reward / problem.beta + fit.log_pi_ref)  # π_r, rows normalized exactly (theory §2)
     nll = float(kernels.bt_nll_counts(reward, fit.counts).sum())  # ℓ alone (theory §3)
     j_star = float(kernels.optimal_value(reward, fit.log_pi_ref, problem.rho, problem.beta))  # J* (theory §2)
-    objective = nll - fit.sign * fit.alpha * j_star + penalty
+    linear = 0.0 if fit.linear is None else float(np.sum(fit.linear * reward))
+    objective = nll + linear - fit.sign * fit.alpha * j_star + penalty
     lower_bound = gap = certified = None
     if state.certificates:  # the blocks' objectives add up to the total, so do their lower bounds
         lower_bound = min(objective, objective - sum(c.objective - c.lower_bound for c in state.certificates))
@@ -364,4 +393,5 @@ def _assemble(fit: _Validated, state: _State) -> VPOFit:
         stationarity=state.residual, converged=state.converged, iterations=state.iterations, solver=state.solver,
         start_objectives=[float(v) for v in state.start_objectives], lower_bound=lower_bound, gap=gap,
         certified=certified, cells=sum(c.cells for c in state.certificates), partitions=state.partitions,
+        stopped=_stopped(state.certificates),
     )

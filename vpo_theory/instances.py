@@ -112,13 +112,13 @@ class BanditInstance:
         """A named behaviour policy; ``None`` → "default" if defined, else π_ref."""
         if name is None:
             return self.behaviors.get("default", self.pi_ref)
-        if name == "ref":
+        if name in ("reference", "ref"):
             return self.pi_ref
         if name == "uniform":
             return np.full(self.pi_ref.shape, 1.0 / self.num_responses)
         if name not in self.behaviors:
             raise ValueError(f"option `behavior`: instance {self.name!r} has no behaviour {name!r}; "
-                             f"choose from {sorted(self.behaviors) + ['ref', 'uniform']}")
+                             f"choose from {sorted(self.behaviors) + ['reference', 'uniform']}")
         return self.behaviors[name]
 
 

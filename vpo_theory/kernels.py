@@ -38,6 +38,7 @@ __all__ = [
     "centred_features",
     "diagonal_view",
     "bradley_terry_wins",
+    "inverse_cdf",
     "sample_categorical",
     "mean_form_weight",
     "sum_form_weight",
@@ -216,11 +217,18 @@ def bradley_terry_wins(margin: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     return uniform < expit(margin)
 
 
+def inverse_cdf(probabilities: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """The draw y of each row of a (..., Y) table of distributions that the U(0, 1) number ``uniform`` (...) selects:
+    the first y whose cumulative mass exceeds u·(total mass), shape (...). The same uniforms give the same draw from the
+    same distribution — the common random numbers that make two learners see the same data where they agree."""
+    cdf = np.cumsum(probabilities, axis=-1)
+    u = np.asarray(uniform)[..., None] * cdf[..., -1:]
+    return np.minimum((u > cdf).sum(axis=-1), probabilities.shape[-1] - 1).astype(np.int64)
+
+
 def sample_categorical(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
     """One draw per row of a (..., Y) table of distributions, by inverse CDF (vectorized), shape (...)."""
-    cdf = np.cumsum(probabilities, axis=-1)
-    u = rng.uniform(size=probabilities.shape[:-1] + (1,)) * cdf[..., -1:]
-    return np.minimum((u > cdf).sum(axis=-1), probabilities.shape[-1] - 1).astype(np.int64)
+    return inverse_cdf(probabilities, rng.uniform(size=probabilities.shape[:-1]))
 
 
 # --------------------------------------------------------------------------- the VPO weight

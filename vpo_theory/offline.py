@@ -19,42 +19,33 @@ from .estimators import center_features, fit_mle, fit_vpo
 from ._threads import single_blas_thread
 from .validation import check_option_numbers
 from .instances import BanditInstance
-from .options import check_run, option_table, resolve_alpha, resolve_bound, resolve_c_gamma, resolve_calibration
+from .calibration import calibration_name, calibration_table
+from .options import check_run, option, option_table, resolve_alpha, resolve_bound, resolve_c_gamma
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "mle_confidence", "OFFLINE_ALGORITHMS"]
 
-OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "ref")
+OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "reference")
 
 @dataclass
 class OfflineOptions:
-    """Options of ``run_offline``; every field has a default.
+    """Options of ``run_offline``; every field has a default (the command line's flags are generated from them)."""
 
-    alpha: sum-form VPO weight; None → alpha_scale·√N (the regularizer's pull shrinks like 1/√N
-        relative to the N-term likelihood, the rate of the theory).
-    alpha_scale: c in α = c·√N. Default 0.3: the `tuning` figure's choice (figures/tuning.json) from
-        {0.1, 0.3, 1, 3, 10}, the least geometric mean of SubOpt(VPO)/SubOpt(MLE) over four settings ×
-        N ∈ {400, 1600} on instances and data no figure uses (0.84 at c = 0.3, 0.88 at c = 1).
-    calibration: π_cal — "behavior" (μ, the offline default), "ref", "uniform", "chosen", or an (X, Y) table.
-    behavior: μ — a name of the instance's behaviours ("poor", "good", …, "ref", "uniform"),
-        None for the instance's default, or an (X, Y) table.
-    bound: the reward class (tabular |r| ≤ bound, linear ‖θ‖ ≤ bound); None → bound_scale × the
-        instance's declared class bound ``instance.bound`` (never the truth's own size).
-    bound_scale: see bound. Default 1: the declared class.
-    c_gamma: LCB's confidence multiplier c_Γ (theory §8); None → DEFAULT_C_GAMMA of the class.
-    ridge: λ of the confidence set's Σ_D + λI; None → 1/N (Σ_D is an average over N pairs, so
-        λ = 1/N is a prior worth one comparison and the λB² term shrinks with N like the rest).
-    delta: confidence level δ of the set.
-    """
-
-    alpha: float | None = None
-    alpha_scale: float = 0.3
-    calibration: str | np.ndarray = "behavior"
-    behavior: str | np.ndarray | None = None
-    bound: float | None = None
-    bound_scale: float = 1.0
-    c_gamma: float | None = None
-    ridge: float | None = None
-    delta: float = 0.05
+    alpha: float | None = option(None, "sum-form VPO weight α; None → alpha_scale·√N (the regularizer's pull then "
+                                       "shrinks like 1/√N relative to the N-term likelihood, the theory's rate)")
+    alpha_scale: float = option(0.3, "c in α = c·√N; the `tuning` figure's choice")
+    calibration: str | np.ndarray = option("behavior", "π_cal (theory §3): 'behavior' (μ, the offline default), "
+                                                       "'reference', 'uniform', 'chosen'; in Python also an (X, Y) "
+                                                       "table", choices=("behavior", "reference", "uniform", "chosen"))
+    behavior: str | np.ndarray | None = option(None, "μ: a name of the instance's behaviours ('poor', 'good', …, "
+                                                     "'reference', 'uniform'; see vpo theory --list-instances); None → "
+                                                     "the instance's own; in Python also an (X, Y) table")
+    bound: float | None = option(None, "the reward class (tabular |r| ≤ B, linear ‖θ‖ ≤ B); None → bound_scale × the "
+                                       "instance's declared class bound (never the truth's own size)")
+    bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
+    c_gamma: float | None = option(None, "LCB's confidence multiplier c_Γ (theory §8); None → the class's "
+                                         "coverage-calibrated DEFAULT_C_GAMMA")
+    ridge: float | None = option(None, "λ of the confidence set's Σ_D + λI; None → 1/N (a prior worth one comparison)")
+    delta: float = option(0.05, "confidence level δ of the set")
 
     def __post_init__(self):
         check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "ridge", "delta"))
@@ -70,6 +61,11 @@ class OfflineOptions:
             raise ValueError(f"option `alpha` must be >= 0 (or None for alpha_scale·√N), got {self.alpha}")
         if self.bound is not None and (not np.isfinite(self.bound) or self.bound <= 0):
             raise ValueError(f"option `bound` must be > 0 (or None for bound_scale × the instance's declared bound), got {self.bound}")
+        if isinstance(self.calibration, str):
+            self.calibration = calibration_name(self.calibration,
+                                                allowed=type(self).__dataclass_fields__["calibration"].metadata["choices"])
+        if isinstance(self.behavior, str) and self.behavior == "ref":
+            self.behavior = calibration_name("ref", option="behavior")
 
 
 @dataclass
@@ -97,8 +93,7 @@ def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
     else:
         behavior = option_table("behavior", opts.behavior, instance)
     data = sample_preferences(np.random.default_rng(seed), instance.rho, behavior, instance.reward, N)
-    x, winner, _ = data.astuple()
-    pi_cal = resolve_calibration(opts.calibration, instance, behavior, x, winner)
+    pi_cal = calibration_table(opts.calibration, instance, behavior=behavior, data=data)
     bound = resolve_bound(opts.bound, opts.bound_scale, instance)
     opts.ridge = opts.ridge if opts.ridge is not None else 1.0 / N  # a prior worth one comparison (OfflineOptions)
     opts.c_gamma = resolve_c_gamma(opts.c_gamma, instance)
@@ -108,6 +103,11 @@ def _prepare(instance: BanditInstance, N: int, seed: int, options: dict):
 @single_blas_thread
 def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **options) -> OfflineResult:
     """One offline experiment  (theory §7). ``options``: the fields of ``OfflineOptions``."""
+    if algorithm == "ref":
+        import warnings
+
+        warnings.warn("algorithm 'ref' is spelt 'reference' now; 'ref' will be removed", DeprecationWarning, stacklevel=2)
+        algorithm = "reference"
     N, _ = check_run(algorithm, OFFLINE_ALGORITHMS, "N", N, options, OfflineOptions)
     opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
     alpha = resolve_alpha(opts.alpha, opts.alpha_scale, N)
@@ -118,7 +118,7 @@ def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **o
     reward = None
     if algorithm == "oracle":
         policy = core.optimal_policy(instance.reward, instance.pi_ref, instance.beta)
-    elif algorithm == "ref":
+    elif algorithm == "reference":
         policy = instance.pi_ref
     elif algorithm == "vpo":
         fit = fit_vpo(instance, data, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound)

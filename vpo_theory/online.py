@@ -1,17 +1,14 @@
-"""Online RLHF with optimism  (theory §6): the VPO loop and its baselines, ``run_online``.
+"""Online RLHF  (theory §6): the harness ``run_online`` that runs any learner of ``vpo_theory.learners``.
 
-    for t = 1..T:  r_t = argmin_{r∈R} ℓ(r; D_{t−1}) − α_t J*(r);  π_t = π_{r_t}
-                   x_t ~ ρ;  (y¹, y²) by scheme;  BT label;  D_t = D_{t−1} ∪ {·}
+    for t = 1..T:  π_t = the learner's policy from D_{t−1}
+                   x_t ~ ρ;  (y¹, y²) as the learner asks;  BT label;  D_t = D_{t−1} ∪ {·}
     Regret(T) = Σ_t SubOpt(π_t)
 
-The data are kept as pair counts n[x, y⁺, y⁻], so a round costs the same at t = 10⁴ as at
-t = 10². Every VPO round's optimistic step is the certified global minimum (``fit_vpo``'s
-default method; docs/theory.md, "Certified optimism"), warm-started from the last round's answer
-and the last round's branch-and-bound partition; each run records how many rounds were
-certified and the largest gap. In the tabular class the problem separates over contexts, and
-with a constant α only the context that received the new comparison changes, so only that
-context is re-solved; with α_t = c·√t every context is re-solved each round, from its own last
-partition (its bounds lowered by Δα·max J* over each cell).
+The data are kept as pair counts n[x, y⁺, y⁻], so a round costs the same at t = 10⁴ as at t = 10². Two independent
+random streams are spawned from the seed (``numpy.random.SeedSequence(seed).spawn(2)``): the data stream draws four
+uniforms a round — the context, the two responses (by inverse CDF of the distributions the learner samples from),
+the label — and a learner's own randomness comes from the other. So two learners that choose the same policies see
+the same data, whatever else they draw: common random numbers, which make the paired comparisons tighter.
 """
 
 from __future__ import annotations
@@ -21,97 +18,90 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import core
-from .baselines import class_constants, confidence_set_from_counts, ucb_reward
-from .certified import DEFAULT_RTOL
-from .data import label_pairs, sample_pairs
-from .estimators import Problem, VPOFit, fit_mle, fit_vpo
+from . import core, kernels
 from ._threads import single_blas_thread
-from .validation import check_option_numbers
+from .calibration import calibration_name, calibration_table
 from .instances import BanditInstance
-from .options import check_run, resolve_alpha, resolve_bound, resolve_c_gamma, resolve_calibration
+from .learners import LEARNERS, Run
+from .options import check_run, option, resolve_alpha, resolve_bound
+from .validation import check_option_numbers
 
-__all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES"]
+__all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES", "DEFAULT_STEP_SECONDS",
+           "ALIASES"]
 
-ONLINE_ALGORITHMS = ("vpo", "greedy", "ucb", "ref", "oracle")
-#: The linear class runs branch and bound online up to this dimension (a round: ~0.1–0.5 s at d = 2, seconds at
-#: d = 4); above it, each round runs the whole-class certificate alone (docs/theory.md, "Certified optimism").
-LINEAR_BRANCH_DIMENSION = 2
+#: The learners ``run_online`` knows (``vpo_theory.learners``).
+ONLINE_ALGORITHMS = tuple(LEARNERS)
+#: Deprecated names of learners.
+ALIASES = {"ref": "reference"}
 SCHEMES = ("policy-ref", "policy-policy", "policy-cal")
+#: The certified step's default time budget, seconds per round (split among the contexts a round re-solves): a
+#: 400-round run of an 8-response instance stays within minutes on 2 cores (docs/theory.md §10, "What it costs").
+DEFAULT_STEP_SECONDS = 0.25
 
 
 @dataclass
 class OnlineOptions:
-    """Options of ``run_online``; every field has a default.
+    """Options of ``run_online``; every field has a default (the command line's flags are generated from them)."""
 
-    alpha: VPO's constant sum-form weight; None → alpha_scale·√T.
-    alpha_scale: c in α = c·√T (constant schedule) or α_t = c·√t ("sqrt" schedule). Default 0.1: the
-        `tuning` figure's choice (figures/tuning.json) from {0.03, 0.1, 0.3, 1}, the least geometric mean
-        of Regret(VPO)/Regret(greedy) at T = 150 over tabular-small, tabular-trap and linear-d8 drawn with
-        instance seeds 101–102 (no figure uses them) and the declared classes: 1.11 at c = 0.1 — VPO
-        above greedy at every c there.
-    alpha_schedule: "constant" (default) or "sqrt".
-    scheme: how the pair is drawn — "policy-ref" (y¹ ~ π_t, y² ~ π_ref; XPO-like, default),
-        "policy-policy" (both from π_t) or "policy-cal" (y² ~ π_cal).
-    calibration: π_cal — "ref" (default online), "uniform", or an (X, Y) table.
-    bound: the reward class, part of the problem (theory §4); None → bound_scale × the instance's
-        declared class bound ``instance.bound`` (never the truth's own size).
-    bound_scale: see bound. Default 1: the declared class. A looser class lets the optimistic step
-        reach for rewards no data can refute (the online-schemes figure measures 1× and 2× the truth's size).
-    c_gamma: UCB's confidence multiplier; None → DEFAULT_C_GAMMA of the class.
-    delta: UCB's confidence level.
-    optimistic_method: VPO's step — "certified" (default: the global minimum with a proven lower
-        bound, every round) or "local" (a heuristic: a warm-started local SQP step, with the
-        multi-start SQP at round 1 and every ``restart_every`` rounds; proves nothing).
-    restart_every: "local" only — see optimistic_method. 0 → only at round 1.
-    max_cells: "certified" only — the branch and bound's budget per solve; a round that runs out is
-        recorded as uncertified with its gap. None → fit_vpo's default for the tabular class and for
-        the linear class up to d = LINEAR_BRANCH_DIMENSION, and 1 above it: only the whole-class
-        certificate (which holds once the data make the problem convex around the minimizer), because
-        branch and bound over more dimensions costs seconds a round and rarely closes beyond d ≈ 4.
-    """
-
-    alpha: float | None = None
-    alpha_scale: float = 0.1
-    alpha_schedule: str = "constant"
-    scheme: str = "policy-ref"
-    calibration: str | np.ndarray = "ref"
-    bound: float | None = None
-    bound_scale: float = 1.0
-    c_gamma: float | None = None
-    delta: float = 0.05
-    optimistic_method: str = "certified"
-    restart_every: int = 0
-    max_cells: int | None = None
+    alpha: float | None = option(None, "VPO's constant sum-form weight α; None → alpha_scale·√T")
+    alpha_scale: float = option(0.1, "VPO: c in α = c·√T (constant schedule) or α_t = c·√t (sqrt schedule); the "
+                                     "`tuning` figure's choice")
+    alpha_schedule: str = option("constant", "VPO: α constant over the run (c·√T) or α_t = c·√t (every round "
+                                             "anytime)", choices=("constant", "sqrt"))
+    scheme: str = option("policy-ref", "how each round's pair is drawn: y¹ ~ π_t and y² ~ π_ref (XPO-like), y² ~ π_t, "
+                                       "or y² ~ π_cal (theory §6)", choices=SCHEMES)
+    calibration: str | np.ndarray = option("reference", "π_cal (theory §3): 'reference' (π_ref) or 'uniform'; in "
+                                                        "Python also an (X, Y) table", choices=("reference", "uniform"))
+    bound: float | None = option(None, "the reward class's bound B (theory §4); None → bound_scale × the instance's "
+                                       "declared class bound (never the truth's own size)")
+    bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
+    c_gamma: float | None = option(None, "UCB / MaxInP's confidence multiplier c_Γ (theory §8); None → the class's "
+                                         "value for the learner: tuned for regret (ucb, maxinp; DEFAULT_UCB_C_GAMMA) or "
+                                         "for coverage (ucb-coverage; DEFAULT_C_GAMMA)")
+    delta: float = option(0.05, "confidence level δ of the confidence set (theory §8)")
+    optimistic_method: str = option("certified", "the optimistic step (vpo, xpo, selm): the certified global minimum "
+                                                 "(a proven lower bound every round) or 'local', a warm-started SQP "
+                                                 "heuristic that proves nothing", choices=("certified", "local"))
+    restart_every: int = option(0, "'local' only: the multi-start solve every this many rounds (0: only at round 1)")
+    max_cells: int | None = option(None, "certified only: branch-and-bound cells per solve; None → 400 000 (tabular), "
+                                         "2 000 (linear up to d = 2) or 1 above d = 2 (the whole-class check alone)")
+    step_seconds: float | None = option(DEFAULT_STEP_SECONDS, "certified only: the step's time budget in seconds; when "
+                                        "it ends the round keeps its best point, flagged uncertified with its proven "
+                                        "gap (the record counts such rounds); None: no time limit (cells only)")
+    xpo_scale: float = option(0.1, "xpo: c in its exploration weight α_X/β = c/√T (theory §6, Baselines)")
+    selm_scale: float = option(0.1, "selm: c in its exploration weight α_S = c/√T (theory §6, Baselines)")
+    ts_scale: float = option(1.0, "ts: the posterior's scale (1: the Laplace approximation; larger explores more)")
+    mixed_fraction: float = option(0.25, "mixed: the share of rounds in the first stage (both responses from π_ref)")
 
     def __post_init__(self):
-        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every"))
-        if isinstance(self.restart_every, float):
+        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every",
+                                    "step_seconds", "xpo_scale", "selm_scale", "ts_scale", "mixed_fraction"))
+        for name in ("optimistic_method", "scheme", "alpha_schedule"):
+            allowed = type(self).__dataclass_fields__[name].metadata["choices"]
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"option `{name}` must be one of {allowed}, got {getattr(self, name)!r}")
+        if isinstance(self.calibration, str):
+            self.calibration = calibration_name(self.calibration, allowed=("reference", "uniform"))
+        if isinstance(self.restart_every, float) or int(self.restart_every) != self.restart_every \
+                or self.restart_every < 0:
             raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every!r}")
-        if self.optimistic_method not in ("certified", "local"):
-            raise ValueError(f"option `optimistic_method` must be 'certified' or 'local', got {self.optimistic_method!r}")
         if self.max_cells is not None and (isinstance(self.max_cells, bool) or not isinstance(self.max_cells, int)
                                            or self.max_cells < 1):
             raise ValueError(f"option `max_cells` must be a positive integer (or None), got {self.max_cells!r}")
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"option `scheme` must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.alpha_schedule not in ("constant", "sqrt"):
-            raise ValueError(f"option `alpha_schedule` must be 'constant' or 'sqrt', got {self.alpha_schedule!r}")
-        if isinstance(self.calibration, str) and self.calibration not in ("ref", "uniform"):
-            raise ValueError(f"option `calibration` must be 'ref', 'uniform' or an (X, Y) table online, "
-                             f"got {self.calibration!r}")
-        for name in ("alpha", "bound", "c_gamma"):
+        for name in ("alpha", "bound", "c_gamma", "step_seconds"):
             value = getattr(self, name)
-            if value is not None and (not np.isfinite(value) or value < 0 or (name == "bound" and value == 0)):
-                raise ValueError(f"option `{name}` must be {'> 0' if name == 'bound' else '>= 0'} (or None), got {value}")
-        if not (np.isfinite(self.alpha_scale) and self.alpha_scale >= 0):
-            raise ValueError(f"option `alpha_scale` must be >= 0, got {self.alpha_scale}")
+            strict = name in ("bound", "step_seconds")
+            if value is not None and (not np.isfinite(value) or value < 0 or (strict and value == 0)):
+                raise ValueError(f"option `{name}` must be {'> 0' if strict else '>= 0'} (or None), got {value}")
+        for name in ("alpha_scale", "xpo_scale", "selm_scale", "ts_scale"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"option `{name}` must be >= 0, got {getattr(self, name)}")
         if not (np.isfinite(self.bound_scale) and self.bound_scale > 0):
             raise ValueError(f"option `bound_scale` must be > 0, got {self.bound_scale}")
         if not 0 < self.delta < 1:
             raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
-        if int(self.restart_every) != self.restart_every or self.restart_every < 0:
-            raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every}")
+        if not 0 < self.mixed_fraction < 1:
+            raise ValueError(f"option `mixed_fraction` must lie in (0, 1), got {self.mixed_fraction}")
 
 
 @dataclass
@@ -123,7 +113,7 @@ class OnlineResult:
     regret: np.ndarray  # (T,) cumulative regret Σ_{s≤t} SubOpt(π_s)
     options: dict = field(default_factory=dict)
     round_seconds: np.ndarray | None = None  # (T,) wall time per round (not part of the determinism)
-    certificate: dict = field(default_factory=dict)  # VPO: rounds certified, their largest gaps
+    certificate: dict = field(default_factory=dict)  # the optimistic learners: rounds certified, their largest gaps
 
     def to_record(self) -> dict:
         record = asdict(self)
@@ -133,141 +123,49 @@ class OnlineResult:
 
 @single_blas_thread
 def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **options) -> OnlineResult:
-    """One online run of ``algorithm`` for T rounds  (theory §6). ``options``: fields of ``OnlineOptions``."""
-    T, opts = check_run(algorithm, ONLINE_ALGORITHMS, "T", T, options, OnlineOptions)
-    X, Y = instance.pi_ref.shape
-    pi_cal = resolve_calibration(opts.calibration, instance)  # "ref", "uniform" or a table
-    bound = resolve_bound(opts.bound, opts.bound_scale, instance)
-    c_gamma = resolve_c_gamma(opts.c_gamma, instance)
-    resolved = {"alpha_scale": opts.alpha_scale, "alpha_schedule": opts.alpha_schedule, "scheme": opts.scheme,
-                "calibration": opts.calibration if isinstance(opts.calibration, str) else "table", "bound": bound,
-                "c_gamma": c_gamma, "delta": opts.delta, "optimistic_method": opts.optimistic_method}
-    if opts.optimistic_method == "local":
-        resolved["restart_every"] = opts.restart_every
-    if opts.alpha_schedule == "constant":
-        resolved["alpha"] = resolve_alpha(opts.alpha, opts.alpha_scale, T)
+    """One online run of ``algorithm`` (a name of ``vpo_theory.learners.LEARNERS``) for T rounds  (theory §6).
 
-    rng = np.random.default_rng(seed)
+    ``options``: fields of ``OnlineOptions``. The seed spawns the data stream and the learner's own stream.
+    """
+    algorithm = _learner_name(algorithm)
+    T, opts = check_run(algorithm, tuple(LEARNERS), "T", T, options, OnlineOptions)
+    data_stream, learner_stream = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2))
+    pi_cal = calibration_table(opts.calibration, instance, allowed=("reference", "uniform"))
+    run = Run(instance, opts, T, pi_cal, resolve_bound(opts.bound, opts.bound_scale, instance), learner_stream)
+    learner = LEARNERS[algorithm](run)
+    X, Y = instance.pi_ref.shape
     counts = np.zeros((X, Y, Y))  # n[x, y⁺, y⁻]: sufficient statistics of D_t
-    learner = _Learner(instance, algorithm, opts, pi_cal, bound, c_gamma, resolved.get("alpha"))
-    subopt = np.zeros(T)
-    seconds = np.zeros(T)
-    oracle_policy = core.optimal_policy(instance.reward, instance.pi_ref, instance.beta)
+    subopt, seconds = np.zeros(T), np.zeros(T)
     for t in range(1, T + 1):
         start = time.perf_counter()
-        policy = oracle_policy if algorithm == "oracle" else learner.policy(counts, t)  # π_t from D_{t−1}
+        policy = learner.policy(counts, t)  # π_t from D_{t−1}
         seconds[t - 1] = time.perf_counter() - start
         subopt[t - 1] = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
-        second = {"policy-policy": policy, "policy-ref": instance.pi_ref, "policy-cal": pi_cal}[opts.scheme]
-        x, y1, y2 = sample_pairs(rng, instance.rho, policy, second, 1)
-        pair = label_pairs(rng, instance.reward, x, y1, y2)
-        counts[pair.x[0], pair.winner[0], pair.loser[0]] += 1.0
-        learner.observed(int(pair.x[0]))
-    return OnlineResult(algorithm, T, int(seed), subopt, np.cumsum(subopt), resolved, seconds,
-                        learner.certificate_summary(T) if algorithm == "vpo" else {})
+        u = data_stream.random(4)  # the round's context, two responses and label
+        x = int(kernels.inverse_cdf(instance.rho, u[0]))
+        first, second = learner.pair(x, u[1:3], policy, t)
+        first_wins = bool(kernels.bradley_terry_wins(instance.reward[x, first] - instance.reward[x, second], u[3]))
+        winner, loser = (first, second) if first_wins else (second, first)
+        counts[x, winner, loser] += 1.0
+        learner.observed(x, first, second, first_wins, t)
+    return OnlineResult(algorithm, T, int(seed), subopt, np.cumsum(subopt), _resolved(opts, run), seconds,
+                        learner.summary(T))
 
 
-class _Learner:
-    """The per-round estimator of one algorithm, with its warm-start state."""
+def _learner_name(algorithm: str) -> str:
+    if algorithm in ALIASES:
+        import warnings
 
-    def __init__(self, instance, algorithm, opts, pi_cal, bound, c_gamma, alpha):
-        self.instance, self.algorithm, self.opts = instance, algorithm, opts
-        self.pi_cal, self.bound, self.c_gamma, self.alpha = pi_cal, bound, c_gamma, alpha
-        X, Y = instance.pi_ref.shape
-        self.reward = np.zeros((X, Y))
-        self.fits: list[VPOFit | None] = [None] * X  # tabular: one warm start per context
-        self.problem = Problem.of(instance)
-        self.contexts: list[Problem | None] = [None] * X  # tabular: each context as a problem of its own
-        self.fit: VPOFit | None = None  # linear
-        self.stale = set(range(X))  # contexts whose data changed since their last solve
-        self.gaps: list[float] = []  # VPO, certified: per solve, the gap and the tolerance it had to meet
-        self.tolerances: list[float] = []
-        self.uncertified_rounds = 0
+        warnings.warn(f"learner {algorithm!r} is spelt {ALIASES[algorithm]!r} now; {algorithm!r} will be removed",
+                      DeprecationWarning, stacklevel=3)
+        return ALIASES[algorithm]
+    return algorithm
 
-    def observed(self, context: int) -> None:
-        self.stale.add(context)
 
-    def certificate_summary(self, T: int) -> dict:
-        """What the record keeps of the certificates: how many rounds were certified, the largest gaps."""
-        if self.opts.optimistic_method != "certified":
-            return {"method": "local (heuristic, uncertified)"}
-        gaps, tolerances = np.array(self.gaps or [0.0]), np.array(self.tolerances or [1.0])
-        return {"method": "certified", "rounds": T, "rounds_certified": T - self.uncertified_rounds,
-                "solves": len(self.gaps), "max_gap": float(gaps.max()),
-                "max_gap_over_tolerance": float((gaps / tolerances).max())}
-
-    def alpha_at(self, t: int) -> float:
-        return resolve_alpha(self.alpha, self.opts.alpha_scale, t)
-
-    def policy(self, counts: np.ndarray, t: int) -> np.ndarray:
-        inst = self.instance
-        if self.algorithm == "ref":
-            return inst.pi_ref
-        restart = t == 1 or (self.opts.restart_every and t % self.opts.restart_every == 0)
-        if self.opts.alpha_schedule == "sqrt" or restart:
-            self.stale = set(range(inst.num_contexts))
-        if self.algorithm == "vpo":
-            self._solve_vpo(counts, self.alpha_at(t), restart)
-            return core.optimal_policy(self.reward, inst.pi_ref, inst.beta)
-        self._solve_mle(counts)
-        if self.algorithm == "greedy":
-            return core.optimal_policy(self.reward, inst.pi_ref, inst.beta)
-        return core.optimal_policy(self._ucb_reward(counts, t), inst.pi_ref, inst.beta)
-
-    # ------------------------------------------------------------------ estimators
-    def _solve_vpo(self, counts, alpha, restart):
-        inst = self.instance
-        certified = self.opts.optimistic_method == "certified"
-        method = "certified" if certified else ("sqp-multistart" if restart else "local")
-        max_cells = self.opts.max_cells
-        if max_cells is None and inst.is_linear and inst.features.shape[-1] > LINEAR_BRANCH_DIMENSION:
-            max_cells = 1  # the whole-class certificate only: branch and bound over > 2 dimensions costs seconds a round
-        options = {"method": method, "max_cells": max_cells} if certified else {"method": method}
-        fits = []
-        if inst.is_linear:
-            self.fit = fit_vpo(self.problem, counts, alpha=alpha, sign=+1, pi_cal=self.pi_cal, bound=self.bound, init=self.fit,
-                               **options)
-            self.reward = self.fit.reward
-            fits.append(self.fit)
-        else:
-            for x in sorted(self.stale):  # separable: one context at a time, weight α·ρ(x) on its J*
-                fit = fit_vpo(self._context(x), counts[x:x + 1], alpha=alpha * inst.rho[x], sign=+1,
-                              pi_cal=self.pi_cal[x:x + 1], bound=self.bound, init=self.fits[x], **options)
-                self.fits[x] = fit
-                self.reward[x] = fit.reward[0]
-                fits.append(fit)
-            self.stale = set()
-        if certified:
-            for fit in fits:
-                self.gaps.append(fit.gap)
-                self.tolerances.append(DEFAULT_RTOL * (1.0 + abs(fit.objective)))
-            self.uncertified_rounds += not all(fit.certified for fit in fits)
-
-    def _solve_mle(self, counts):
-        inst = self.instance
-        if inst.is_linear:
-            self.fit = fit_mle(self.problem, counts, pi_cal=self.pi_cal, bound=self.bound, init=self.fit)
-            self.reward = self.fit.reward
-            return
-        for x in sorted(self.stale):
-            fit = fit_mle(self._context(x), counts[x:x + 1], pi_cal=self.pi_cal[x:x + 1], bound=self.bound,
-                          init=self.fits[x])
-            self.fits[x] = fit
-            self.reward[x] = fit.reward[0]
-        self.stale = set()
-
-    def _context(self, x: int) -> Problem:
-        """Context x alone, with weight 1 (the tabular problem separates; its J* weight is α·ρ(x))."""
-        if self.contexts[x] is None:
-            self.contexts[x] = Problem(self.instance.pi_ref[x:x + 1], np.ones(1), self.instance.beta)
-        return self.contexts[x]
-
-    def _ucb_reward(self, counts, t):
-        """⟨φ̃, θ̂⟩ + Γ_t‖φ̃‖_{(Σ_t+λI)^{-1}} with Σ_t from the counts and λ = 1/t  (theory §8)."""
-        inst = self.instance
-        features, theta_bound, margin_bound = class_constants(inst.features, inst.pi_ref.shape, self.pi_cal, self.bound)
-        theta_hat = self.fit.theta if inst.is_linear else self.reward.ravel()
-        confidence = confidence_set_from_counts(counts, features, theta_hat, c_gamma=self.c_gamma,
-                                                delta=self.opts.delta, ridge=1.0 / t, theta_bound=theta_bound,
-                                                margin_bound=margin_bound)
-        return ucb_reward(confidence, features, self.pi_cal)
+def _resolved(opts: OnlineOptions, run: Run) -> dict:
+    """The options as they ran: every field, with the derived α and class bound, and tables named "table"."""
+    resolved = {name: (value if not isinstance(value, np.ndarray) else "table") for name, value in asdict(opts).items()}
+    resolved["bound"] = run.bound
+    if opts.alpha_schedule == "constant":
+        resolved["alpha"] = resolve_alpha(opts.alpha, opts.alpha_scale, run.T)
+    return resolved

@@ -1,32 +1,48 @@
-"""The options the offline and online runners share, resolved in one place  (docs/theory.md §3, §4, §8).
+"""The options the offline and online runners share, each documented once and resolved in one place.
 
+- ``option``: a dataclass field with its help text (and choices) in its metadata — the runners' options dataclasses
+  (``OfflineOptions``, ``OnlineOptions``) and the LLM configs are built from it, and the command line is generated
+  from those fields, so a flag's default is the library's (docs/theory.md §3, §4, §8);
 - the VPO weight: α given, or α = c·√N (offline, N comparisons) / c·√T (online) — ``kernels.sum_form_weight``;
 - the reward class's bound: given, or a multiple of the instance's own bound;
-- LCB/UCB's confidence multiplier c_Γ: given, or ``DEFAULT_C_GAMMA`` of the class;
-- the calibration policy π_cal: a name or an (X, Y) table.
+- the confidence multiplier c_Γ: given, or the class's default (``DEFAULT_C_GAMMA`` for coverage, LCB and the
+  coverage variant of UCB; ``DEFAULT_UCB_C_GAMMA`` for regret, UCB and MaxInP).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 
 from . import kernels
-from .validation import check_distribution
-from .data import empirical_chosen_policy
 from .instances import BanditInstance
+from .validation import check_distribution
 
-__all__ = ["DEFAULT_C_GAMMA", "CALIBRATIONS", "check_run", "resolve_alpha", "resolve_bound", "resolve_c_gamma",
-           "resolve_calibration", "option_table"]
+__all__ = ["DEFAULT_C_GAMMA", "DEFAULT_UCB_C_GAMMA", "option", "field_help", "check_run", "resolve_alpha",
+           "resolve_bound", "resolve_c_gamma", "option_table"]
 
-#: c_Γ used by LCB and UCB unless given, per class: the smallest multiplier whose confidence set
-#: covered θ* in ≥ 95 % of the draws of the `tuning` figure (figures/tuning.json, "choice": instance
-#: seeds 101–102 and data seeds ≥ 1000, which no other figure uses; re-measure with
-#: `vpo repro tuning`). The universal constant of the concentration bound is unknown (theory §8), so
-#: it is measured; `confidence-coverage` reports the coverage it gives on the figures' instances.
+#: c_Γ for coverage, per class: the smallest multiplier whose confidence set covered θ* in ≥ 95 % of the draws of
+#: the `tuning` figure (figures/tuning.json, instance seeds no figure uses). The universal constant of the
+#: concentration bound is unknown (theory §8), so it is measured; LCB and `ucb-coverage` use it.
 DEFAULT_C_GAMMA = {"tabular": 0.0451, "linear": 0.00782}
 
-#: π_cal by name (theory §3): "behavior" (μ, offline) and "chosen" (the data's preferred responses) need data.
-CALIBRATIONS = ("behavior", "ref", "uniform", "chosen")
+#: c_Γ for regret, per class: the grid value with the least regret in the `tuning` figure's cross-fitted protocol
+#: (the same protocol and budget as VPO's α); `ucb` and `maxinp` use it.
+DEFAULT_UCB_C_GAMMA = {"tabular": 0.0451, "linear": 0.00782}
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices=None,  # noqa: A002
+           factory=dataclasses.MISSING):
+    """A dataclass field with its help text (the command line's ``--help``) and, optionally, its allowed values."""
+    metadata = {"help": help} | ({"choices": tuple(choices)} if choices is not None else {})
+    return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
+
+
+def field_help(cls) -> dict[str, str]:
+    """{field name: help text} of a dataclass built with ``option``."""
+    return {item.name: item.metadata.get("help", "") for item in dataclasses.fields(cls)}
 
 
 def check_run(algorithm: str, algorithms: tuple, count_name: str, count, options: dict, options_class):
@@ -35,7 +51,7 @@ def check_run(algorithm: str, algorithms: tuple, count_name: str, count, options
     ``count_name`` names the run's size in the messages: "N" (comparisons, offline) or "T" (rounds, online).
     """
     if algorithm not in algorithms:
-        raise ValueError(f"`algorithm` must be one of {algorithms}, got {algorithm!r}")
+        raise ValueError(f"`algorithm` must be one of {tuple(algorithms)}, got {algorithm!r}")
     what = {"N": "number of comparisons", "T": "number of rounds"}.get(count_name, count_name)
     if isinstance(count, bool) or not isinstance(count, (int, float, np.integer, np.floating)) or int(count) != count \
             or count < 1:
@@ -56,23 +72,8 @@ def resolve_bound(bound: float | None, bound_scale: float, instance: BanditInsta
     return float(bound) if bound is not None else bound_scale * instance.class_bound
 
 
-def resolve_c_gamma(c_gamma: float | None, instance: BanditInstance) -> float:
-    return float(c_gamma) if c_gamma is not None else DEFAULT_C_GAMMA["linear" if instance.is_linear else "tabular"]
-
-
-def resolve_calibration(calibration, instance: BanditInstance, behavior: np.ndarray | None = None, x=None,
-                        winner=None) -> np.ndarray:
-    """π_cal from its option value  (theory §3): a name of ``CALIBRATIONS`` or an (X, Y) table."""
-    if isinstance(calibration, str):
-        if calibration in ("ref", "uniform"):
-            return instance.behavior(calibration)  # the instance's own π_ref, or the uniform policy
-        if calibration == "behavior" and behavior is not None:
-            return behavior
-        if calibration == "chosen" and x is not None:
-            return empirical_chosen_policy(x, winner, instance.pi_ref)
-        raise ValueError(f"option `calibration` must be one of {CALIBRATIONS} (offline) or 'ref' / 'uniform' (online), "
-                         f"or an (X, Y) table, got {calibration!r}")
-    return option_table("calibration", calibration, instance)
+def resolve_c_gamma(c_gamma: float | None, instance: BanditInstance, defaults: dict = DEFAULT_C_GAMMA) -> float:
+    return float(c_gamma) if c_gamma is not None else defaults["linear" if instance.is_linear else "tabular"]
 
 
 def option_table(name: str, value, instance: BanditInstance) -> np.ndarray:

@@ -29,9 +29,9 @@ SETTINGS = [("tabular, rare response bad", "offline-poor-coverage", "poor"),
             ("linear-d8, poor coverage", "linear-d8", "poor")]
 ALPHA_SCALES = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 C_GAMMA_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # same budget: 7 values each
-CALIBRATIONS = ["behavior", "ref", "uniform", "chosen"]
+CALIBRATIONS = ["behavior", "reference", "uniform", "chosen"]
 ONLINE_INSTANCES = ["tabular-small", "tabular-trap"]
-ONLINE_CALIBRATIONS = ["ref", "uniform"]
+ONLINE_CALIBRATIONS = ["reference", "uniform"]
 
 
 def _online_cell(instance_name, algorithm, horizon, seed, options):

@@ -23,7 +23,7 @@ from ..figure import Figure, register
 from ..sweep import run_cells
 
 INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
-ALGORITHMS = ["vpo", "greedy", "ucb", "ref"]
+ALGORITHMS = ["vpo", "greedy", "ucb", "reference"]
 
 
 def _cell(instance_name: str, algorithm: str, horizon: int, seed: int) -> dict:
@@ -90,7 +90,7 @@ def plot(record: dict, path: Path) -> None:
     plt = pyplot()
     cfg = record["config"]
     fig, axes = plt.subplots(1, len(record["results"]), figsize=(4.5 * len(record["results"]), 3.8))
-    names = {"vpo": "VPO (s=+1)", "greedy": "greedy (MLE)", "ucb": "UCB", "ref": "π_ref"}
+    names = {"vpo": "VPO (s=+1)", "greedy": "greedy (MLE)", "ucb": "UCB", "reference": "π_ref"}
     for ax, (inst, per_alg) in zip(np.atleast_1d(axes), record["results"].items()):
         steps = np.arange(1, cfg["T"] + 1)[::cfg["stride"]]
         for k, (alg, entry) in enumerate(per_alg.items()):

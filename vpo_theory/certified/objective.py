@@ -1,8 +1,9 @@
 """The optimistic objective, batched: f, ∇f, ∇²f at many points, and Loewner bounds of ∇²f over cells.
 
-    f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²       (docs/theory.md §10, "The problem in calibrated coordinates")
+    f(w) = ℓ(B w) + ⟨c, B w⟩ − a·J*(B w) + λ/2‖w‖²       (docs/theory.md §10, "The problem in calibrated coordinates")
 
-ℓ (the Bradley–Terry NLL, theory §3) is convex and −a·J* (theory §2) is concave. Every bound of the search
+ℓ (the Bradley–Terry NLL, theory §3) is convex and −a·J* (theory §2) is concave; the optional linear term ⟨c, r⟩
+(the sampled exploration terms of XPO and SELM, theory §6) joins the convex part. Every bound of the search
 (``bounds``, ``minorant``) reads the objective through this class's public attributes: the compared pairs
 (``edges``), their counts and gradient directions, and the Gram matrices B_xᵀB_x.
 """
@@ -20,10 +21,11 @@ __all__ = ["Objective"]
 class Objective:
     """f, ∇f at a batch of points, and the interval Hessian bounds of cells.
 
-    Shapes: basis (X, Y, k) with r = B w, counts n[x, winner, loser] (X, Y, Y), log_pi_ref (X, Y), rho (X,).
+    Shapes: basis (X, Y, k) with r = B w, counts n[x, winner, loser] (X, Y, Y), log_pi_ref (X, Y), rho (X,),
+    linear (X, Y) or None (the coefficients c of ⟨c, r⟩).
     """
 
-    def __init__(self, basis, counts, log_pi_ref, rho, beta, weight, ridge):
+    def __init__(self, basis, counts, log_pi_ref, rho, beta, weight, ridge, linear=None):
         self.basis = basis  # (X, Y, k)
         self.counts = counts  # (X, Y, Y) n[x, winner, loser]
         self.log_pi_ref = log_pi_ref  # (X, Y)
@@ -43,6 +45,8 @@ class Objective:
         self.edge_counts = pairs[x, a, b]  # (E,) n_ab + n_ba
         self.edge_directions = basis[x, a] - basis[x, b]  # (E, k) ∇ of the margin r_a − r_b
         self.gram = np.einsum("xyk,xyl->xkl", basis, basis)  # (X, k, k) B_xᵀB_x
+        self.linear = linear  # (X, Y) or None
+        self.linear_w = None if linear is None else self.flat_basis @ np.asarray(linear).ravel()  # (k,) ⟨c, Bw⟩ = w·this
 
     @property
     def dimension(self) -> int:
@@ -57,7 +61,7 @@ class Objective:
         return (w @ self.flat_basis).reshape(*w.shape[:-1], *self.basis.shape[:2])  # (..., X, Y)
 
     def pieces(self, w, concave: bool = True):
-        """(convex part C = ℓ + λ/2‖w‖², its gradient, −a·J*, its gradient) at points w (..., k).
+        """(convex part C = ℓ + ⟨c, r⟩ + λ/2‖w‖², its gradient, −a·J*, its gradient) at points w (..., k).
 
         ``concave=False``: the first two only (None for the others).
         """
@@ -66,6 +70,9 @@ class Objective:
         nll, slope = kernels.bt_nll_pair_pieces(w @ self.pair_margins, self.pair_counts)  # (...), (..., P)
         convex = nll + 0.5 * self.ridge * np.sum(w * w, axis=-1)
         grad_convex = -slope @ self.pair_margins.T + self.ridge * w  # ∂ℓ/∂m_p = −n_p σ(−m_p)
+        if self.linear_w is not None:
+            convex = convex + w @ self.linear_w
+            grad_convex = grad_convex + self.linear_w
         if not concave:
             return convex, grad_convex, None, None
         r = self.rewards(w)  # (..., X, Y)

@@ -9,6 +9,7 @@ responses no comparison involves restrict the search (``PolytopeRegion.outside``
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import null_space
 from scipy.optimize import nnls
 
 from .region import ACTIVE, Region
@@ -17,6 +18,7 @@ __all__ = ["PolytopeRegion", "polytope_vertices", "MAX_VERTEX_ENUMERATION"]
 
 MAX_VERTEX_ENUMERATION = 2**16  # Y·2^(Y−1) candidate vertices at most (Y ≤ 13)
 _TRIANGULATIONS: dict = {}  # (basis, bound) → the polytope's triangulation, the 256 most recent
+_EPS = np.finfo(np.float64).eps
 
 
 class PolytopeRegion(Region):
@@ -44,21 +46,27 @@ class PolytopeRegion(Region):
 
         (Delaunay on these highly symmetric vertex sets returns mostly flat simplices.)
         """
+        return self._triangulation()[0]
+
+    def initial_vertices(self):
+        """(V, k) the vertices of the initial cells: the polytope's own."""
+        return self._triangulation()[1]
+
+    def _triangulation(self):
+        """(simplices, vertices), computed once per class: the online loop asks for the same context's every round."""
         key = (self.rows.tobytes(), self.rows.shape, float(self.bound))
-        if key not in _TRIANGULATIONS:  # the online loop asks for the same context's class every round
+        if key not in _TRIANGULATIONS:
             vertices = polytope_vertices(self.rows, self.bound)  # (V, k)
             r = vertices @ self.rows.T  # (V, Y)
             at_face = np.stack([r >= self.bound * (1 - 1e-9), r <= -self.bound * (1 - 1e-9)], axis=-1)  # (V, Y, 2)
             simplices = np.array(pulling_triangulation(vertices, at_face, np.arange(len(vertices)), self.rows.shape[1]))
-            simplices.setflags(write=False)
+            corners = np.unique(simplices.reshape(-1, self.dimension), axis=0)
+            for array in (simplices, corners):
+                array.setflags(write=False)
             if len(_TRIANGULATIONS) >= 256:
                 _TRIANGULATIONS.pop(next(iter(_TRIANGULATIONS)))
-            _TRIANGULATIONS[key] = simplices
+            _TRIANGULATIONS[key] = (simplices, corners)
         return _TRIANGULATIONS[key]
-
-    def initial_vertices(self):
-        """(V, k) the vertices of the initial cells: the polytope's own."""
-        return np.unique(self.initial_cells().reshape(-1, self.dimension), axis=0)
 
     def feasible(self, points):
         return np.all(np.abs(points @ self.rows.T) <= self.bound * (1 + 1e-12), axis=-1)
@@ -104,6 +112,31 @@ class PolytopeRegion(Region):
         mu, sides = multipliers
         least = mu / (np.e * self._reach(sides, cells))  # (n, Y)
         return np.einsum("ny,yk,yl->nkl", least, self.rows, self.rows)
+
+    def refine(self, objective, w):
+        """Newton steps on the face a local answer lies on (the rewards at ±R held there, the others free on the
+        calibration plane): quadratic convergence where f is convex on the face, so the incumbent's KKT residual —
+        which the basin bound pays — falls to rounding level. Returns the best point seen (w if no step helps)."""
+        free = null_space(self.rows[np.abs(self.rows @ w) >= self.bound * (1 - 1e-9)])  # (k, k − active)
+        if free.shape[1] == 0:
+            return w  # a vertex
+        point, best = w, w
+        reduced = lambda z: free.T @ objective.gradient(z)  # noqa: E731  ∇f along the face
+        best_value, best_slope = float(objective.value(w)), float(np.linalg.norm(reduced(w)))
+        for _ in range(6):
+            hessian = free.T @ objective.hessian(point) @ free
+            if np.linalg.eigvalsh(hessian)[0] <= 0:
+                break
+            step = free @ np.linalg.solve(hessian, -reduced(point))
+            point = point + step
+            if not self.feasible(point):
+                break
+            value, slope = float(objective.value(point)), float(np.linalg.norm(reduced(point)))
+            if value <= best_value + 4 * _EPS * (1 + abs(best_value)) and slope < best_slope:
+                best, best_value, best_slope = point, min(value, best_value), slope
+            if np.linalg.norm(step) <= 1e-14 * self.bound:
+                break
+        return best
 
     def whole_class_bound(self, objective, vertices, incumbent) -> float:
         """C above its tangent plane at the incumbent, −a·J* concave: each least at a vertex of P (exact with no

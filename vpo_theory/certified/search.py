@@ -55,16 +55,17 @@ class CertifiedSolution:
 class Partition:
     """The leaves of a finished search — cells (n, k+1, k) with their lower bounds (n,) — for the next round.
 
-    Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weight on J* every bound stays
-    valid for the next round's objective, and grows by the least of the new terms over the cell; a larger
-    weight a' lowers it by (a' − a)·max J* over the cell (at a vertex: J* is convex).
+    Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weights on J* every bound stays
+    valid for the next round's objective, and grows by the least of the new terms over the cell; larger
+    weights a'_x lower it by Σ_x (a'_x − a_x)·J*_x at most, its largest value over the cell (at a vertex: convex).
     """
 
     cells: np.ndarray
     bounds: np.ndarray
     counts: np.ndarray  # the data the bounds were computed for
-    weight: float
+    value_weights: np.ndarray  # (X,) the weight a·ρ(x) of each context's J*_x the bounds were computed for
     faces: np.ndarray | None = None  # what the leaves were restricted to (``Region.faces``)
+    linear: np.ndarray | None = None  # (X, Y) the linear term's coefficients the bounds were computed for
 
 
 @dataclass
@@ -85,12 +86,12 @@ class Budget:
 
 
 def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: float, ridge: float = 0.0,
-                       kind: str, bound: float, starts=(), polish=None, partition: Partition | None = None,
+                       linear=None, kind: str, bound: float, starts=(), polish=None, partition: Partition | None = None,
                        rtol: float = DEFAULT_RTOL, max_cells: int = DEFAULT_MAX_CELLS, max_seconds: float | None = None,
                        batch: int = 64, explore: int = 0) -> tuple[CertifiedSolution, Partition | None]:
-    """Global minimum of f(w) = ℓ(B w) − weight·J*(B w) + ridge/2‖w‖² over the class, certified.
+    """Global minimum of f(w) = ℓ(B w) + ⟨linear, B w⟩ − weight·J*(B w) + ridge/2‖w‖² over the class, certified.
 
-    Shapes: basis (X, Y, k), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,).
+    Shapes: basis (X, Y, k), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), linear (X, Y) or None.
     kind: a name of ``REGIONS`` — "polytope" (tabular, X = 1: |(B w)_y| ≤ bound) or "ball" (linear: ‖w‖ ≤ bound).
     starts: points (k,) to start local solves from (e.g. the last round's answer); polish: a callable w ↦ a local
     minimizer near w inside the class (None: no local solves).
@@ -103,7 +104,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     whole-class check does not close from the other starts.
     """
     budget = Budget(max_cells, max_seconds, time.perf_counter())
-    objective = Objective(basis, counts, log_pi_ref, rho, beta, weight, ridge)
+    objective = Objective(basis, counts, log_pi_ref, rho, beta, weight, ridge, linear)
     if objective.dimension == 0:  # one response per context: the class is the single point r = 0
         value = float(objective.value(np.zeros(0)))
         return CertifiedSolution(np.zeros(0), value, value, 0.0, True, 0, 0), None
@@ -115,7 +116,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
     if max_cells <= 1 or not space.can_branch(max_cells):  # the whole-class check was the budget: report its bound
         return search.solution(root, rounds=0, examined=1, stopped="cells"), partition
     leaves, rounds, examined = None, 0, 0
-    if partition is not None and reusable_partition(partition, counts, weight, space):
+    if partition is not None and reusable_partition(partition, counts, weight * np.asarray(rho), space):
         leaves, rounds, examined = search.resume(partition, batch=batch)
     if leaves is None or (_least(leaves) < search.best_value - search.tolerance() and search.stopped != "seconds"):
         # no partition to reuse, or the reused one did not close: a reused partition is a warm start, not a
@@ -241,7 +242,8 @@ class Search:
             bounds = np.concatenate([bounds[rest], child_bounds])
         counts = np.array(self.objective.counts, dtype=np.float64)
         leaves = Partition(np.concatenate(settled_cells + [cells]), np.concatenate(settled_bounds + [bounds]), counts,
-                           float(self.objective.weight), self.space.faces())
+                           self.objective.weight * np.asarray(self.objective.rho, dtype=np.float64), self.space.faces(),
+                           None if self.objective.linear is None else np.array(self.objective.linear))
         return leaves, rounds, examined
 
     def try_centroids(self, children) -> None:
@@ -260,10 +262,11 @@ def _least(leaves: Partition) -> float:
 
 
 def reusable_partition(partition: Partition, counts, weight, space) -> bool:
-    """The last search's leaves bound this objective too: its data only grew, and so did the weight on J* (an online
-    run's α is constant, or grows as c·√t), and the leaves cover what this search must (``Region.reusable``)."""
-    if not (weight >= partition.weight and partition.counts.shape == counts.shape
-            and bool(np.all(counts >= partition.counts))):
+    """The last search's leaves bound this objective too: its data only grew, and so did each context's weight on
+    J*_x (``weight`` (X,): a·ρ(x); an online run's α is constant, or grows as c·√t), and the leaves cover what this
+    search must (``Region.reusable``)."""
+    if not (partition.counts.shape == counts.shape and bool(np.all(counts >= partition.counts))
+            and partition.value_weights.shape == np.shape(weight) and bool(np.all(weight >= partition.value_weights))):
         return False
     return space.reusable(partition.faces)
 
@@ -271,9 +274,10 @@ def reusable_partition(partition: Partition, counts, weight, space) -> bool:
 def _growth(objective: Objective, partition: Partition) -> np.ndarray:
     """(n,) how much each cell's bound may rise (or must fall) since the partition's objective f_old:
 
-    f − f_old = Σ Δn_ab softplus(r_b − r_a) − Δa·J*, Δn ≥ 0 the new comparisons and Δa ≥ 0 the weight's growth.
-    The first is at least its least value over the cell (softplus rises and the margin is affine: at a vertex);
-    J* is convex, so over a simplex it is at most its largest vertex value.
+    f − f_old = Σ Δn_ab softplus(r_b − r_a) + ⟨Δc, r⟩ − Δa·J*, Δn ≥ 0 the new comparisons, Δc the linear term's change
+    and Δa ≥ 0 the weight's growth. The first two are at least their least value over the cell (softplus rises and
+    the margin is affine, ⟨Δc, r⟩ is affine: at a vertex); J* is convex, so over a simplex it is at most its largest
+    vertex value.
     """
     growth = np.zeros(len(partition.bounds))
     added = objective.counts - partition.counts  # (X, Y, Y) ≥ 0
@@ -282,9 +286,15 @@ def _growth(objective: Objective, partition: Partition) -> np.ndarray:
         r = objective.rewards(partition.cells)  # (n, m, X, Y)
         least_margin = (r[:, :, x, b] - r[:, :, x, a]).min(axis=1)  # (n, pairs)
         growth += np.logaddexp(0.0, least_margin) @ added[x, a, b]
-    extra = objective.weight - partition.weight
-    if extra > 0:
+    if objective.linear is not None or partition.linear is not None:
+        change = (0.0 if objective.linear is None else objective.linear) - (
+            0.0 if partition.linear is None else partition.linear)  # (X, Y) Δc
+        if np.any(change):
+            growth += np.einsum("nmxy,xy->nm", objective.rewards(partition.cells), np.broadcast_to(
+                change, objective.log_pi_ref.shape)).min(axis=1)
+    extra = objective.weight * np.asarray(objective.rho) - partition.value_weights  # (X,) ≥ 0
+    if np.any(extra > 0):
         j_terms, _, _ = kernels.optimal_value_pieces(objective.rewards(partition.cells), objective.log_pi_ref,
-                                                     objective.rho, objective.beta)  # (n, m, X)
-        growth -= extra * j_terms.sum(axis=-1).max(axis=1)
+                                                     np.ones(len(extra)), objective.beta)  # (n, m, X) J*_x = β log Z_x
+        growth -= (j_terms @ extra).max(axis=1)
     return growth
