@@ -36,7 +36,7 @@ ALIASES = {"ref": "reference"}
 SCHEMES = ("policy-ref", "policy-policy", "policy-cal")
 #: The certified step's default time budget, seconds per round (split among the contexts a round re-solves): a
 #: 400-round run of an 8-response instance stays within minutes on 2 cores (docs/theory.md §10, "What it costs").
-DEFAULT_STEP_SECONDS = 0.25
+DEFAULT_STEP_SECONDS = 0.2
 
 
 @dataclass

@@ -160,7 +160,7 @@ class BallRegion(Region):
                 break
         return best
 
-    def extra_bounds(self, objective, cells, incumbent):
+    def extra_bounds(self, objective, cells, incumbent, multipliers):
         """(n,) bound 5: the quadratic minorant of f anchored at each cell's centroid and at the incumbent (on the
         ball around the anchor holding the cell), minimized over that ball ∩ the class by Lagrangian duality."""
         n, _, k = cells.shape
@@ -172,7 +172,7 @@ class BallRegion(Region):
                                                    self.bound))
         return best
 
-    def whole_class_bound(self, objective, vertices, incumbent) -> float:
+    def whole_class_bound(self, objective, vertices, incumbent, multipliers=None) -> float:
         """The better of: C above its tangent at w* (least at −R·∇C/‖∇C‖) with J* at most its value where every
         reward is at its top (J* increases in each reward) — finite, if loose; and bound 5 anchored at w* over the
         whole ball (exact once the data make f convex there)."""

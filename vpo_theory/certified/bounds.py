@@ -48,7 +48,7 @@ def cell_bounds(objective, space, cells, incumbent, multipliers, threshold=np.in
     cheap = np.where(np.isnan(cheap), -np.inf, cheap)  # a bound that failed numerically settles nothing
     open_ = cheap < threshold
     if open_.any():  # 5. what the class adds (the ball: quadratic minorants, minimized exactly)
-        cheap[open_] = np.fmax(cheap[open_], space.extra_bounds(objective, cells[open_], incumbent))
+        cheap[open_] = np.fmax(cheap[open_], space.extra_bounds(objective, cells[open_], incumbent, multipliers))
     open_ = cheap < threshold
     if not open_.any():
         return cheap

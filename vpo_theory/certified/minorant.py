@@ -60,7 +60,7 @@ def _bennett(s):
     return np.where(s > _MAX_BENNETT_EXPONENT, np.inf, value)
 
 
-def _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bound):
+def _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, span):
     """(n, X, k, k) matrices M_x with β·KL(π₀ ‖ π_r) ≤ ½ ΔwᵀM_xΔw on each region: per context the smaller (top
     eigenvalue) of Hoeffding's Gram/(2β) and Bennett's 2g(S/β)/β·Cov_{π₀}, both valid as computed:
 
@@ -77,8 +77,8 @@ def _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bou
     basis = objective.basis  # (X, Y, k)
     Y = basis.shape[1]
     S = (np.minimum(radii[:, None, None, None] * spread_norm,
-                    bound * spread_norm - np.einsum("xyzk,mk->mxyz", spread, points)).max(axis=(2, 3))
-         * (1.0 + 16 * _EPS))  # (n, X): Δr_y − E Δr ≤ S on the region
+                    span - np.einsum("xyzk,mk->mxyz", spread, points)).max(axis=(2, 3))
+         * (1.0 + 16 * _EPS))  # (n, X): Δr_y − E Δr ≤ max_{y,y'} Δr_y − Δr_y' on the region
     mean = np.einsum("xyk,mxy->mxk", basis, pi0)  # (m, X, k) b̄ = B_xᵀπ₀
     centred = basis[None] - mean[:, :, None, :]  # (m, X, Y, k) b_y − b̄
     covariance = np.einsum("mxy,mxyk,mxyl->mxkl", pi0, centred, centred, optimize=True)  # (m, X, k, k)
@@ -96,13 +96,14 @@ def _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bou
     return np.where(use_bennett[..., None, None], bennett, hoeffding)
 
 
-def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound: float):
-    """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ, ‖w‖ ≤ R} for each anchor c and radius ρ (n,).
+def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound: float, pair_span=None):
+    """(f(c) (n,), ∇f(c) (n, k), Q (n, k, k)): f ≥ q on {‖w − c‖ ≤ ρ} ∩ the class for each anchor c and radius ρ (n,).
 
     ``anchors``: (n, k), or one anchor (k,) shared by all n regions (the incumbent: f, ∇f, π₀ are computed once).
     ``objective``: an ``objective.Objective`` (basis (X, Y, k), counts, log π_ref, ρ, β, weight a, ridge).
-    A margin z = d·w of a compared pair moves by |d·(w − c)| ≤ min(ρ‖d‖, R‖d‖ + |d·c|) over the region (the
-    second because ‖w‖ ≤ R), which is the T of φ; likewise for the spread S of the rewards' change in Bennett's bound.
+    A margin z = d·w of a pair moves by |d·(w − c)| ≤ min(ρ‖d‖, span(d) + |d·c|) over the region, where span(d) is
+    the largest |r_a − r_b| on the class: R‖d‖ on the ball ‖w‖ ≤ R (``pair_span=None``), or a number (the polytope
+    |r_y| ≤ R: 2R). That is the T of φ; likewise the spread S of the rewards' change in Bennett's bound.
     """
     basis = objective.basis  # (X, Y, k)
     X, Y, k = basis.shape
@@ -116,8 +117,8 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
     x, a, b = objective.edges
     d = objective.edge_directions  # (P, k) ∇ of the margin r_a − r_b
     z0 = r0[:, x, a] - r0[:, x, b]  # (m, P)
-    reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), bound * np.linalg.norm(d, axis=1)
-                       + np.abs(points @ d.T))  # (n, P) T
+    span = bound * np.linalg.norm(d, axis=1) if pair_span is None else pair_span  # largest |d·w| on the class
+    reach = np.minimum(radii[:, None] * np.linalg.norm(d, axis=1), span + np.abs(points @ d.T))  # (n, P) T
     weight = objective.edge_counts * expit(z0) * expit(-z0) * _phi(reach) * (1.0 - 16 * _EPS)  # (n, P)
     hessians = np.einsum("np,pk,pl->nkl", weight, d, d, optimize=True)
     if objective.ridge:
@@ -126,7 +127,8 @@ def quadratic_minorants(objective, anchors: np.ndarray, radii: np.ndarray, bound
         _, _, pi0 = kernels.optimal_value_pieces(r0, objective.log_pi_ref, objective.rho, objective.beta)  # (m, X, Y)
         spread = basis[:, :, None, :] - basis[:, None, :, :]  # (X, Y, Y, k) b_y − b_y'
         spread_norm = np.linalg.norm(spread, axis=-1)  # (X, Y, Y)
-        per_context = _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, bound)  # (n, X, k, k)
+        span = bound * spread_norm if pair_span is None else pair_span  # largest r_y − r_y' on the class
+        per_context = _value_curvature(objective, pi0, r0, spread, spread_norm, radii, points, span)  # (n, X, k, k)
         hessians -= objective.weight * np.einsum("x,nxkl->nkl", objective.rho, per_context)
     return values, grads, hessians
 

@@ -63,11 +63,11 @@ class Region:
         """A local answer made KKT-exact (identity unless the class needs it)."""
         return w
 
-    def extra_bounds(self, objective, cells, incumbent) -> np.ndarray:
+    def extra_bounds(self, objective, cells, incumbent, multipliers) -> np.ndarray:
         """(n,) bounds the class adds to the shared ones (−inf: none)."""
         return np.full(len(cells), -np.inf)
 
-    def whole_class_bound(self, objective, vertices, incumbent) -> float:
+    def whole_class_bound(self, objective, vertices, incumbent, multipliers=None) -> float:
         """A lower bound of f over the class from the incumbent, beside the basin bound (−inf: none)."""
         return -np.inf
 

@@ -125,7 +125,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
         # budget, if any, is shared)
         initial = space.initial_cells()
         cells = initial[~space.outside(initial)]
-        bounds = search.bound_cells(cells)
+        bounds = search.bound_cells(cells, floor=root)
         fresh, fresh_rounds, fresh_examined = search.run(cells, bounds, examined=len(cells), batch=batch)
         if leaves is None or _least(fresh) >= _least(leaves):
             leaves = fresh
@@ -176,7 +176,7 @@ class Search:
         class's own bound from the incumbent (``Region.whole_class_bound``), whichever is higher."""
         basin = float(basin_bounds(self.objective, self.space, vertices[None], self.best_w,
                                    lagrangian_variants(self.multipliers))[0])
-        return max(basin, self.space.whole_class_bound(self.objective, vertices, self.best_w))
+        return max(basin, self.space.whole_class_bound(self.objective, vertices, self.best_w, self.multipliers))
 
     def improve(self, candidates) -> None:
         """The best of the incumbent and the local solves from the candidates (only points in the class count)."""
@@ -196,9 +196,18 @@ class Search:
             self.best_value = float(self.objective.value(self.best_w))
         self.multipliers = self.space.multipliers(self.best_w, self.objective.gradient(self.best_w))
 
-    def bound_cells(self, cells) -> np.ndarray:
-        return cell_bounds(self.objective, self.space, cells, self.best_w, self.multipliers,
-                           self.best_value - self.tolerance())
+    def bound_cells(self, cells, floor=-np.inf, chunk: int = 256) -> np.ndarray:
+        """(n,) each cell's lower bound, chunk by chunk while the time budget lasts; a cell not reached keeps its
+        ``floor`` (a bound valid for it: the whole-class bound, or its carried one; a number or (n,))."""
+        bounds = np.array(np.broadcast_to(floor, (len(cells),)), dtype=np.float64)
+        for start in range(0, len(cells), chunk):
+            if start and self.budget.spent(0) == "seconds":
+                self.stopped = "seconds"
+                break
+            part = cell_bounds(self.objective, self.space, cells[start:start + chunk], self.best_w, self.multipliers,
+                               self.best_value - self.tolerance())
+            bounds[start:start + chunk] = np.maximum(part, bounds[start:start + chunk])
+        return bounds
 
     def resume(self, partition: Partition, *, batch: int):
         """The last search's leaves with their bounds moved to this objective (``_growth``); the stale ones (below
@@ -206,7 +215,7 @@ class Search:
         cells, bounds = partition.cells, partition.bounds + _growth(self.objective, partition)
         stale = bounds < self.best_value - self.tolerance()
         if stale.any():
-            bounds[stale] = np.maximum(bounds[stale], self.bound_cells(cells[stale]))
+            bounds[stale] = self.bound_cells(cells[stale], floor=bounds[stale])
         return self.run(cells, bounds, examined=int(stale.sum()), batch=batch)
 
     def run(self, cells, bounds, *, examined: int, batch: int):
@@ -237,7 +246,7 @@ class Search:
             children, inherited = children[~outside], inherited[~outside]
             examined += len(children)
             self.try_centroids(children)
-            child_bounds = np.maximum(self.bound_cells(children), inherited)
+            child_bounds = self.bound_cells(children, floor=inherited)
             cells = np.concatenate([cells[rest], children])
             bounds = np.concatenate([bounds[rest], child_bounds])
         counts = np.array(self.objective.counts, dtype=np.float64)
