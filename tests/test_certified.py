@@ -504,22 +504,6 @@ def _peaked_eight():
     return vt.BanditInstance(np.ones(1), pi_ref, np.array([[0.0] * 6 + [0.5, 1.0]]), 0.5, bound=2.0, name="peaked-8")
 
 
-def _many_start_minimum(counts, pi_ref, alpha, bound, rng, starts=40):
-    """The best of SLSQP solves from random points of the class, on the objective written out here."""
-    from scipy.optimize import minimize
-
-    basis = _plane_basis(pi_ref[0])
-    objective = lambda w: _objective((basis @ w)[None], counts, pi_ref, np.ones(1), 0.5, alpha)  # noqa: E731
-    box = [{"type": "ineq", "fun": lambda w: bound - np.abs(basis @ w)}]
-    best = np.inf
-    for point in _calibrated_points(rng, pi_ref[0], bound, starts):
-        result = minimize(objective, basis.T @ point * 0.999, method="SLSQP", constraints=box,
-                          options={"ftol": 1e-14, "maxiter": 500})
-        if np.all(np.abs(basis @ result.x) <= bound * (1 + 1e-9)):
-            best = min(best, float(result.fun))
-    return best
-
-
 @pytest.mark.parametrize("rounds", [30, pytest.param(100, marks=pytest.mark.slow)])
 def test_an_eight_response_run_keeps_its_time_budget_and_its_certified_rounds_hold(rounds):
     """On an unseen 8-response shape with a peaked reference the default time budget bounds every round (the step
@@ -552,7 +536,8 @@ def test_an_eight_response_run_keeps_its_time_budget_and_its_certified_rounds_ho
     certified = [entry for entry in solves if entry[2].certified]
     assert certified
     for counts, alpha, fit, _ in certified[:: max(1, len(certified) // 4)]:
-        best = _many_start_minimum(counts, instance.pi_ref, alpha, instance.class_bound, rng)
+        best = _many_start_minimum(counts, instance.pi_ref, np.ones(1), instance.pi_ref[0], instance.beta, alpha,
+                                   instance.class_bound, rng, num_starts=30)
         assert fit.objective <= best + 1e-8 * (1 + abs(best))
     for counts, alpha, fit, _ in [entry for entry in solves if not entry[2].certified][::25]:
         assert fit.lower_bound <= fit.objective and np.isfinite(fit.gap)  # anytime: a proven bound and its gap
