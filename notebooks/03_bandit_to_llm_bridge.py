@@ -21,15 +21,15 @@
 # **What to look at:** the two printed numbers agree to rounding (I6), and the total variation
 # distance to the exact policy falls by orders of magnitude during training.
 #
-# **Try:** `BridgeConfig(alpha_scale=3.0)` — a stronger pull towards π_ref; does training reach the new
-# exact policy as fast? (The bridge runs with s = −1: the unbounded tabular class has a unique
+# **Try:** `BridgeConfig(term=VPOTerm(alpha_scale=3.0, calibration="behavior"))` — a stronger pull; does training
+# reach the new exact policy as fast? (The bridge runs with s = −1: the unbounded tabular class has a unique
 # minimizer only then; for s = +1 the class must be bounded, theory §4.)
 
 # %%
 import numpy as np
 
 import vpo_theory as vt
-from vpo_llm import BridgeConfig, run_bridge
+from vpo_llm import BridgeConfig, VPOTerm, run_bridge  # noqa: F401  (VPOTerm: for the "Try" above)
 
 # (I6) on a tabular "model": the policy-space value at a random π equals the reward-space one
 rng = np.random.default_rng(0)
@@ -41,8 +41,10 @@ print(f"policy space {policy_side:.12f}   reward space {reward_side:.12f}")
 
 # %% [markdown]
 # ## A transformer reaches the theory module's answer
-# One-token responses, 4 prompts × 6 responses, 200 comparisons from π_ref (the initial
-# model). The calibration expectation is exact (weights ρ·π_ref over every response).
+# One-token responses, 4 prompts × 6 responses, 200 comparisons from π_ref (the initial model), trained through
+# `VPOTrainer` — TRL's tokenization, collator and fused LM head — with π_cal = both responses of each pair. By (I6)
+# its loss is the reward-space objective with ρ(x) and π_cal(y|x) the data's own shares, whose exact minimizer
+# `fit_vpo` computes.
 
 # %%
 import matplotlib.pyplot as plt
@@ -51,6 +53,6 @@ result = run_bridge(BridgeConfig(steps=150, eval_every=15))
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
 ax.semilogy(result["steps"], result["tv"], "o-")
 ax.set(xlabel="training step", ylabel="TV(π_model, exact VPO policy)",
-       title="A transformer trained with vpo_loss reaches the theory's answer")
+       title="A transformer trained through VPOTrainer reaches the theory's answer")
 plt.show()
-print("N × loss at the end:", result["objective"][-1], " exact objective:", result["exact_objective"])
+print(f"TV at the start {result['tv'][0]:.3f}, after {result['steps'][-1]} steps {result['tv'][-1]:.1e}")

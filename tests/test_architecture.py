@@ -223,3 +223,38 @@ def test_every_flag_has_help_and_no_help_names_a_missing_flag():
                 if flag not in flags and flag.removeprefix("--no-") not in {f.removeprefix("--") for f in flags}:
                     problems.append(f"{name}: help names {flag}, which this command does not have")
     assert not problems, "\n".join(problems)
+
+
+def test_every_generated_flag_defaults_to_its_dataclass_field():
+    """The command line is generated from the options dataclasses: every flag's default (the value argparse gives it
+    and the one its help shows) is the dataclass's own (a default that drifted — `vpo theory offline --alpha-scale`
+    once defaulted to 1.0 where the library's tuned value is 0.3 — fails here)."""
+    import dataclasses
+
+    from vpo.cli import all_parsers
+    from vpo.config_cli import GENERATED
+
+    checked, wrong = 0, []
+    for name, parser in all_parsers():
+        for action in parser._actions:
+            defaults = getattr(action, GENERATED, None)
+            if not defaults:
+                continue
+            field = action.dest
+            first_class_default = next(iter(defaults.values()))
+            if action.default is not None and action.default != first_class_default:
+                wrong.append(f"{name} {action.option_strings[0]}: argparse default {action.default!r} != "
+                             f"{first_class_default!r}")
+            shown = "none" if first_class_default is None else ("''" if first_class_default == "" else
+                                                                  str(first_class_default))
+            if f"(default: {shown}" not in (action.help or ""):
+                wrong.append(f"{name} {action.option_strings[0]}: help does not show {shown!r}")
+            checked += 1
+    assert checked > 60 and not wrong, "\n".join(wrong)
+    from vpo.theory_cli import OfflineRun
+    from vpo_theory.offline import OfflineOptions
+
+    parser = dict(all_parsers())["vpo theory offline"]
+    assert parser.get_default("alpha_scale") == OfflineOptions.__dataclass_fields__["alpha_scale"].default == 0.3
+    assert parser.get_default("N") == OfflineRun.__dataclass_fields__["N"].default
+    assert dataclasses.is_dataclass(OfflineRun)

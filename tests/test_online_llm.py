@@ -1,5 +1,5 @@
-"""The online LLM trainer (Algorithm 1 of theory §6 with the §5 loss): sampling, oracles, the reference
-cache, the data buffer, resume after kill -9, and a local Hugging Face model with a reward model."""
+"""Online training (Algorithm 1 of theory §6 with the §5 loss) through OnlineVPOTrainer: on the built-in task (exact
+regret), with judges of every kind, resume after kill -9, and a local Hugging Face model with a reward model."""
 
 from __future__ import annotations
 
@@ -10,65 +10,21 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-pytest.importorskip("transformers")
-pytest.importorskip("accelerate")
+pytest.importorskip("trl")
 
-from vpo_llm.environments import TaskEnvironment, filter_top_p  # noqa: E402
-from vpo_llm.models import TinyLMConfig, tiny_causal_lm  # noqa: E402
-from vpo_llm.online import OnlineConfig, ReferenceSampleCache, train_online  # noqa: E402
+from vpo_llm.configs import OnlineConfig, TaskConfig  # noqa: E402
 from vpo_llm.oracles import BradleyTerryOracle, CallableOracle, as_oracle  # noqa: E402
-from vpo_llm.tasks import EnumerableTask, TaskConfig  # noqa: E402
+from vpo_llm.runs import train_online  # noqa: E402
+from vpo_llm.task_trainers import response_index  # noqa: E402
+from vpo_llm.tasks import EnumerableTask  # noqa: E402
+from vpo_llm.term import VPOTerm  # noqa: E402
 
 from tests.processes import run_killed_and_clean  # noqa: E402
 
 SMALL = OnlineConfig(iterations=3, prompts_per_iteration=8, steps_per_iteration=2, batch_size=8,
-                     ref_samples_per_prompt=4, reference_pretrain_steps=0, dtype="float64",
+                     ref_samples_per_prompt=4, reference_pretrain_steps=0, dtype="float64", progress=False,
                      task=TaskConfig(num_prompts=2, response_vocab=3, response_length=2))
-
-
-def _task_and_model(seed=0):
-    task = EnumerableTask(TaskConfig(num_prompts=2, response_vocab=3, response_length=2, seed=seed))
-    model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=seed), dtype=torch.float64)
-    return task, model
-
-
-# ----------------------------------------------------------------------------- sampling
-def test_top_p_filter_matches_a_loop():
-    generator = torch.Generator().manual_seed(0)
-    probs = torch.softmax(torch.randn(6, 7, generator=generator, dtype=torch.float64), dim=-1)
-    for top_p in (0.1, 0.5, 0.9, 1.0):
-        got = filter_top_p(probs, top_p)
-        for row, out in zip(probs, got):
-            order = sorted(range(len(row)), key=lambda i: -float(row[i]))
-            kept, mass = [], 0.0
-            for i in order:  # keep tokens until the mass before them reaches top_p
-                if mass < top_p:
-                    kept.append(i)
-                mass += float(row[i])
-            expected = torch.zeros_like(row)
-            expected[kept] = row[kept] / row[kept].sum()
-            torch.testing.assert_close(out, expected)
-
-
-def test_task_sampling_draws_from_the_exact_policy():
-    """Frequencies of 6000 autoregressive samples against the enumerated policy table (5 standard errors)."""
-    task, model = _task_and_model()
-    environment = TaskEnvironment(task, task.policy_table(model))
-    prompts = torch.zeros(6000, dtype=torch.long)
-    responses = environment.sample(model, prompts, temperature=1.0, top_p=1.0, seed=3)
-    frequency = np.bincount(environment.response_index(responses), minlength=task.num_responses) / len(prompts)
-    pi = task.policy_table(model)[0]
-    standard_error = np.sqrt(pi * (1 - pi) / len(prompts))
-    assert np.all(np.abs(frequency - pi) < 5 * standard_error + 1e-12)
-    # a tiny nucleus keeps only the most likely token at each position: one response, always
-    greedy = environment.sample(model, prompts[:50], temperature=1.0, top_p=1e-6, seed=4)
-    assert len(set(environment.response_index(greedy).tolist())) == 1
-    # log-probs of sampled responses are the table's entries
-    logps = environment.logps(model, prompts[:20], responses[:20])
-    table = task.policy_logps(model)[0, environment.response_index(responses[:20])]
-    torch.testing.assert_close(logps, table.detach())
 
 
 # ----------------------------------------------------------------------------- oracles
@@ -80,8 +36,8 @@ def test_bradley_terry_oracle_frequency_matches_the_sigmoid():
     wins = oracle(np.zeros(n, int), np.ones(n, int), np.full(n, 2), rng)
     expected = 1 / (1 + np.exp(-1.5))
     assert abs(wins.mean() - expected) < 5 * np.sqrt(expected * (1 - expected) / n)
-    assert BradleyTerryOracle(reward, sample=False)(np.zeros(3, int), np.array([0, 1, 2]), np.array([1, 2, 0]), rng).tolist() \
-        == [False, True, False]
+    assert BradleyTerryOracle(reward, sample=False)(np.zeros(3, int), np.array([0, 1, 2]), np.array([1, 2, 0]),
+                                                    rng).tolist() == [False, True, False]
 
 
 def test_callable_oracles_are_validated():
@@ -95,99 +51,87 @@ def test_callable_oracles_are_validated():
         BradleyTerryOracle(np.array([1.0, np.nan]))
 
 
-# ----------------------------------------------------------------------------- reference cache
-def test_reference_cache_generates_once_per_prompt_and_stores_exact_logps():
-    task, model = _task_and_model()
-    environment = TaskEnvironment(task, task.policy_table(model))
-    cache = ReferenceSampleCache(environment, model, per_prompt=5, seed=1)
-    for _ in range(4):
-        responses, logps = cache.draw(torch.tensor([0, 1, 1, 0]), torch.tensor([0, 4, 2, 3]))
-    assert cache.generated == 10  # 2 prompts × 5, whatever the number of draws
-    table = task.policy_logps(model).detach()
-    index = environment.response_index(responses)
-    torch.testing.assert_close(logps, table[[0, 1, 1, 0], index])
-    again = ReferenceSampleCache(environment, model, per_prompt=5, seed=1)
-    again.pool(1)  # order of first use does not change a pool
-    assert all(torch.equal(a, b) for a, b in zip(again.pool(1)[0], cache.pool(1)[0]))
-
-
-# ----------------------------------------------------------------------------- the loop
-def test_buffer_grows_by_the_new_pairs_and_regret_is_cumulative_suboptimality():
-    result = train_online(SMALL, progress=False)
+# ----------------------------------------------------------------------------- the loop on the task
+def test_the_buffer_grows_and_the_regret_is_the_cumulative_exact_suboptimality():
+    result = train_online(SMALL)
     history = result["history"]
     assert [row["pairs"] for row in history] == [8, 16, 24]
     np.testing.assert_allclose(result["regret"], np.cumsum([row["suboptimality"] for row in history]))
-    assert result["reference_cache"].generated == 2 * 4  # two prompts, pools generated once
-    fresh = train_online(dataclasses.replace(SMALL, accumulate=False), progress=False)
+    assert history[0]["suboptimality"] > 0 and result["final"]["iteration"] == 4
+    fresh = train_online(dataclasses.replace(SMALL, accumulate=False))
     assert [row["pairs"] for row in fresh["history"]] == [8, 8, 8]
-    # chosen/rejected follow the oracle: with a deterministic oracle, every chosen has the larger r*
-    deterministic = train_online(dataclasses.replace(SMALL, oracle_sample=False, scheme="policy-policy"), progress=False)
+
+
+def test_a_deterministic_oracle_puts_the_better_response_first():
     task = EnumerableTask(SMALL.task)
-    environment = TaskEnvironment(task, np.full((2, 9), 1 / 9))
-    buffer = deterministic["buffer"]
-    x = np.asarray(buffer["prompt"])
-    chosen, rejected = environment.response_index(buffer["chosen"]), environment.response_index(buffer["rejected"])
-    assert np.all(task.reward[x, chosen] >= task.reward[x, rejected])
+    result = train_online(dataclasses.replace(SMALL, oracle_sample=False, scheme="policy-policy", iterations=2))
+    prompts = {f"p{2 * x} p{2 * x + 1}": x for x in range(2)}
+    for pair in result["pairs"]:
+        x = prompts[pair["prompt"]]
+        assert task.reward[x, response_index(task, pair["chosen"])] >= task.reward[x, response_index(task, pair["rejected"])]
 
 
 def test_online_dpo_learns_on_the_task():
     """Online DPO with the trap reference lowers the exact SubOpt of its policy (fixed seed, CPU-deterministic)."""
-    config = OnlineConfig(loss="dpo", iterations=12, reference_target="trap", seed=1,
+    config = OnlineConfig(loss="dpo", iterations=12, reference_target="trap", seed=1, progress=False,
                           task=TaskConfig(num_prompts=2, response_vocab=4, response_length=2))
-    result = train_online(config, progress=False)
+    result = train_online(config)
     assert result["final"]["suboptimality"] < 0.7 * result["history"][0]["suboptimality"]
 
 
 def test_a_custom_judge_and_optimism_run():
     calls = []
 
-    def judge(prompts, first, second):  # indices on the built-in task: prefer the lower response index
+    def judge(prompts, first, second):  # texts on the built-in task: prefer the lexically smaller response
         calls.append(len(first))
         return np.asarray(first) < np.asarray(second)
 
-    result = train_online(dataclasses.replace(SMALL, loss="vpo", alpha_scale=2.0), oracle=judge, progress=False)
-    assert calls == [8, 8, 8] and result["history"][-1]["alpha/mean"] == pytest.approx(2.0 / np.sqrt(24))
+    config = dataclasses.replace(SMALL, term=VPOTerm(sign=1, alpha_scale=2.0, calibration="reference"))
+    result = train_online(config, oracle=judge)
+    assert calls == [8, 8, 8] and result["history"][-1]["alpha"] == pytest.approx(2.0 / np.sqrt(24))
     assert result["history"][-1]["loss/cal"] != 0.0
 
 
 def test_bad_online_config_is_refused():
     for bad in ({"scheme": "policy-cal2"}, {"top_p": 0.0}, {"temperature": -1.0}, {"iterations": 0},
-                {"sign": 0}, {"prompts": "p.jsonl"}, {"model": "m"}, {"reference_target": "x"}):
+                {"prompts": "p.jsonl"}, {"model": "m"}, {"reference_target": "x"}, {"samples_per_prompt": 1},
+                {"pair_selection": "best-only"}):
         with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]):
             OnlineConfig(**bad)
+    with pytest.raises(ValueError, match="calibration"):
+        OnlineConfig(term=VPOTerm(sign=1, calibration="column"))
 
 
-@pytest.mark.slow  # ~24 s; so is its offline twin (tests/test_training.py)
+@pytest.mark.slow  # ~30 s; so is its offline twin (tests/test_training.py)
 def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
-    """A real process killed with SIGKILL after iteration 2; the rerun ends where a clean run ends."""
-    args = ["--iterations", "8", "--prompts-per-iteration", "8", "--steps-per-iteration", "3", "--batch-size", "8",
-            "--dtype", "float64", "--reference-pretrain-steps", "0"]
+    """A real process killed with SIGKILL after round 2; the rerun ends where a clean run ends."""
+    args = ["--iterations", "6", "--prompts-per-iteration", "8", "--steps-per-iteration", "3", "--batch-size", "8",
+            "--dtype", "float64", "--reference-pretrain-steps", "0", "--no-progress"]
     env = os.environ | {"OMP_NUM_THREADS": "1", "VPO_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "vpo.cli", "llm", "online", *args]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    interrupted, final_clean, final_resumed, _ = run_killed_and_clean(
-        command, env, clean, killed, lambda: len((killed / "metrics.jsonl").read_text().splitlines()) >= 2)
-    assert 2 <= interrupted["iteration"] < 8 and len(interrupted["buffer"]["prompt"]) == 8 * interrupted["iteration"]
-    assert final_resumed["buffer"]["prompt"] == final_clean["buffer"]["prompt"]
-    assert all(torch.equal(a, b) for a, b in zip(final_resumed["buffer"]["chosen"], final_clean["buffer"]["chosen"]))
-    iterations = [json.loads(line)["iteration"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
-    assert iterations == list(range(1, 9))
+    run_killed_and_clean(command, env, clean, killed,
+                         lambda: json.loads((killed / "online_state.json").read_text())["round"] >= 2)
+    assert (killed / "pairs.jsonl").read_text() == (clean / "pairs.jsonl").read_text()
+    results = [json.loads((folder / "result.json").read_text()) for folder in (clean, killed)]
+    assert [row["iteration"] for row in results[1]["history"]] == list(range(1, 7))
+    np.testing.assert_allclose(results[1]["regret"], results[0]["regret"], rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------- a local model
 @pytest.fixture
 def local_models(tmp_path):
     pytest.importorskip("tokenizers")
+    import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
     from vpo_llm.models import save_tiny_model
 
     policy = tmp_path / "policy"
     tokenizer = save_tiny_model(policy)
-    words = range(len(tokenizer))
     reward = tmp_path / "reward"
     torch.manual_seed(0)
-    LlamaForSequenceClassification(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
+    LlamaForSequenceClassification(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
                                                num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
                                                num_labels=1, pad_token_id=0)).save_pretrained(reward)
     tokenizer.save_pretrained(reward)
@@ -197,19 +141,19 @@ def local_models(tmp_path):
 
 
 def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
-    """A local model runs through OnlineVPOTrainer: the deterministic reward-model judge puts the higher-scoring
-    text first, and the pairs come out in TRL's layout."""
+    """A local model through OnlineVPOTrainer: the deterministic reward-model judge puts the higher-scoring text
+    first, and the pairs come out in TRL's layout, ready for `vpo llm offline --dataset`."""
     from vpo_llm.data import load_preference_dataset
     from vpo_llm.oracles import RewardModelOracle
 
     policy, reward, prompts = local_models
     config = OnlineConfig(model=str(policy), prompts=str(prompts), reward_model=str(reward), iterations=2,
                           prompts_per_iteration=4, steps_per_iteration=2, batch_size=4, max_new_tokens=4,
-                          oracle_sample=False, out_dir=str(tmp_path / "run"))
-    result = train_online(config, progress=False)
+                          oracle_sample=False, out_dir=str(tmp_path / "run"), progress=False)
+    result = train_online(config)
     pairs = result["pairs"]
     assert len(pairs) == 8 and [row["pairs"] for row in result["history"]] == [4, 8]
-    assert all(1 <= len(p[key].split()) <= 4 for p in pairs for key in ("chosen", "rejected"))
+    assert all(len(p[key].split()) <= 4 for p in pairs for key in ("chosen", "rejected"))
     oracle = RewardModelOracle(reward)
     texts = [p["prompt"] for p in pairs]
     scores = oracle.scores(texts, [p["chosen"] for p in pairs]) - oracle.scores(texts, [p["rejected"] for p in pairs])
@@ -219,43 +163,36 @@ def test_local_model_with_a_reward_model_oracle(local_models, tmp_path):
     assert len(rows) == 8 and rows["chosen"] == [p["chosen"] for p in pairs] and rows["prompt"] == texts
 
 
-def test_prompts_from_a_datasets_dataset(local_models, tmp_path):
+def test_prompts_from_a_datasets_dataset(local_models):
     datasets = pytest.importorskip("datasets")
     policy, _, _ = local_models
     rows = datasets.Dataset.from_dict({"prompt": ["w1 w2", "w3"]})
     config = OnlineConfig(model=str(policy), prompts=None, iterations=1, prompts_per_iteration=4,
-                          steps_per_iteration=1, batch_size=4, max_new_tokens=3)
-    result = train_online(config, prompts=rows, oracle=lambda p, a, b: [len(x) <= len(y) for x, y in zip(a, b)],
-                          progress=False)
+                          steps_per_iteration=1, batch_size=4, max_new_tokens=3, progress=False)
+    result = train_online(config, prompts=rows, oracle=lambda p, a, b: [len(x) <= len(y) for x, y in zip(a, b)])
     assert {p["prompt"] for p in result["pairs"]} <= {"w1 w2", "w3"} and len(result["pairs"]) == 4
     with pytest.raises(ValueError, match="prompt"):
-        train_online(config, prompts=[{"text": "no prompt field"}], progress=False)
-    with pytest.raises(ValueError, match="alpha_schedule"):
-        train_online(dataclasses.replace(config, alpha_schedule="constant"), prompts=rows, progress=False)
+        train_online(config, prompts=[{"text": "no prompt field"}])
 
 
-def test_cli_online_with_a_local_model_runs_the_trl_trainer(local_models, tmp_path):
+def test_cli_online_with_a_local_model_and_on_the_task(local_models, tmp_path):
     from vpo.cli import main
 
     policy, reward, prompts = local_models
     out = tmp_path / "cli-local"
     assert main(["llm", "online", "--model", str(policy), "--prompts", str(prompts), "--reward-model", str(reward),
                  "--iterations", "2", "--prompts-per-iteration", "4", "--steps-per-iteration", "1", "--batch-size", "4",
-                 "--max-new-tokens", "3", "--out-dir", str(out)]) == 0
+                 "--max-new-tokens", "3", "--out-dir", str(out), "--no-progress"]) == 0
     record = json.loads((out / "result.json").read_text())
     assert [row["pairs"] for row in record["history"]] == [4, 8]
     assert json.loads((out / "online_state.json").read_text())["round"] == 2
-
-
-def test_cli_online_on_the_task_and_refusals(tmp_path):
-    from vpo.cli import main
-
-    out = tmp_path / "cli"
+    task_out = tmp_path / "cli-task"
     assert main(["llm", "online", "--iterations", "2", "--prompts-per-iteration", "4", "--steps-per-iteration", "1",
-                 "--batch-size", "4", "--reference-pretrain-steps", "0", "--out-dir", str(out)]) == 0
-    record = json.loads((out / "result.json").read_text())
+                 "--batch-size", "4", "--reference-pretrain-steps", "0", "--out-dir", str(task_out),
+                 "--no-progress"]) == 0
+    record = json.loads((task_out / "result.json").read_text())
     assert len(record["history"]) == 2 and len(record["regret"]) == 2 and record["provenance"]["git_commit"]
-    for bad in (["--scheme", "both"], ["--model", str(tmp_path / "nowhere"), "--prompts", "p.jsonl"]):
+    for bad in (["--scheme", "both"], ["--model", str(tmp_path / "nowhere"), "--prompts", str(prompts)]):
         with pytest.raises(SystemExit) as exit_info:
             main(["llm", "online", "--out-dir", str(tmp_path / "x"), *bad])
         assert exit_info.value.code == 2

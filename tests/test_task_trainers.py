@@ -1,5 +1,5 @@
-"""The enumerable task through the TRL trainers: the adaptors make TRL's sequence policy the task's policy, and the
-llm-offline / llm-online experiments run through VPOTrainer / OnlineVPOTrainer with exact evaluation."""
+"""The enumerable task through the TRL trainers: the adaptors make TRL's sequence policy the task's policy (the
+experiments themselves: tests/test_training.py, tests/test_online_llm.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import torch
 pytest.importorskip("trl")
 pytest.importorskip("tokenizers")
 
+from vpo_llm.configs import TaskConfig  # noqa: E402
 from vpo_llm.models import TinyLMConfig, tiny_causal_lm  # noqa: E402
-from vpo_llm.online import OnlineConfig  # noqa: E402
-from vpo_llm.task_trainers import (response_index, response_text, task_tokenizer, task_trainer_model,  # noqa: E402
-                                   train_offline_through_vpotrainer, train_online_through_vpotrainer)
-from vpo_llm.tasks import EnumerableTask, TaskConfig  # noqa: E402
-from vpo_llm.training import OfflineConfig  # noqa: E402
+from vpo_llm.task_trainers import response_index, response_text, task_tokenizer, task_trainer_model  # noqa: E402
+from vpo_llm.tasks import EnumerableTask  # noqa: E402
 
 TASK = TaskConfig(num_prompts=3, response_vocab=3, response_length=2)
 
@@ -44,21 +42,3 @@ def test_the_full_softmax_of_the_adapted_model_is_the_tasks_policy():
     torch.testing.assert_close(summed, restricted, rtol=0, atol=1e-12)
     assert float(full[..., TASK.response_vocab:].exp().max()) == 0.0
     assert tokenizer(" r2 r0")["input_ids"] == [2, 0] and model.generation_config.eos_token_id == len(tokenizer) - 1
-
-
-def test_offline_experiment_through_vpotrainer_improves_the_exact_value():
-    config = OfflineConfig(steps=40, eval_every=20, reference_pretrain_steps=0, calibration="ref", task=TASK)
-    result = train_offline_through_vpotrainer(config, progress=False)
-    steps = [row["step"] for row in result["history"]]
-    assert steps == [0, 20, 40] and result["history"][-1]["value"] > result["history"][0]["value"]
-    np.testing.assert_allclose(result["policy"].sum(axis=1), 1.0, atol=1e-9)
-
-
-def test_online_experiment_through_online_vpotrainer_records_the_regret_of_the_collecting_policies():
-    config = OnlineConfig(iterations=3, prompts_per_iteration=6, steps_per_iteration=2, batch_size=6,
-                          reference_pretrain_steps=0, task=TASK)
-    result = train_online_through_vpotrainer(config, progress=False)
-    history = result["history"]
-    assert [row["pairs"] for row in history] == [6, 12, 18]
-    np.testing.assert_allclose(result["regret"], np.cumsum([row["suboptimality"] for row in history]))
-    assert history[0]["suboptimality"] > 0 and result["final"]["iteration"] == 4

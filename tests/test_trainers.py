@@ -132,10 +132,39 @@ def test_a_lora_run_changes_only_the_adapters(tmp_path):
 
 def test_bad_vpo_fields_are_refused_by_name(tmp_path):
     for fields, name in [({"vpo_sign": 0}, "vpo_sign"), ({"vpo_alpha": -1.0}, "vpo_alpha"),
-                         ({"vpo_calibration": "nope"}, "vpo_calibration"),
-                         ({"vpo_alpha": 1.0, "vpo_alpha_scale": 1.0}, "vpo_alpha_scale")]:
+                         ({"vpo_calibration": "nope"}, "vpo_calibration"), ({"vpo_alpha_scale": -2.0}, "vpo_alpha_scale"),
+                         ({"vpo_cal_normalization": "mean"}, "vpo_cal_normalization"),
+                         ({"vpo_reward_bound": 0.0}, "vpo_reward_bound")]:
         with pytest.raises(ValueError, match=name):
             VPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16=False, **fields)
+
+
+def test_swapping_dpo_config_for_vpo_config_trains_vpo_with_the_documented_weight(tmp_path):
+    """VPOConfig with nothing VPO-specific set: a = 1/√N (α = √N) on the training set's N pairs, the term is on; the
+    term's fields are one VPOTerm, and VPOConfig.from_term is its one map to the config."""
+    from vpo_llm import VPOTerm
+
+    trainer, model, _, batch = _setup(tmp_path, VPOConfig, beta=0.3)
+    assert trainer.vpo_alpha == pytest.approx(1 / np.sqrt(len(ROWS["prompt"])))
+    trainer.compute_loss(model, batch)
+    assert trainer._metrics["train"]["loss/cal"][-1] != 0.0
+    term = VPOTerm(sign=1, alpha=0.25, calibration="behavior", normalization="token_mean", reward_bound=2.0)
+    config = VPOConfig.from_term(term, output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16=False)
+    assert config.vpo_term == term and config.vpo_cal_normalization == "token_mean"
+    assert VPOTerm(alpha_scale=3.0).mean_weight(9) == pytest.approx(1.0)
+    assert VPOTerm(alpha_scale=3.0).sum_weight(9) == pytest.approx(9.0)  # α = a·N = c·√N
+    assert VPOTerm(alpha=0.2, alpha_scale=5.0).mean_weight(100) == 0.2  # a, when given, is the weight
+
+
+def test_every_llm_calibration_is_a_strategy_named_in_the_shared_vocabulary():
+    from vpo_theory.calibration import CALIBRATIONS
+    from vpo_llm.calibrations import CALIBRATION_STRATEGIES
+    from vpo_llm.term import LLM_CALIBRATIONS
+
+    assert set(CALIBRATION_STRATEGIES) == set(LLM_CALIBRATIONS) <= set(CALIBRATIONS)
+    with pytest.deprecated_call():
+        assert VPOConfig(output_dir="x", report_to=[], use_cpu=True, bf16=False,
+                         vpo_calibration="ref").vpo_calibration == "reference"
 
 
 def test_precomputed_reference_log_probs_give_the_same_loss(tmp_path):

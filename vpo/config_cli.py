@@ -39,26 +39,42 @@ def _kind(annotation) -> tuple:
     return str, None
 
 
+def _flattened(cls, skip, nested):
+    """[(field, default)] of ``cls``: its own fields, and those of each ``nested`` dataclass field in its place (their
+    defaults: the nested default instance's values)."""
+    items = []
+    for item in dataclasses.fields(cls):
+        if item.name in skip or not item.init:
+            continue
+        if item.name in nested:
+            inner = _field_default(item)
+            items += [(sub, getattr(inner, sub.name)) for sub in dataclasses.fields(inner) if sub.init]
+        else:
+            items.append((item, _field_default(item)))
+    return items
+
+
 def add_config_flags(parser, config_class, other_class=None, *, second_label: str = "", skip=(), given_only=False,
-                     first=()) -> None:
+                     first=(), nested=()) -> None:
     """One flag per field of ``config_class`` (and of ``other_class``, a second config sharing the command's flags).
 
-    ``given_only``: flags default to None, so the run knows which were given and the config's own default applies to
-    the rest (needed where one command builds either of two configs with different defaults); otherwise a flag's
-    default is the field's. The help shows the default once; a field the other class has with another default says
-    so ("…; with --model: X"). ``first``: fields listed before the others (e.g. the run's own, before the options).
+    ``nested``: fields holding a dataclass (e.g. ``term``, a ``VPOTerm``) whose own fields become flags. ``given_only``:
+    flags default to None, so the run knows which were given and the config's own default applies to the rest;
+    otherwise a flag's default is the field's. The help shows the default once; a field the other class has with
+    another default says so ("…; with --model: X"). ``first``: fields listed before the others.
     """
     classes = [config_class] + ([other_class] if other_class is not None else [])
     fields: dict[str, dict] = {}
+    defaults_of: dict[str, dict] = {}
     for cls in classes:
-        for item in dataclasses.fields(cls):
-            if item.name not in skip and item.init:
-                fields.setdefault(item.name, {})[cls] = item
+        for item, default in _flattened(cls, skip, nested):
+            fields.setdefault(item.name, {})[cls] = item
+            defaults_of.setdefault(item.name, {})[cls] = default
     order = sorted(fields, key=lambda name: (name not in first, list(first).index(name) if name in first else 0))
     for name in order:
         per_class = fields[name]
         item = next(iter(per_class.values()))
-        defaults = {cls: _field_default(field) for cls, field in per_class.items()}
+        defaults = defaults_of[name]
         text = (item.metadata.get("help") or name).rstrip()
         if config_class in defaults:
             text += f" (default: {_shown(defaults[config_class])}"
@@ -84,7 +100,19 @@ def _shown(value) -> str:
     return "none" if value is None else ("''" if value == "" else str(value))
 
 
-def given_values(args, config_class, *, skip=()) -> dict:
-    """The fields of ``config_class`` that ``args`` holds and that are not None."""
-    names = {item.name for item in dataclasses.fields(config_class) if item.init} - set(skip)
-    return {name: value for name, value in vars(args).items() if name in names and value is not None}
+def given_values(args, config_class, *, skip=(), nested=()) -> dict:
+    """The fields of ``config_class`` that ``args`` holds and that are not None; each ``nested`` field rebuilt from
+    its own flags (``dataclasses.replace`` of its default)."""
+    given = {name: value for name, value in vars(args).items() if value is not None}
+    values = {}
+    for item in dataclasses.fields(config_class):
+        if item.name in skip or not item.init:
+            continue
+        if item.name in nested:
+            inner = _field_default(item)
+            changes = {sub.name: given[sub.name] for sub in dataclasses.fields(inner) if sub.name in given}
+            if changes:
+                values[item.name] = dataclasses.replace(inner, **changes)
+        elif item.name in given:
+            values[item.name] = given[item.name]
+    return values

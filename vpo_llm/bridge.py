@@ -1,17 +1,15 @@
-"""The bandit-to-LLM bridge  (theory §5, I6; theory §9).
+"""The bandit-to-LLM bridge  (theory §5, I6; theory §9), through ``VPOTrainer``.
 
-A transformer with one-token responses is trained with ``vpo_loss`` on a fixed data set,
-with the calibration expectation taken exactly (weights ρ(x)·π_cal(y|x) over every response).
-By (I6) its loss is the reward-space VPO objective, so it must reach the exact tabular VPO
-policy that ``vpo_theory.fit_vpo`` computes on the same data: the total-variation distance
-between the two is tracked over training.
+A transformer with one-token responses is trained with VPO's loss on a fixed data set through TRL's tokenization,
+collator and fused LM head. By (I6) its loss is the reward-space VPO objective, so it must reach the exact tabular
+VPO policy that ``vpo_theory.fit_vpo`` computes on the same data: the total-variation distance between the two is
+tracked over training. ``optimistic_bound_demo`` shows the bounded class of theory §5 on the same task.
 """
 
 from __future__ import annotations
 
 import copy
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,82 +17,16 @@ import numpy as np
 import torch
 
 import vpo_theory as vt
-from vpo_theory import kernels
 
-from .fields import check_fields
-from .losses import vpo_loss
+from .configs import BridgeConfig, TaskConfig
 from .models import TinyLMConfig, tiny_causal_lm
 from .task_trainers import prompt_text, response_text, restrict_to_responses, task_tokenizer
-from .tasks import EnumerableTask, TaskConfig
+from .tasks import EnumerableTask
 
-__all__ = ["BridgeConfig", "run_bridge", "run_bridge_through_vpotrainer", "optimistic_bound_demo"]
-
-
-@dataclass
-class BridgeConfig:
-    num_prompts: int = 4  # X
-    response_vocab: int = 6  # Y (one-token responses)
-    num_pairs: int = 200  # N, drawn from π_ref
-    alpha_scale: float = 1.0  # sum-form α = alpha_scale·√N
-    sign: int = -1  # −1: the convex case with a unique minimizer over the unbounded tabular class
-    steps: int = 400  # full-batch Adam steps
-    learning_rate: float = 1e-2  # cosine-decayed to 0
-    eval_every: int = 10
-    seed: int = 0
-
-    def __post_init__(self):
-        check_fields(self, positive_ints=("num_prompts", "response_vocab", "num_pairs", "steps", "eval_every"),
-                     nonnegative_ints=("seed",), positive=("learning_rate",), nonnegative=("alpha_scale",),
-                     choices={"sign": (1, -1)})
-
-
-def _bridge_task(config: BridgeConfig) -> EnumerableTask:
-    """The bridge's task: one-token responses (a response is its token); sign −1 only (a unique minimizer)."""
-    if config.sign != -1:
-        raise ValueError("the bridge compares against the unique minimizer, which exists for sign = -1")
-    return EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
-                                     response_length=1, seed=config.seed))
+__all__ = ["BridgeConfig", "run_bridge", "optimistic_bound_demo"]
 
 
 def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
-    """Train and return {"steps", "tv" (TV to the exact tabular VPO policy), "objective", "exact_objective"}."""
-    task = _bridge_task(config)
-    model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=config.seed), dtype=torch.float64)
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
-    with torch.no_grad():
-        ref_table = task.policy_logps(reference)  # (X, Y)
-    pi_ref = task.policy_table(reference)
-    instance = task.bandit_instance(pi_ref)
-    beta, N = task.config.beta, config.num_pairs
-    alpha = kernels.sum_form_weight(config.alpha_scale, N)
-    data = vt.sample_preferences(np.random.default_rng(config.seed), instance.rho, pi_ref, instance.reward, N)
-    exact = vt.fit_vpo(vt.Problem(pi_ref, instance.rho, beta), data, alpha=alpha, sign=config.sign, pi_cal=pi_ref)  # tabular, unbounded
-    x, winner, loser = data.astuple()
-    cal_weights = torch.tensor((instance.rho[:, None] * pi_ref).ravel())  # exact E_{ρ, π_cal = π_ref}
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
-    steps, tv, objective = [], [], []
-    for step in range(config.steps + 1):
-        logp = task.policy_logps(model)  # (X, Y)
-        loss, _ = vpo_loss(logp[x, winner], logp[x, loser], ref_table[x, winner], ref_table[x, loser],
-                           logp.reshape(-1), ref_table.reshape(-1), beta=beta, alpha=alpha / N, sign=config.sign,
-                           cal_weights=cal_weights)
-        if step % config.eval_every == 0 or step == config.steps:
-            policy = task.policy_table(model)
-            steps.append(step)
-            tv.append(float(0.5 * np.abs(policy - exact.policy).sum(axis=1).max()))
-            objective.append(N * loss.item())  # = ℓ_DPO + s·α·β·E h, the reward-space objective (I6)
-        if step == config.steps:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return {"steps": steps, "tv": tv, "objective": objective, "exact_objective": exact.objective,
-            "pi_ref": pi_ref, "exact_policy": exact.policy, "policy": task.policy_table(model)}
-
-
-def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, learning_rate: float = 3e-2) -> dict:
     """The bridge through ``VPOTrainer`` — what users run: the task's pairs as TRL rows ("p.. p..", " r{y}"), full
     batch, π_cal = ``behavior`` (both responses of each pair); completions carry no EOS (a task response is its
     token) and the head is restricted to the response tokens (``task_trainers``). By (I6) the trainer's loss is the
@@ -107,7 +39,8 @@ def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, lear
 
     from .trainers import VPOConfig, VPOTrainer
 
-    task = _bridge_task(config)
+    task = EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
+                                     response_length=1, seed=config.seed))
     tokenizer = task_tokenizer(task)
     size = TinyLMConfig(vocab_size=len(tokenizer), seed=config.seed)
     model = restrict_to_responses(tiny_causal_lm(size, dtype=torch.float64), task.config.response_vocab)
@@ -115,7 +48,7 @@ def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, lear
     pi_ref = task.policy_table(reference)
     instance = task.bandit_instance(pi_ref)
     N, X, Y = config.num_pairs, task.config.num_prompts, task.num_responses
-    alpha = kernels.sum_form_weight(config.alpha_scale, N)
+    alpha = config.term.sum_weight(N)  # α = a·N
     data = vt.sample_preferences(np.random.default_rng(config.seed), instance.rho, pi_ref, instance.reward, N)
     x, winner, loser = data.astuple()
     counts = np.zeros((X, Y))
@@ -125,12 +58,13 @@ def run_bridge_through_vpotrainer(config: BridgeConfig = BridgeConfig(), *, lear
         raise ValueError("every response of every prompt must be compared for a unique minimizer; raise num_pairs")
     rho = counts.sum(axis=1) / (2 * N)  # (X,) n_x/N, the prompts' share of the pairs
     pi_cal = counts / counts.sum(axis=1, keepdims=True)
-    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, task.config.beta), data, alpha=alpha, sign=config.sign, pi_cal=pi_cal)
+    exact = vt.fit_vpo(vt.Problem(pi_ref, rho, task.config.beta), data, alpha=alpha, sign=config.term.sign,
+                       pi_cal=pi_cal)
     rows = {"prompt": [prompt_text(task, i) for i in x], "chosen": [response_text(task, y) for y in winner],
             "rejected": [response_text(task, y) for y in loser]}
-    args = VPOConfig(output_dir=str(Path(tempfile.mkdtemp(prefix="vpo-bridge-"))), beta=task.config.beta,
-                     vpo_alpha=alpha / N, vpo_sign=config.sign, vpo_calibration="behavior", per_device_train_batch_size=N,
-                     max_steps=config.steps, learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0,
+    args = VPOConfig.from_term(config.term, output_dir=str(Path(tempfile.mkdtemp(prefix="vpo-bridge-"))),
+                     beta=task.config.beta, per_device_train_batch_size=N,
+                     max_steps=config.steps, learning_rate=config.learning_rate, lr_scheduler_type="cosine", warmup_steps=0,
                      weight_decay=0.0, bf16=False, use_cpu=True, report_to=[], save_strategy="no", logging_steps=10**9,
                      disable_tqdm=True, seed=config.seed, adam_epsilon=1e-12, vpo_completion_eos=False)
     trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),

@@ -79,9 +79,8 @@ def _check_row(row, where: str, field: str, required: tuple[str, ...]) -> None:
     for key in required:
         value = row[key]
         if isinstance(value, str):
-            if key != "prompt" and not value.strip():
-                raise ValueError(f"`{field}`: {where}: `{key}` is an empty completion; drop the row or fill it")
-        elif not _is_messages(value):
+            continue  # text; an empty completion is legal: TRL appends EOS, so it is the response that ends at once
+        if not _is_messages(value):
             raise TypeError(f"`{field}`: {where}: `{key}` must be text or a list of {{role, content}} messages, "
                             f"got {type(value).__name__}")
 
@@ -90,8 +89,9 @@ def check_preference_file(path, *, field: str = "dataset", required=("prompt", "
     """Check a JSONL preference file line by line without holding it in memory; return its row count.
 
     Every problem is an error naming ``field``, the file, the line and the key: a line that is not JSON, a row that
-    is not an object, a missing ``prompt``/``chosen``/``rejected`` (or ``calibration`` when required), an empty
-    completion, a value that is neither text nor a list of messages.
+    is not an object, a missing ``prompt``/``chosen``/``rejected`` (or ``calibration`` when required), a value that
+    is neither text nor a list of messages. An empty completion is legal (the response that ends at once: TRL appends
+    EOS), whether a policy produced it online or a file holds it.
     """
     count = 0
     for where, row in json_lines(path, field):

@@ -3,23 +3,10 @@ validators (``vpo_theory.validation``): every bad value is refused with its name
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
-
+from vpo_theory.options import field_help, option  # noqa: F401  (re-exported: the configs' one field helper)
 from vpo_theory.validation import positive_int, positive_scalar
 
-__all__ = ["option", "field_help", "check_fields", "RunFields", "PreferenceLossFields"]
-
-
-def option(default: Any = dataclasses.MISSING, help: str = "", *, factory=dataclasses.MISSING):  # noqa: A002
-    """A dataclass field with its help text in ``metadata["help"]`` (the command line's ``--help``)."""
-    return dataclasses.field(default=default, default_factory=factory, metadata={"help": help})
-
-
-def field_help(cls) -> dict[str, str]:
-    """{field name: help text} of a config dataclass built with ``option``."""
-    return {item.name: item.metadata.get("help", "") for item in dataclasses.fields(cls)}
+__all__ = ["option", "field_help", "check_fields"]
 
 
 def check_fields(config, *, positive_ints=(), nonnegative_ints=(), positive=(), nonnegative=(), choices=None,
@@ -46,26 +33,3 @@ def check_fields(config, *, positive_ints=(), nonnegative_ints=(), positive=(), 
     for name in booleans:
         if not isinstance(getattr(config, name), bool):
             raise TypeError(f"`{name}` must be True or False, got {getattr(config, name)!r}")
-
-
-@dataclass
-class RunFields:
-    """The fields every training config shares (each config's own fields follow them)."""
-
-    grad_accumulation: int = option(1, "micro-batches per optimizer step")
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    seed: int = option(0, "seed of the data, sampling, labels and initialization")
-    device: str = option("cpu", '"cpu" or "cuda"')
-    out_dir: str = option("", 'run folder (metrics.jsonl, config.json, checkpoint.pt); "" → no files')
-    resume: bool = option(True, "continue from out_dir/checkpoint.pt when present")
-    skip_nonfinite: bool = option(False, "a non-finite loss or gradient: skip that step (counted) instead of stopping")
-
-
-@dataclass
-class PreferenceLossFields(RunFields):
-    """The loss fields of the offline trainers (built-in task and local data): VPO's sign, weight and pooling."""
-
-    loss: str = option("vpo", '"vpo", "dpo" or "ipo"')
-    sign: int = option(-1, "VPO's sign: −1 pessimism (offline); +1 optimism")
-    alpha_scale: float = option(1.0, "VPO weight: sum-form α = alpha_scale·√N, mean-form a = α/N")
-    cal_normalization: str = option("sum", '"sum" (theory-exact, theory §5) or "token_mean" (as TRL\'s sft loss pools)')

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TinyLMConfig", "tiny_causal_lm", "load_local_model", "word_tokenizer", "save_tiny_model"]
+__all__ = ["TinyLMConfig", "tiny_causal_lm", "load_local_model", "word_tokenizer", "save_tiny_model", "atomic_torch_save"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,13 @@ class TinyLMConfig:
             raise ValueError("`hidden_size` must be divisible by `num_attention_heads`")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("`num_attention_heads` must be divisible by `num_key_value_heads`")
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename (``vpo_theory.records.atomic_write``)."""
+    from vpo_theory.records import atomic_write
+
+    atomic_write(Path(path), lambda temporary: torch.save(obj, temporary))
 
 
 def tiny_causal_lm(config: TinyLMConfig = TinyLMConfig(), *, dtype: torch.dtype = torch.float32):

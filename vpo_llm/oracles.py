@@ -55,9 +55,12 @@ class BradleyTerryOracle:
 class RewardModelOracle:
     """Labels from a local reward model folder (``AutoModelForSequenceClassification``, one logit).
 
-    The score of a response is the model's logit on prompt ⊕ response text; the label is drawn
-    from Bradley–Terry on the score difference (``sample=True``) or is the argmax.
-    Nothing is downloaded: ``path`` must be a folder with config.json, weights and tokenizer.
+    The reward model reads text with its own tokenizer and chat template, whatever the policy's are: a response (the
+    policy's ids decoded to text by the trainer) is scored as the reward model's rendering of the conversation —
+    ``apply_chat_template([user: prompt, assistant: response])`` when its tokenizer has a chat template, else
+    prompt ⊕ response — encoded by its tokenizer; the score is its logit. The label is drawn from Bradley–Terry on
+    the score difference (``sample=True``) or is the argmax. Nothing is downloaded: ``path`` must be a folder with
+    config.json, weights and tokenizer.
     """
 
     def __init__(self, path: str | Path, *, sample: bool = True, batch_size: int = 16, device: str = "cpu"):
@@ -76,10 +79,18 @@ class RewardModelOracle:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.sample, self.batch_size, self.device = sample, batch_size, device
 
+    def render(self, prompt: str, response: str) -> str:
+        """The text the reward model reads for (prompt, response): its chat template's, or the two joined."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt},
+                                                       {"role": "assistant", "content": response}], tokenize=False)
+        return prompt + response
+
     def scores(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        """(B,) the reward model's score of each response to its prompt (its own tokenizer and template)."""
         import torch
 
-        texts = [p + r for p, r in zip(prompts, responses)]
+        texts = [self.render(p, r) for p, r in zip(prompts, responses)]
         out = []
         with torch.no_grad():
             for i in range(0, len(texts), self.batch_size):

@@ -9,28 +9,37 @@ response tokens at each of the L positions — without changing the trainers:
   floating point, so the full softmax TRL's fused head computes *is* the restricted one;
 - ``vpo_completion_eos=False``: a task response has no end token, so the EOS TRL appends is removed.
 
-``train_offline_through_vpotrainer`` and ``train_online_through_vpotrainer`` run ``OfflineConfig`` /
-``OnlineConfig`` experiments through ``VPOTrainer`` / ``OnlineVPOTrainer``, with the exact J, KL and SubOpt of
-the policy recorded by enumeration (a ``TrainerCallback`` offline; π_t before each round online).
+The exact J, KL and SubOpt of the policy are recorded by enumeration (``ExactEvaluation``, a ``TrainerCallback``);
+π_ref can be fitted towards a target policy first (``fit_reference``, through ``transformers.Trainer``). The
+experiments themselves run in ``vpo_llm.runs``.
 """
 
 from __future__ import annotations
 
 import copy
-import tempfile
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
-import vpo_theory as vt
+from vpo_theory.records import atomic_write_text
 
+from .models import TinyLMConfig, atomic_torch_save, tiny_causal_lm
 from .oracles import BradleyTerryOracle
 from .tasks import EnumerableTask
 
 __all__ = ["EXCLUDED_LOGIT_BIAS", "task_tokenizer", "restrict_to_responses", "prompt_text", "response_text",
-           "response_index", "task_trainer_model", "ExactEvaluation", "TaskTextOracle",
-           "train_offline_through_vpotrainer", "train_online_through_vpotrainer"]
+           "response_index", "task_trainer_model", "ExactEvaluation", "TaskTextOracle", "task_setup", "fit_reference",
+           "reference_cache_dir", "exact_history"]
+
+#: The skewed reference target is drawn with seed + this offset, so that it is not the same stream as the model's
+#: initialization (which uses the seed itself).
+REFERENCE_TARGET_SEED_OFFSET = 17
 
 #: The bias that removes a token from the policy: exp(−1e4 + O(10)) underflows to exactly 0 in float32 and float64.
 EXCLUDED_LOGIT_BIAS = -1e4
@@ -91,7 +100,7 @@ def task_trainer_model(model, task: EnumerableTask, tokenizer):
     (new rows seeded, never predicted) and its head restricted to the response tokens."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model.resize_token_embeddings(len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     for settings in (model.config, model.generation_config):  # Llama's default ids (bos 1, eos 2) are task tokens
         settings.bos_token_id, settings.eos_token_id = None, tokenizer.eos_token_id
         settings.pad_token_id = tokenizer.pad_token_id
@@ -100,17 +109,33 @@ def task_trainer_model(model, task: EnumerableTask, tokenizer):
 
 class ExactEvaluation(TrainerCallback):
     """Every ``every`` steps (and at step 0), the exact J(r*, π), E_π r*, KL and SubOpt of the trainer's model by
-    enumeration (``EnumerableTask.evaluate``), appended to ``rows``."""
+    enumeration (``EnumerableTask.evaluate``), kept in the trainer's ``state.log_history`` (so a checkpoint carries
+    them and a resumed run continues the same history) and, with ``out``, rewritten to ``out/metrics.jsonl``."""
 
-    def __init__(self, task: EnumerableTask, pi_ref: np.ndarray, every: int, rows: list):
-        self.task, self.pi_ref, self.every, self.rows = task, pi_ref, every, rows
+    def __init__(self, task: EnumerableTask, pi_ref: np.ndarray, every: int, out: Path | None = None):
+        self.task, self.pi_ref, self.every, self.out = task, pi_ref, every, out
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.rows.append({"step": 0, **self.task.evaluate(model, self.pi_ref)})
+        if not exact_history(state.log_history):  # a resumed run has its step-0 row already
+            self._record(state, model, 0)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            self.rows.append({"step": state.global_step, **self.task.evaluate(model, self.pi_ref)})
+            self._record(state, model, state.global_step)
+
+    def _record(self, state, model, step: int) -> None:
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise FloatingPointError(f"non-finite parameters at step {step} (a non-finite loss or gradient); the last "
+                                     f"checkpoint is intact — lower learning_rate or check the inputs")
+        state.log_history.append({"step": step, "exact": True, **self.task.evaluate(model, self.pi_ref)})
+        if self.out is not None and state.is_world_process_zero:
+            atomic_write_text(self.out / "metrics.jsonl",
+                              "".join(json.dumps(row) + "\n" for row in exact_history(state.log_history)))
+
+
+def exact_history(log_history: list[dict]) -> list[dict]:
+    """The exact-evaluation rows of a trainer's log (``ExactEvaluation``), without their marker."""
+    return [{k: v for k, v in row.items() if k != "exact"} for row in log_history if row.get("exact")]
 
 
 class TaskTextOracle(BradleyTerryOracle):
@@ -126,81 +151,74 @@ class TaskTextOracle(BradleyTerryOracle):
         return super().__call__(x, [response_index(self.task, t) for t in first],
                                 [response_index(self.task, t) for t in second], rng)
 
+    def scores(self, prompts, responses) -> np.ndarray:
+        """r*(x, y) of each (prompt, response) text: the judge's ranking for best-of-N pairs."""
+        return self.reward[[self.prompt_of[p] for p in prompts], [response_index(self.task, t) for t in responses]]
 
-def _task_setup(config):
-    """(task, tokenizer, model, reference, π_ref) of an OfflineConfig / OnlineConfig on the built-in task."""
-    from .training import task_model
 
+def task_setup(config, *, target: str = "skewed"):
+    """(task, tokenizer, model, reference, π_ref) of an experiment on the built-in task: the tiny Llama (seeded),
+    π_ref fitted towards ``target`` for ``config.reference_pretrain_steps`` steps, adapted for the TRL trainers, and
+    a frozen copy of it as the reference."""
     task = EnumerableTask(config.task)
     tokenizer = task_tokenizer(task)
     dtype = {"float32": torch.float32, "float64": torch.float64}[config.dtype]
-    model = task_model(task, seed=config.seed, dtype=dtype, device=config.device,
-                       steps=config.reference_pretrain_steps, target=getattr(config, "reference_target", "skewed"))
+    model = tiny_causal_lm(TinyLMConfig(vocab_size=task.config.vocab_size, seed=config.seed), dtype=dtype)
+    model = model.to(config.device)
+    if config.reference_pretrain_steps:
+        fit_reference(model, task, config.reference_pretrain_steps, seed=config.seed, target=target)
     model = task_trainer_model(model, task, tokenizer)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     return task, tokenizer, model, reference, task.policy_table(reference)
 
 
-def train_offline_through_vpotrainer(config, *, progress: bool = True) -> dict:
-    """An ``OfflineConfig`` run through ``VPOTrainer``: the same task, reference and N pairs as ``train_offline``;
-    π_cal "ref" is one π_ref sample per pair, drawn when the trainer is built. Returns {"history": exact
-    evaluations every ``eval_every`` steps, "final", "pi_ref", "policy", "model"}."""
-    import datasets
-
-    from .trainers import VPOConfig, VPOTrainer
-
-    task, tokenizer, model, reference, pi_ref = _task_setup(config)
-    instance = task.bandit_instance(pi_ref)
-    data = vt.sample_preferences(np.random.default_rng(config.seed), instance.rho, pi_ref, instance.reward,
-                                 config.num_pairs)
-    x, winner, loser = data.astuple()
-    rows = {"prompt": [prompt_text(task, i) for i in x], "chosen": [response_text(task, y) for y in winner],
-            "rejected": [response_text(task, y) for y in loser]}
-    args = VPOConfig(
-        output_dir=config.out_dir or tempfile.mkdtemp(prefix="vpo-task-offline-"),
-        beta=config.beta if config.beta is not None else config.task.beta,
-        loss_type=["ipo" if config.loss == "ipo" else "sigmoid"], vpo_alpha=config.mean_alpha, vpo_sign=config.sign,
-        vpo_calibration={"chosen": "chosen", "behavior": "behavior", "ref": "reference"}[config.calibration],
-        vpo_cal_normalization=config.cal_normalization, vpo_completion_eos=False,
-        vpo_reference_max_new_tokens=config.task.response_length, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accumulation, max_steps=config.steps,
-        learning_rate=config.learning_rate, lr_scheduler_type="constant", weight_decay=config.weight_decay,
-        seed=config.seed, bf16=False, use_cpu=config.device == "cpu", report_to=[], save_strategy="no",
-        logging_steps=config.eval_every, disable_tqdm=not progress)
-    trainer = VPOTrainer(model=model, ref_model=reference, args=args, train_dataset=datasets.Dataset.from_dict(rows),
-                         processing_class=tokenizer)
-    history: list[dict] = []
-    trainer.add_callback(ExactEvaluation(task, pi_ref, config.eval_every, history))
-    trainer.train()
-    return {"history": history, "final": history[-1], "pi_ref": pi_ref, "policy": task.policy_table(trainer.model),
-            "model": trainer.model}
+def reference_cache_dir() -> Path:
+    """Where fitted reference policies are cached: $VPO_CACHE_DIR, else ~/.cache/vpo."""
+    return Path(os.environ.get("VPO_CACHE_DIR", Path.home() / ".cache" / "vpo"))
 
 
-def train_online_through_vpotrainer(config, *, progress: bool = True) -> dict:
-    """An ``OnlineConfig`` run on the built-in task through ``OnlineVPOTrainer`` (one calibration sample per pair,
-    π_ref pools of ``ref_samples_per_prompt``, Bradley–Terry labels from r*). Returns {"history": one row per
-    iteration with the exact metrics of π_t, "final", "regret": cumulative SubOpt(π_t), "model"}."""
-    from .online_trainers import OnlineVPOConfig, OnlineVPOTrainer
+class _ReferenceTrainer(Trainer):
+    """Cross-entropy of the task's whole policy table against a target policy: −Σ_x mean Σ_y p(y|x) log π(y|x)."""
 
-    task, tokenizer, model, reference, pi_ref = _task_setup(config)
-    args = OnlineVPOConfig(
-        output_dir=config.out_dir or tempfile.mkdtemp(prefix="vpo-task-online-"),
-        beta=config.beta if config.beta is not None else config.task.beta, vpo_sign=config.sign,
-        vpo_alpha_scale=config.alpha_scale if config.loss == "vpo" else 0.0,
-        vpo_calibration={"ref": "reference", "chosen": "chosen"}[config.calibration], vpo_completion_eos=False,
-        online_iterations=config.iterations, online_prompts_per_iteration=config.prompts_per_iteration,
-        online_steps_per_iteration=config.steps_per_iteration, online_scheme=config.scheme,
-        online_accumulate=config.accumulate, online_pool_size=config.ref_samples_per_prompt,
-        online_max_new_tokens=config.task.response_length, online_temperature=config.temperature,
-        online_top_p=config.top_p, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accumulation, learning_rate=config.learning_rate,
-        lr_scheduler_type="constant", weight_decay=config.weight_decay, seed=config.seed, bf16=False,
-        use_cpu=config.device == "cpu", report_to=[], logging_steps=1, disable_tqdm=not progress)
-    texts = [prompt_text(task, x) for x in range(task.config.num_prompts)]
-    trainer = OnlineVPOTrainer(model, ref_model=reference, args=args, prompts=texts, processing_class=tokenizer,
-                               judge=TaskTextOracle(task, sample=config.oracle_sample),
-                               evaluate=lambda policy: task.evaluate(policy, pi_ref))
-    history = trainer.train()
-    final = {"iteration": config.iterations + 1, **task.evaluate(trainer.model, pi_ref)}
-    return {"history": history, "final": final, "regret": np.cumsum([r["suboptimality"] for r in history]).tolist(),
-            "model": trainer.model}
+    def __init__(self, *args, task: EnumerableTask, target: torch.Tensor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task, self.target = task, target
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        logp = self.task.policy_logps(model)  # (X, Y), every response enumerated
+        loss = -(self.target.to(logp) * logp).sum(1).mean()
+        return (loss, None) if return_outputs else loss
+
+
+def fit_reference(model, task: EnumerableTask, steps: int, *, seed: int, target: str = "skewed") -> None:
+    """Make π_ref non-uniform: ``steps`` full-table cross-entropy steps (Adam, 1e-2) towards a target policy, through
+    ``transformers.Trainer``. ``target="skewed"``: a random Dirichlet(0.5) policy per prompt; ``"trap"``: ∝
+    exp(−2 r*/sd(r*)), little mass on the best responses (the online trap). The fitted weights are cached on disk,
+    keyed by the task, model, steps and target (a hash), so every run and seed that shares a reference trains it once.
+    """
+    if target not in ("skewed", "trap"):
+        raise ValueError(f"`reference_target` must be 'skewed' or 'trap', got {target!r}")
+    key = json.dumps({"task": asdict(task.config), "model": model.config.to_dict(), "steps": steps, "seed": seed,
+                      "dtype": str(next(model.parameters()).dtype), "target": target, "trainer": "transformers"},
+                     sort_keys=True, default=str)
+    path = reference_cache_dir() / f"reference-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device, weights_only=True))
+        return
+    if target == "trap":
+        probs = torch.softmax(torch.tensor(-2.0 * task.reward / task.reward.std()), dim=1)  # (X, Y)
+    else:
+        rng = np.random.default_rng(seed + REFERENCE_TARGET_SEED_OFFSET)
+        probs = torch.tensor(rng.dirichlet(np.full(task.num_responses, 0.5), size=task.config.num_prompts))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vpo-reference-") as folder:
+        args = TrainingArguments(output_dir=folder, max_steps=steps, learning_rate=1e-2, lr_scheduler_type="constant",
+                                 weight_decay=0.0, max_grad_norm=0.0, per_device_train_batch_size=1, report_to=[],
+                                 save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=seed,
+                                 use_cpu=next(model.parameters()).device.type == "cpu", remove_unused_columns=False)
+        trainer = _ReferenceTrainer(model=model, args=args, train_dataset=[{"step": 0}], task=task, target=probs,
+                                    data_collator=lambda rows: {"step": torch.zeros(len(rows))})
+        trainer.train()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(model.state_dict(), path)

@@ -12,7 +12,7 @@ with φ(x, y) = Σ_t E[x, t, y_t], and ``bandit_instance`` hands the identical i
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cached_property
 
 import numpy as np
@@ -20,37 +20,10 @@ import torch
 
 import vpo_theory as vt
 
-from .fields import check_fields
+from .configs import TaskConfig
 from .logprobs import token_logps
 
 __all__ = ["TaskConfig", "EnumerableTask"]
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    """Sizes and seed of the built-in task."""
-
-    num_prompts: int = 4  # X
-    prompt_length: int = 2  # tokens per prompt
-    response_vocab: int = 4  # V: response tokens are ids 0..V−1
-    response_length: int = 2  # L: Y = V^L responses
-    feature_dim: int = 6  # d
-    reward_scale: float = 1.0  # ‖θ*‖ is set so that the rewards' standard deviation is this
-    beta: float = 0.5  # KL strength of the task's objective
-    seed: int = 0
-
-    def __post_init__(self):
-        check_fields(self, positive_ints=("num_prompts", "prompt_length", "response_vocab", "response_length",
-                                          "feature_dim"), nonnegative_ints=("seed",), positive=("reward_scale", "beta"))
-        if self.response_vocab < 2:
-            raise ValueError("`response_vocab` must be >= 2 (a single response leaves nothing to prefer)")
-        if self.response_vocab ** self.response_length > 100_000:
-            raise ValueError("response_vocab ** response_length must be <= 100000 to enumerate every response")
-
-    @property
-    def vocab_size(self) -> int:
-        """Token ids the model needs: response tokens, then the prompts' tokens."""
-        return self.response_vocab + self.num_prompts * self.prompt_length
 
 
 class EnumerableTask:

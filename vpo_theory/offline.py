@@ -33,7 +33,7 @@ class OfflineOptions:
     alpha: float | None = option(None, "sum-form VPO weight α; None → alpha_scale·√N (the regularizer's pull then "
                                        "shrinks like 1/√N relative to the N-term likelihood, the theory's rate)")
     alpha_scale: float = option(0.3, "c in α = c·√N; the `tuning` figure's choice")
-    calibration: str | np.ndarray = option("behavior", "π_cal (theory §3): 'behavior' (μ, the offline default), "
+    calibration: str | np.ndarray = option("behavior", "π_cal (theory §3): 'behavior' (μ, the data's own policy), "
                                                        "'reference', 'uniform', 'chosen'; in Python also an (X, Y) "
                                                        "table", choices=("behavior", "reference", "uniform", "chosen"))
     behavior: str | np.ndarray | None = option(None, "μ: a name of the instance's behaviours ('poor', 'good', …, "

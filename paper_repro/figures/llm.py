@@ -12,7 +12,6 @@ with a trap reference: exact SubOpt(π_t) per iteration and regret.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +27,6 @@ def _bridge_cell(seed: int, steps: int) -> dict:
     from vpo_llm.bridge import BridgeConfig, run_bridge
 
     result = run_bridge(BridgeConfig(steps=steps, seed=seed, eval_every=max(1, steps // 50)))
-    return {"steps": result["steps"], "tv": result["tv"], "objective_gap": result["objective"][-1] - result["exact_objective"]}
-
-
-def _bridge_trainer_cell(seed: int, steps: int) -> dict:
-    from vpo_llm.bridge import BridgeConfig, run_bridge_through_vpotrainer
-
-    result = run_bridge_through_vpotrainer(BridgeConfig(steps=steps, seed=seed, eval_every=max(1, steps // 50)))
     return {"steps": result["steps"], "tv": result["tv"]}
 
 
@@ -42,23 +34,15 @@ def compute_bridge(quick: bool) -> dict:
     steps = 150 if quick else 400
     seeds = list(range(2 if quick else 5))
     cells = run_cells(_bridge_cell, [(s, steps) for s in seeds], desc="bridge", cache_dir=cache_dir("bridge"))
-    trainer_cells = run_cells(_bridge_trainer_cell, [(s, steps) for s in seeds], desc="bridge through VPOTrainer",
-                              cache_dir=cache_dir("bridge-vpotrainer"))
-    final, final_trainer = [c["tv"][-1] for c in cells], [c["tv"][-1] for c in trainer_cells]
+    final = [c["tv"][-1] for c in cells]
     return {"config": {"quick": quick, "steps": steps, "seeds": seeds,
-                       "setup": "4 prompts × 6 one-token responses, N = 200 pairs from π_ref (the initial model), "
-                                "α = √N, s = −1, π_cal = π_ref (exact weights), full-batch Adam, cosine lr from 1e-2",
-                       "setup_vpotrainer": "the same pairs as TRL rows through VPOTrainer (LM head restricted to the "
-                                           "responses, TRL's EOS dropped), π_cal = behavior (both responses), exact "
-                                           "policy of that objective (ρ = n_x/N); full batch, AdamW, cosine lr from "
-                                           "3e-2"},
-            "results": {"steps": cells[0]["steps"], "tv": [c["tv"] for c in cells],
-                        "objective_gap": [c["objective_gap"] for c in cells],
-                        "steps_vpotrainer": trainer_cells[0]["steps"], "tv_vpotrainer": [c["tv"] for c in trainer_cells]},
+                       "setup": "4 prompts × 6 one-token responses, N = 200 pairs from π_ref (the initial model) as TRL "
+                                "rows through VPOTrainer (LM head restricted to the responses, TRL's EOS dropped), "
+                                "s = −1, a = 1/√N, π_cal = behavior (both responses), against the exact policy of that "
+                                "objective (ρ = n_x/N); full batch, AdamW, cosine lr from 3e-2"},
+            "results": {"steps": cells[0]["steps"], "tv": [c["tv"] for c in cells]},
             "summary": {"final TV to the exact tabular VPO policy": f"max over {len(seeds)} seeds {max(final):.2e} "
-                                                                    f"(median {np.median(final):.2e}) after {steps} steps",
-                        "final TV through VPOTrainer": f"max over {len(seeds)} seeds {max(final_trainer):.2e} "
-                                                       f"(median {np.median(final_trainer):.2e}) after {steps} steps"}}
+                                                                    f"(median {np.median(final):.2e}) after {steps} steps"}}
 
 
 def plot_bridge(record: dict, path: Path) -> None:
@@ -66,10 +50,7 @@ def plot_bridge(record: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     steps = np.asarray(record["results"]["steps"])
     for k, tv in enumerate(record["results"]["tv"]):
-        ax.plot(steps, tv, color="C0", alpha=0.7, label="vpo_loss, exact π_ref weights (seeds)" if k == 0 else None)
-    for k, tv in enumerate(record["results"].get("tv_vpotrainer", [])):
-        ax.plot(record["results"]["steps_vpotrainer"], tv, color="C1", alpha=0.7,
-                label="VPOTrainer, π_cal = behavior (seeds)" if k == 0 else None)
+        ax.plot(steps, tv, color="C0", alpha=0.7, label="VPOTrainer, π_cal = behavior (seeds)" if k == 0 else None)
     ax.set(yscale="log", xlabel="training step", ylabel="max_x TV(π_model, π_VPO exact)",
            title="bandit-to-LLM bridge: transformer → exact tabular VPO")
     ax.legend()
@@ -87,21 +68,23 @@ def _run_methods(cell, methods, seeds: list[int], size: int, name: str, keys):
 
 
 # --------------------------------------------------------------------------- llm-offline
-METHODS = {  # label → OfflineConfig overrides
-    "DPO": {"loss": "dpo"},
-    "IPO": {"loss": "ipo"},
-    "VPO s=−1, π_cal=chosen": {"loss": "vpo", "calibration": "chosen"},
-    "VPO s=−1, π_cal=ref samples": {"loss": "vpo", "calibration": "ref"},
+METHODS = {  # label → (loss, π_cal)
+    "DPO": ("dpo", "chosen"),
+    "IPO": ("ipo", "chosen"),
+    "VPO s=−1, π_cal=chosen": ("vpo", "chosen"),
+    "VPO s=−1, π_cal=ref samples": ("vpo", "reference"),
 }
 
 
 def _offline_cell(method: str, seed: int, steps: int) -> dict:
-    from vpo_llm.task_trainers import train_offline_through_vpotrainer
-    from vpo_llm.training import OfflineConfig
+    from vpo_llm.configs import OfflineConfig
+    from vpo_llm.runs import train_offline
+    from vpo_llm.term import VPOTerm
 
-    config = dataclasses.replace(OfflineConfig(seed=seed, steps=steps, eval_every=max(1, steps // 20),
-                                               reference_pretrain_steps=50), **METHODS[method])
-    history = train_offline_through_vpotrainer(config, progress=False)["history"]
+    loss, calibration = METHODS[method]
+    config = OfflineConfig(seed=seed, steps=steps, eval_every=max(1, steps // 20), reference_pretrain_steps=50,
+                           loss=loss, term=VPOTerm(calibration=calibration), progress=False)
+    history = train_offline(config)["history"]
     return {key: [row[key] for row in history] for key in ("step", "value", "true_reward", "kl", "suboptimality")}
 
 
@@ -152,10 +135,10 @@ def _two_panels(record: dict, path: Path, x_of, xlabel: str, panels, title: str,
 
 
 # --------------------------------------------------------------------------- llm-online
-ONLINE_METHODS = {  # label → OnlineConfig overrides
-    "online DPO (α = 0)": {"loss": "dpo"},
-    "VPO s=+1, α = 0.1·√N": {"loss": "vpo", "alpha_scale": 0.1},
-    "VPO s=+1, α = 1·√N": {"loss": "vpo", "alpha_scale": 1.0},
+ONLINE_METHODS = {  # label → (loss, c in α = c·√N)
+    "online DPO (α = 0)": ("dpo", 0.1),
+    "VPO s=+1, α = 0.1·√N": ("vpo", 0.1),
+    "VPO s=+1, α = 1·√N": ("vpo", 1.0),
 }
 BASELINE = "online DPO (α = 0)"
 ONLINE_SETUP = {"reference_target": "trap", "scheme": "policy-ref", "prompts_per_iteration": 16,
@@ -163,11 +146,14 @@ ONLINE_SETUP = {"reference_target": "trap", "scheme": "policy-ref", "prompts_per
 
 
 def _online_cell(method: str, seed: int, iterations: int) -> dict:
-    from vpo_llm.online import OnlineConfig
-    from vpo_llm.task_trainers import train_online_through_vpotrainer
+    from vpo_llm.configs import OnlineConfig
+    from vpo_llm.runs import train_online
+    from vpo_llm.term import VPOTerm
 
-    config = OnlineConfig(seed=seed, iterations=iterations, **ONLINE_SETUP, **ONLINE_METHODS[method])
-    result = train_online_through_vpotrainer(config, progress=False)
+    loss, scale = ONLINE_METHODS[method]
+    config = OnlineConfig(seed=seed, iterations=iterations, loss=loss, progress=False, **ONLINE_SETUP,
+                          term=VPOTerm(sign=1, alpha_scale=scale, calibration="reference"))
+    result = train_online(config)
     history = result["history"]
     return {"suboptimality": [r["suboptimality"] for r in history] + [result["final"]["suboptimality"]],
             "kl": [r["kl"] for r in history] + [result["final"]["kl"]], "regret": result["regret"]}
