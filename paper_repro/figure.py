@@ -25,6 +25,8 @@ class Figure:
     #: summary is recomputed on every use, so a comparison added to a figure reaches its committed record
     #: without re-running the cells.
     summarize: Callable[[dict], dict] | None = None
+    #: The hypothesis the figure tests, in one sentence (its caption says it; "" for a teaching picture).
+    hypothesis: str = ""
 
 
 FIGURES: dict[str, Figure] = {}

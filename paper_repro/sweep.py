@@ -19,15 +19,16 @@ import json
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets
+from tqdm import tqdm  # plain text bars: also right in notebooks without ipywidgets; off when stderr is no terminal
 
-from vpo_theory.records import remove_stale_temporaries
+from vpo_theory.records import remove_stale_temporaries, source_hash
 
-from .common import atomic_write_json, git_commit
+from .common import atomic_write_json
 
 
 BACKENDS = ("joblib", "dask")
@@ -80,7 +81,7 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
     n_jobs = n_jobs or DEFAULTS["n_jobs"]
     _check_backend(backend, scheduler, n_jobs)
     cells = list(cells)
-    commit = git_commit() if cache_dir is not None else ""
+    commit = source_hash() if cache_dir is not None else ""  # the code, not the commit: data commits keep cells
     if cache_dir is not None:  # a run killed mid-write (SIGKILL) may have left a temporary file: not a finished cell
         remove_stale_temporaries(Path(cache_dir))
     results: list = [None] * len(cells)
@@ -98,15 +99,17 @@ def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None 
         return _run_on_dask(function, cells, todo, paths, results, scheduler, desc)
     n_jobs = n_jobs or min(len(todo), os.cpu_count() or 1)
     if n_jobs <= 1 or len(todo) <= 1:
-        for i in tqdm(todo, desc=desc, leave=False):
+        for i in tqdm(todo, desc=desc, leave=False, disable=None):
             results[i] = _run_and_store(function, cells[i], paths[i])
         return results
     from joblib import Parallel, delayed
 
+    # loky reports the workers it retires between figures (idle timeout) as "a worker stopped": not an error here
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     with _sigterm_as_exit():  # a terminated driver unwinds, and joblib then stops its workers (no orphans)
         jobs = parallel(delayed(_run_and_store)(function, cells[i], paths[i]) for i in todo)
-        for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False)):
+        for i, value in zip(todo, tqdm(jobs, total=len(todo), desc=desc, leave=False, disable=None)):
             results[i] = value
     return results
 
@@ -138,7 +141,8 @@ def _run_on_dask(function, cells, todo, paths, results, scheduler, desc):
         raise ImportError("the dask backend needs dask.distributed: pip install 'vpo[dask]'") from error
     with Client(scheduler, timeout="30s") as client:
         futures = {client.submit(function, *cells[i], pure=False): i for i in todo}
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} (dask)", leave=False):
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} (dask)", leave=False,
+                           disable=None):
             i = futures[future]
             results[i] = future.result()
             _store(paths[i], cells[i], results[i])

@@ -39,6 +39,14 @@ def _add_repro(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="recompute even when cached data matches")
     parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
     parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
+    parser.add_argument("--stale", action="store_true",
+                        help="list the records in figures/ (or --out) that the tree's sources would not reproduce — "
+                             "computed from other sources or a dirty tree — and exit (status 1 if any)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="let a full-size run start from a tree with uncommitted changes (its records are then "
+                             "listed by --stale)")
+    parser.add_argument("--verbose", action="store_true", help="print each figure's summary (the numbers its record "
+                                                                 "holds), not only one line per figure")
     parser.add_argument("--backend", choices=["joblib", "dask"], default="joblib",
                         help="where seed × configuration cells run: joblib (this machine) or dask (a cluster) (default: joblib)")
     parser.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address, e.g. tcp://host:8786 (no default: required with dask)")
@@ -56,6 +64,15 @@ def _run_repro(args, parser) -> int:
         for name, figure in figures.items():
             print(f"{name:24s} {figure.description}")
         return 0
+    if args.stale:
+        from paper_repro.registry import stale_records
+
+        stale = stale_records(args.out if args.out is not None else FIGURES)
+        for name, why in stale.items():
+            print(f"{name:24s} {why}")
+        if not stale:
+            print("every record was computed from the tree's sources at a clean commit")
+        return 1 if stale else 0
     from paper_repro.sweep import configure
 
     try:
@@ -65,8 +82,12 @@ def _run_repro(args, parser) -> int:
 
         check_output(parser, "--out", out)
         run_figures(args.figures, quick=args.quick, out=out, force=args.force, replot=args.replot,
-                    committed=FIGURES if args.quick else None)
+                    committed=FIGURES if args.quick else None, allow_dirty=args.allow_dirty, verbose=args.verbose)
+    except ArithmeticError:
+        raise
     except (ValueError, FileNotFoundError) as error:
+        if type(error).__module__.startswith("numpy"):  # a numerical failure (LinAlgError) is a bug, not bad input
+            raise
         parser.error(str(error))
     return 0
 

@@ -7,7 +7,6 @@ library's.
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -37,7 +37,10 @@ def run_bridge(config: BridgeConfig = BridgeConfig()) -> dict:
     import datasets
     from transformers import TrainerCallback
 
+    from .runs import quiet
     from .trainers import VPOConfig, VPOTrainer
+
+    quiet(False)  # a figure's cell: no bars, no library notices
 
     task = EnumerableTask(TaskConfig(num_prompts=config.num_prompts, response_vocab=config.response_vocab,
                                      response_length=1, seed=config.seed))

@@ -37,7 +37,6 @@ import datasets
 import numpy as np
 import torch
 from accelerate.utils import is_peft_model
-from transformers import PrinterCallback
 
 from vpo_theory.records import atomic_write_json, atomic_write_text
 
@@ -201,8 +200,6 @@ class OnlineVPOTrainer:
             "precompute_ref_log_probs": True})
         trainer = VPOTrainer(model=self.model, ref_model=self.ref_model, args=round_args, train_dataset=data,
                              processing_class=self.tokenizer)
-        if round_args.disable_tqdm:  # no bars asked for: no per-step log lines either (transformers prints them then)
-            trainer.remove_callback(PrinterCallback)
         new = trainer.train_dataset.select_columns([c for c in BUFFER_COLUMNS if c in trainer.train_dataset.column_names])
         for pair, logps in zip(fresh, new.select_columns([c for c in new.column_names if c.startswith("ref_")])):
             pair.update(logps)  # pairs.jsonl carries each pair's reference log-probabilities

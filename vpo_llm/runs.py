@@ -55,14 +55,19 @@ def _term(config):
 
 
 def quiet(progress: bool) -> None:
-    """Without progress bars, the libraries' bars off too (``datasets``' map and cache bars, TRL's reference pass)."""
+    """Without progress bars, the libraries' bars off too (``datasets``' map and cache bars, TRL's reference pass),
+    and their notices below errors (transformers' and TRL's warnings about their own deprecations)."""
     if not progress:
         import os
+        import warnings
 
         import datasets
+        import transformers
 
         datasets.disable_progress_bars()
         os.environ["TQDM_DISABLE"] = "1"  # TRL's reference-log-prob pass reads it
+        transformers.logging.set_verbosity_error()
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl)(\.|$)")
 
 
 def train_offline(config: OfflineConfig) -> dict:
@@ -83,10 +88,6 @@ def train_offline(config: OfflineConfig) -> dict:
     trainer = VPOTrainer(model=run["model"], ref_model=run.get("reference"), args=VPOConfig.from_term(
         _term(config), **fields, **run["fields"]), train_dataset=run["train"], eval_dataset=run.get("eval"),
         processing_class=run["tokenizer"], peft_config=run.get("peft_config"))
-    if not config.progress:  # no bars asked for: no per-step log lines either (transformers prints them then)
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
     if "task" in run:
         trainer.add_callback(ExactEvaluation(run["task"], run["pi_ref"], config.eval_every,
                                              Path(out) if config.out_dir else None))

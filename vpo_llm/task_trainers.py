@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from vpo_theory.records import atomic_write_text
 
@@ -219,6 +219,7 @@ def fit_reference(model, task: EnumerableTask, steps: int, *, seed: int, target:
                                  use_cpu=next(model.parameters()).device.type == "cpu", remove_unused_columns=False)
         trainer = _ReferenceTrainer(model=model, args=args, train_dataset=[{"step": 0}], task=task, target=probs,
                                     data_collator=lambda rows: {"step": torch.zeros(len(rows))})
+        trainer.remove_callback(PrinterCallback)  # silent: a step of the setup, not a run the user asked for
         trainer.train()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(model.state_dict(), path)

@@ -75,9 +75,11 @@ class EnumerableTask:
         pi = torch.exp(logp - torch.logsumexp(logp, dim=1, keepdim=True))  # renormalize away float32 rounding
         return pi.cpu().numpy()
 
-    def bandit_instance(self, pi_ref: np.ndarray) -> vt.BanditInstance:
-        """The same problem for ``vpo_theory``: arms = all responses, linear reward φ·θ*."""
+    def bandit_instance(self, pi_ref: np.ndarray, *, class_scale: float = 2.0) -> vt.BanditInstance:
+        """The same problem for ``vpo_theory``: arms = all responses, linear reward φ·θ*; the declared class
+        ‖θ‖ ≤ ``class_scale``·‖θ*‖ (the linear families' convention: the truth halfway to the class's edge)."""
         return vt.BanditInstance(self.rho, pi_ref, None, self.config.beta, features=self.features, theta=self.theta,
+                                 bound=class_scale * float(np.linalg.norm(self.theta)),
                                  name=f"enumerable-task-{self.config.seed}",
                                  description=f"enumerable sequence task {asdict(self.config)}")
 

@@ -155,6 +155,10 @@ class VPOTrainer(DPOTrainer):
             raise TypeError(f"`args` must be a VPOConfig, got {type(config).__name__}")
         self.calibration = CALIBRATION_STRATEGIES[config.vpo_term.calibration]()  # looked up once
         super().__init__(*args, **kwargs)
+        if self.args.disable_tqdm:  # no bars asked for: no per-step log lines either (transformers prints them then)
+            from transformers import PrinterCallback
+
+            self.remove_callback(PrinterCallback)
         self.vpo_alpha = config.vpo_term.mean_weight(len(self.train_dataset))  # a (theory §5, mean form)
         if self.calibration.columns:
             # the model is still π_ref here (nothing trained yet; LoRA: adapters off), so the samples and their

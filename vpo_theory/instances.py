@@ -9,7 +9,8 @@ import numpy as np
 
 from .validation import as_array, check_distribution, check_problem
 
-__all__ = ["BanditInstance", "make_instance", "list_instances", "TABULAR_BOUND", "LINEAR_BOUND", "LINEAR_DIMENSIONS"]
+__all__ = ["BanditInstance", "make_instance", "list_instances", "designed_instance", "TABULAR_BOUND", "LINEAR_BOUND",
+           "LINEAR_DIMENSIONS"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,29 @@ def _linear(rng: np.random.Generator, d: int) -> BanditInstance:
         description=f"10 contexts × 8 responses, d = {d} Gaussian features, ‖θ*‖ = 2, β = 0.5; class ‖θ‖ ≤ 4; "
                     "behaviour 'good' uniform, 'poor' avoids responses loading on the last two feature directions",
     )
+
+
+def designed_instance(seed: int, *, best_mass: float, beta: float, reward_range: float, num_contexts: int = 4,
+                      num_responses: int = 6) -> BanditInstance:
+    """A tabular family with three knobs (the `optimism-vs-greedy` figure's designed grid): in each context one best
+    response with reward R/2 and reference mass ``best_mass``, the others with rewards U(−R/2, R/4) sharing the rest
+    of π_ref (Dirichlet(2)); β given; the declared class B = R (the truth's range is below R)."""
+    if not 0 < best_mass < 1:
+        raise ValueError(f"`best_mass` must lie in (0, 1), got {best_mass!r}")
+    if not reward_range > 0:
+        raise ValueError(f"`reward_range` must be > 0, got {reward_range!r}")
+    rng = np.random.default_rng(seed)
+    X, Y = num_contexts, num_responses
+    reward = rng.uniform(-reward_range / 2, reward_range / 4, size=(X, Y))
+    best = rng.integers(0, Y, size=X)
+    reward[np.arange(X), best] = reward_range / 2
+    pi_ref = rng.dirichlet(np.ones(Y) * 2, size=X)
+    pi_ref[np.arange(X), best] = 0.0
+    pi_ref = (1 - best_mass) * pi_ref / pi_ref.sum(axis=1, keepdims=True)
+    pi_ref[np.arange(X), best] = best_mass
+    return BanditInstance(rho=np.full(X, 1 / X), pi_ref=pi_ref, reward=reward, beta=beta, bound=reward_range,
+                          name=f"designed(m={best_mass:g}, β={beta:g}, R={reward_range:g})",
+                          description="one best response per context with reference mass m, rewards in [−R/2, R/2]")
 
 
 #: The dimensions of the linear family (``linear-d<d>``); linear-d8 is the one most figures use.

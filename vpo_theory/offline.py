@@ -21,6 +21,7 @@ from .validation import check_option_numbers
 from .instances import BanditInstance
 from .calibration import calibration_name, calibration_table
 from .options import check_run, option, option_table, resolve_alpha, resolve_bound, resolve_c_gamma
+from .tuned import TUNED
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "mle_confidence", "OFFLINE_ALGORITHMS"]
 
@@ -32,7 +33,7 @@ class OfflineOptions:
 
     alpha: float | None = option(None, "sum-form VPO weight α; None → alpha_scale·√N (the regularizer's pull then "
                                        "shrinks like 1/√N relative to the N-term likelihood, the theory's rate)")
-    alpha_scale: float = option(0.3, "c in α = c·√N; the `tuning` figure's choice")
+    alpha_scale: float = option(TUNED["offline_alpha_scale"], "c in α = c·√N; the `tuning` figure's choice")
     calibration: str | np.ndarray = option("behavior", "π_cal (theory §3): 'behavior' (μ, the data's own policy), "
                                                        "'reference', 'uniform', 'chosen'; in Python also an (X, Y) "
                                                        "table", choices=("behavior", "reference", "uniform", "chosen"))

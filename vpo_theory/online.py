@@ -24,6 +24,7 @@ from .calibration import calibration_name, calibration_table
 from .instances import BanditInstance
 from .learners import LEARNERS, Run
 from .options import check_run, option, resolve_alpha, resolve_bound
+from .tuned import TUNED
 from .validation import check_option_numbers
 
 __all__ = ["OnlineOptions", "OnlineResult", "run_online", "ONLINE_ALGORITHMS", "SCHEMES", "DEFAULT_STEP_SECONDS",
@@ -44,7 +45,7 @@ class OnlineOptions:
     """Options of ``run_online``; every field has a default (the command line's flags are generated from them)."""
 
     alpha: float | None = option(None, "VPO's constant sum-form weight α; None → alpha_scale·√T")
-    alpha_scale: float = option(0.1, "VPO: c in α = c·√T (constant schedule) or α_t = c·√t (sqrt schedule); the "
+    alpha_scale: float = option(TUNED["online_alpha_scale"], "VPO: c in α = c·√T (constant schedule) or α_t = c·√t (sqrt schedule); the "
                                      "`tuning` figure's choice")
     alpha_schedule: str = option("constant", "VPO: α constant over the run (c·√T) or α_t = c·√t (every round "
                                              "anytime)", choices=("constant", "sqrt"))
@@ -56,8 +57,8 @@ class OnlineOptions:
                                        "declared class bound (never the truth's own size)")
     bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
     c_gamma: float | None = option(None, "UCB / MaxInP's confidence multiplier c_Γ (theory §8); None → the class's "
-                                         "value for the learner: tuned for regret (ucb, maxinp; DEFAULT_UCB_C_GAMMA) or "
-                                         "for coverage (ucb-coverage; DEFAULT_C_GAMMA)")
+                                         "value for the learner: tuned for regret (ucb, maxinp) or for coverage "
+                                         "(ucb-coverage; vpo_theory.tuned)")
     delta: float = option(0.05, "confidence level δ of the confidence set (theory §8)")
     optimistic_method: str = option("certified", "the optimistic step (vpo, xpo, selm): the certified global minimum "
                                                  "(a proven lower bound every round) or 'local', a warm-started SQP "
@@ -68,14 +69,17 @@ class OnlineOptions:
     step_seconds: float | None = option(DEFAULT_STEP_SECONDS, "certified only: the step's time budget in seconds; when "
                                         "it ends the round keeps its best point, flagged uncertified with its proven "
                                         "gap (the record counts such rounds); None: no time limit (cells only)")
-    xpo_scale: float = option(0.1, "xpo: c in its exploration weight α_X/β = c/√T (theory §6, Baselines)")
-    selm_scale: float = option(0.1, "selm: c in its exploration weight α_S = c/√T (theory §6, Baselines)")
-    ts_scale: float = option(1.0, "ts: the posterior's scale (1: the Laplace approximation; larger explores more)")
-    mixed_fraction: float = option(0.25, "mixed: the share of rounds in the first stage (both responses from π_ref)")
+    xpo_scale: float = option(TUNED["xpo_scale"], "xpo: c in its exploration weight α_X/β = c/√T (theory §6, Baselines)")
+    selm_scale: float = option(TUNED["selm_scale"], "selm: c in its exploration weight α_S = c/√T (theory §6, Baselines)")
+    ts_scale: float = option(TUNED["ts_scale"], "ts: the posterior's scale (1: the Laplace approximation; larger explores more)")
+    mixed_fraction: float = option(TUNED["mixed_fraction"], "mixed: the share of rounds in the first stage (both responses from π_ref)")
+    update_every: int = option(1, "the policy is refit every this many rounds (batched online RLHF: each batch of "
+                                  "pairs is drawn from one policy, as in iterative DPO); 1: every round (theory §6)")
 
     def __post_init__(self):
         check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every",
-                                    "step_seconds", "xpo_scale", "selm_scale", "ts_scale", "mixed_fraction"))
+                                    "step_seconds", "xpo_scale", "selm_scale", "ts_scale", "mixed_fraction",
+                                    "update_every"))
         for name in ("optimistic_method", "scheme", "alpha_schedule"):
             allowed = type(self).__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in allowed:
@@ -85,6 +89,10 @@ class OnlineOptions:
         if isinstance(self.restart_every, float) or int(self.restart_every) != self.restart_every \
                 or self.restart_every < 0:
             raise ValueError(f"option `restart_every` must be a non-negative integer, got {self.restart_every!r}")
+        if isinstance(self.update_every, (bool, float)) or not isinstance(self.update_every, (int, np.integer)) \
+                or self.update_every < 1:
+            raise ValueError(f"option `update_every` must be a positive integer (1: refit every round), got "
+                             f"{self.update_every!r}")
         if self.max_cells is not None and (isinstance(self.max_cells, bool) or not isinstance(self.max_cells, int)
                                            or self.max_cells < 1):
             raise ValueError(f"option `max_cells` must be a positive integer (or None), got {self.max_cells!r}")
@@ -138,9 +146,11 @@ def run_online(instance: BanditInstance, algorithm: str, T: int, seed: int, **op
     subopt, seconds = np.zeros(T), np.zeros(T)
     for t in range(1, T + 1):
         start = time.perf_counter()
-        policy = learner.policy(counts, t)  # π_t from D_{t−1}
+        if (t - 1) % opts.update_every == 0:  # π_t from D_{t−1}; kept for the batch's other rounds
+            policy = learner.policy(counts, t)
+            value = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
         seconds[t - 1] = time.perf_counter() - start
-        subopt[t - 1] = core.suboptimality(policy, instance.reward, instance.pi_ref, instance.rho, instance.beta)
+        subopt[t - 1] = value
         u = data_stream.random(4)  # the round's context, two responses and label
         x = int(kernels.inverse_cdf(instance.rho, u[0]))
         first, second = learner.pair(x, u[1:3], policy, t)

@@ -18,19 +18,22 @@ import numpy as np
 
 from . import kernels
 from .instances import BanditInstance
+from .tuned import TUNED
 from .validation import check_distribution
 
-__all__ = ["DEFAULT_C_GAMMA", "DEFAULT_UCB_C_GAMMA", "option", "field_help", "check_run", "resolve_alpha",
+__all__ = ["DEFAULT_C_GAMMA", "DEFAULT_UCB_C_GAMMA", "DEFAULT_MAXINP_C_GAMMA", "option", "field_help", "check_run", "resolve_alpha",
            "resolve_bound", "resolve_c_gamma", "option_table"]
 
 #: c_Γ for coverage, per class: the smallest multiplier whose confidence set covered θ* in ≥ 95 % of the draws of
-#: the `tuning` figure (figures/tuning.json, instance seeds no figure uses). The universal constant of the
-#: concentration bound is unknown (theory §8), so it is measured; LCB and `ucb-coverage` use it.
-DEFAULT_C_GAMMA = {"tabular": 0.0451, "linear": 0.00782}
+#: the `tuning` figure (``vpo_theory.tuned``). The universal constant of the concentration bound is unknown
+#: (theory §8), so it is measured; LCB and `ucb-coverage` use it.
+DEFAULT_C_GAMMA = TUNED["coverage_c_gamma"]
 
-#: c_Γ for regret, per class: the grid value with the least regret in the `tuning` figure's cross-fitted protocol
-#: (the same protocol and budget as VPO's α); `ucb` and `maxinp` use it.
-DEFAULT_UCB_C_GAMMA = {"tabular": 0.0451, "linear": 0.00782}
+#: c_Γ for regret, per class: the `tuning` figure's choice for `ucb` (the same protocol and budget as VPO's α).
+DEFAULT_UCB_C_GAMMA = TUNED["ucb_c_gamma"]
+
+#: c_Γ for regret, per class: the `tuning` figure's choice for `maxinp`.
+DEFAULT_MAXINP_C_GAMMA = TUNED["maxinp_c_gamma"]
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices=None,  # noqa: A002

@@ -19,7 +19,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["package_version", "git_commit", "provenance", "writable_folder", "check_output", "atomic_write", "atomic_write_text", "atomic_write_json", "to_json"]
+__all__ = ["package_version", "git_commit", "source_hash", "provenance", "writable_folder", "check_output",
+           "atomic_write", "atomic_write_text", "atomic_write_json", "to_json", "SOURCE_FOLDERS"]
+
+#: What a record's ``source_hash`` covers: the code that computes and summarizes it (and the pre-registered claims);
+#: the command line (``vpo/``) only calls into these.
+SOURCE_FOLDERS = ("vpo_theory", "vpo_llm", "paper_repro")
+#: Left out of the hash: the library's tuned defaults, data that no record depends on (the figures pass the tuning
+#: record's values explicitly, ``vpo_theory.tuned``).
+SOURCE_EXCLUDED = ("vpo_theory/tuned.py",)
 
 #: Files this package writes are readable by others (a record is for sharing); umask may narrow it further.
 FILE_MODE = 0o644
@@ -40,16 +48,39 @@ def git_commit() -> str:
         return "unknown"
 
 
+def source_hash(root: Path | None = None) -> str:
+    """sha256 (first 16 hex digits) of the sources a record depends on: every ``.py`` and ``.toml`` file under
+    ``SOURCE_FOLDERS`` (paths and contents, in order) and ``pyproject.toml``, less ``SOURCE_EXCLUDED``. A record whose
+    hash differs from the tree's was computed by other code: it is stale (``vpo repro --stale``)."""
+    import hashlib
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    files = sorted(path for folder in SOURCE_FOLDERS for pattern in ("*.py", "*.toml")
+                   for path in (root / folder).rglob(pattern) if "__pycache__" not in path.parts)
+    files.append(root / "pyproject.toml")
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        if relative in SOURCE_EXCLUDED or not path.exists():
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def package_version() -> str:
     """The installed version of the ``vpo`` distribution ("0.0.0+unknown" in a source tree never installed)."""
     return next((distribution.version for distribution in distributions(name="vpo")), "0.0.0+unknown")
 
 
 def provenance() -> dict[str, Any]:
-    """Package version, git commit, Python, NumPy, machine and time of creation."""
+    """Package version, git commit (and whether the tree was clean), the sources' hash, Python, NumPy, machine and
+    time of creation."""
+    commit = git_commit()
     return {
         "package_version": package_version(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "clean": not commit.endswith("-dirty") and commit != "unknown",
+        "source_hash": source_hash(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),

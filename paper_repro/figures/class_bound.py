@@ -4,8 +4,8 @@ The learners are given B = k × size(r*) for k ∈ {1, 2, 4}, size(r*) = ‖θ*�
 (tabular) — an oracle quantity, used here on purpose to measure the sensitivity; every other figure gives the
 learners the instance's declared class (k = 2 for linear-d8, B = 2 for the tabular instances, k ≈ 1.0–1.4).
 Offline: SubOpt at N = 1600 of pessimistic VPO, the MLE plug-in and LCB on the offline settings. Online:
-Regret(T) of optimistic VPO, greedy and UCB on linear-d8 (the tabular online sensitivity, at k = 1 and 2, is
-the `online-schemes` figure). Paired differences between methods at each k, over the seeds.
+Regret(T) of optimistic VPO, greedy and UCB on linear-d8. 4 instances of each family × the data seeds; each value is a
+family mean with its hierarchical interval. A measurement of sensitivity: no claim of the claims file rests on it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vpo_theory import make_instance, run_offline, run_online
-
-from ..common import (finish_record, cache_dir, certificate_summary, mean_errorbar, paired_difference, pyplot,
-                      readable_log_axes, save_figure)
+from ..cells import family_instance, instance_seeds, offline_cell, run_learner
+from ..common import finish_record, cache_dir, certificate_summary, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
+from ..stats import family_interval
 from ..sweep import run_cells
+from ..tuned import tuned_values
 
 SCALES = [1.0, 2.0, 4.0]  # B / size(r*)
 OFFLINE_SETTINGS = [("linear-d8, poor coverage", "linear-d8", "poor"),
@@ -32,65 +32,68 @@ ONLINE_ALGORITHMS = ["vpo", "greedy", "ucb"]
 
 def _sizes(quick: bool) -> dict:
     if quick:
-        return {"N": 400, "seeds": list(range(5)), "T": 60, "online_seeds": list(range(2))}
-    return {"N": 1600, "seeds": list(range(20)), "T": 400, "online_seeds": list(range(8))}
+        return {"N": 400, "instances": instance_seeds(True), "seeds": list(range(3)), "T": 60,
+                "online_seeds": list(range(1))}
+    return {"N": 1600, "instances": instance_seeds(False, full=4), "seeds": list(range(10)), "T": 300,
+            "online_seeds": list(range(4))}
 
 
-def _offline_cell(instance_name: str, behavior: str, algorithm: str, scale: float, n: int, seed: int) -> float:
-    instance = make_instance(instance_name, 0)
-    return run_offline(instance, algorithm, n, seed, behavior=behavior,
-                       bound=scale * instance.reward_bound).suboptimality
+def _offline_cell(instance_name: str, instance_seed: int, behavior: str, algorithm: str, scale: float, n: int,
+                  seed: int) -> float:
+    instance = family_instance(instance_name, instance_seed)
+    return offline_cell(instance_name, instance_seed, behavior, algorithm, n, seed,
+                        options={"bound": scale * instance.reward_bound})["subopt"]
 
 
-def _online_cell(algorithm: str, scale: float, horizon: int, seed: int) -> dict:
-    instance = make_instance(ONLINE_INSTANCE, 0)
-    result = run_online(instance, algorithm, horizon, seed, bound=scale * instance.reward_bound)
-    return {"regret": float(result.regret[-1]), "certificate": result.certificate,
-            "seconds_per_round": float(np.mean(result.round_seconds))}
+def _online_cell(algorithm: str, instance_seed: int, scale: float, horizon: int, seed: int) -> dict:
+    instance = family_instance(ONLINE_INSTANCE, instance_seed)
+    result = run_learner(instance, algorithm, horizon, seed, [horizon], options={"bound": scale * instance.reward_bound})
+    return {"regret": result["regret_T"], "certificate": result["certificate"],
+            "seconds_per_round": result["seconds_per_round"]}
 
 
 def compute(quick: bool) -> dict:
     size = _sizes(quick)
-    cells = [(inst, beh, alg, k, size["N"], s) for _, inst, beh in OFFLINE_SETTINGS for alg in OFFLINE_ALGORITHMS
-             for k in SCALES for s in size["seeds"]]
+    instances = size["instances"]
+    cells = [(inst, i, beh, alg, k, size["N"], s) for _, inst, beh in OFFLINE_SETTINGS for alg in OFFLINE_ALGORITHMS
+             for k in SCALES for i in instances for s in size["seeds"]]
     offline = np.array(run_cells(_offline_cell, cells, desc="class-bound (offline)", cache_dir=cache_dir("class-bound")))
-    offline = offline.reshape(len(OFFLINE_SETTINGS), len(OFFLINE_ALGORITHMS), len(SCALES), len(size["seeds"]))
-    cells = [(alg, k, size["T"], s) for alg in ONLINE_ALGORITHMS for k in SCALES for s in size["online_seeds"]]
+    offline = offline.reshape(len(OFFLINE_SETTINGS), len(OFFLINE_ALGORITHMS), len(SCALES), len(instances),
+                              len(size["seeds"]))
+    cells = [(alg, i, k, size["T"], s) for alg in ONLINE_ALGORITHMS for k in SCALES for i in instances
+             for s in size["online_seeds"]]
     outputs = run_cells(_online_cell, cells, desc="class-bound (online)", cache_dir=cache_dir("class-bound"))
     online = np.array([out["regret"] for out in outputs]).reshape(len(ONLINE_ALGORITHMS), len(SCALES),
-                                                                   len(size["online_seeds"]))
-    per_scale = len(size["online_seeds"])
+                                                                   len(instances), len(size["online_seeds"]))
+    per_scale = len(instances) * len(size["online_seeds"])
     certificates = [certificate_summary(outputs[k * per_scale:(k + 1) * per_scale]) for k in range(len(SCALES))]
     results = {"offline": {label: {alg: offline[i, j] for j, alg in enumerate(OFFLINE_ALGORITHMS)}
                            for i, (label, _, _) in enumerate(OFFLINE_SETTINGS)},
                "online": {alg: online[j] for j, alg in enumerate(ONLINE_ALGORITHMS)},
                "online_certificates": certificates}
-    record = {"config": {"quick": quick, "scales": SCALES, "N": size["N"], "seeds": size["seeds"], "T": size["T"],
-                         "online_seeds": size["online_seeds"], "online_instance": ONLINE_INSTANCE,
-                         "settings": OFFLINE_SETTINGS,
-                         "options": "run_offline / run_online defaults but bound = scale × the truth's own size"},
+    record = {"config": {"quick": quick, "scales": SCALES, "N": size["N"], "instance_seeds": instances,
+                         "seeds": size["seeds"], "T": size["T"], "online_seeds": size["online_seeds"],
+                         "online_instance": ONLINE_INSTANCE, "settings": OFFLINE_SETTINGS, "tuned": tuned_values(),
+                         "options": "the tuned hyperparameters; bound = scale × the truth's own size"},
               "results": results}
     return finish_record(record, summarize)
 
 
 def summarize(record: dict) -> dict:
-    """Per setting and scale: each method's mean, and VPO − each other method paired over the seeds."""
+    """Per setting and scale: each method's family mean with its hierarchical 95 % interval."""
     cfg, summary = record["config"], {}
     scales = cfg["scales"]
     blocks = [(label, f"SubOpt at N = {cfg['N']}", entry) for label, entry in record["results"]["offline"].items()]
     blocks.append((f"online {cfg['online_instance']}", f"Regret({cfg['T']})", record["results"]["online"]))
     for label, what, entry in blocks:
         for k, scale in enumerate(scales):
-            values = {alg: np.asarray(v)[k] for alg, v in entry.items()}
-            line = f"B = {scale:g} × size(r*): {what} " + ", ".join(f"{alg} {v.mean():.4g}" for alg, v in values.items())
+            values = {alg: np.asarray(v)[k] for alg, v in entry.items()}  # (instances, seeds)
+            line = f"B = {scale:g} × size(r*): {what} " + ", ".join(
+                "{} {:.4g} [{:.4g}, {:.4g}]".format(alg, *family_interval(v)) for alg, v in values.items())
             if label.startswith("online"):
                 certificate = record["results"]["online_certificates"][k]
                 line += f" — VPO rounds certified {certificate['rounds_certified']}/{certificate['rounds']}"
             summary[f"{label}, B = {scale:g}×"] = line
-            for other in values:
-                if other != "vpo":
-                    summary[f"{label}, B = {scale:g}×: vpo − {other}"] = paired_difference(values["vpo"],
-                                                                                          values[other])["text"]
     return summary
 
 
@@ -103,7 +106,10 @@ def plot(record: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), layout="constrained")
     for ax, (label, entry) in zip(axes, panels):
         for k, (alg, values) in enumerate(entry.items()):
-            mean_errorbar(ax, scales, np.asarray(values).T, f"C{k}", alg, nonnegative=True)
+            intervals = np.array([family_interval(per_scale) for per_scale in np.asarray(values, dtype=float)])
+            ax.errorbar(scales, intervals[:, 0], yerr=[intervals[:, 0] - intervals[:, 1], intervals[:, 2] -
+                                                        intervals[:, 0]], marker="o", ms=3, capsize=2, color=f"C{k}",
+                        label=alg)
         ax.set(xscale="log", xlabel="B / size(r*)", title=label,
                ylabel=f"Regret(T = {cfg['T']})" if label.startswith("online") else f"SubOpt at N = {cfg['N']}")
         readable_log_axes(ax)

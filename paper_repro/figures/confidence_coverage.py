@@ -2,8 +2,9 @@
 
 Shape(N) = sqrt((d + log(1/δ))/(κ²N) + λB²) is the confidence radius with c_Γ = 1. If the
 bound's N-dependence holds, the ratio distance/shape stays bounded as N grows; the smallest
-c_Γ whose set covers θ* in ≥ 1 − δ of the draws is measured here, on the figures' instances, beside the
-coverage that the default c_Γ (chosen by the ``tuning`` figure on other instances and data) achieves.
+c_Γ whose set covers θ* in ≥ 1 − δ of the draws is measured here, on the figures' instance families (8 instances ×
+20 data seeds per setting and N), beside the coverage that the tuned c_Γ (chosen by the ``tuning`` figure on other
+instances and data) achieves.
 """
 
 from __future__ import annotations
@@ -12,29 +13,30 @@ from pathlib import Path
 
 import numpy as np
 
-from vpo_theory import make_instance
 from vpo_theory.offline import mle_confidence
 
-from vpo_theory.options import DEFAULT_C_GAMMA
-
+from ..cells import data_seeds, family_instance, instance_seeds
 from ..common import finish_record, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
+from ..tuned import tuned_values
 
 SETTINGS = [("tabular-small", None), ("offline-poor-coverage", "poor"), ("linear-d8", "good"), ("linear-d8", "poor")]
 DELTA = 0.05
 
 
-def _cell(instance_name, behavior, n, seed):
-    confidence, theta_star = mle_confidence(make_instance(instance_name, 0), n, seed, behavior=behavior, delta=DELTA)
+def _cell(instance_name, instance_seed, behavior, n, seed):
+    confidence, theta_star = mle_confidence(family_instance(instance_name, instance_seed), n, seed, behavior=behavior,
+                                            delta=DELTA)
     return confidence.distance(theta_star), confidence.radius
 
 
 def compute(quick: bool) -> dict:
     sizes = [100, 400, 1600] if quick else [100, 200, 400, 800, 1600, 3200, 6400]
-    seeds = list(range(20 if quick else 100))
-    cells = [(inst, beh, n, s) for inst, beh in SETTINGS for n in sizes for s in seeds]
-    out = np.array(run_cells(_cell, cells, desc="confidence-coverage")).reshape(len(SETTINGS), len(sizes), len(seeds), 2)
+    instances, seeds = instance_seeds(quick), data_seeds(quick, full=20, small=10)
+    cells = [(inst, i, beh, n, s) for inst, beh in SETTINGS for n in sizes for i in instances for s in seeds]
+    out = np.array(run_cells(_cell, cells, desc="confidence-coverage"))
+    out = out.reshape(len(SETTINGS), len(sizes), len(instances) * len(seeds), 2)  # draws: instances × data seeds
     results = {}
     for i, (inst, beh) in enumerate(SETTINGS):
         label = f"{inst} ({beh or 'default'} behaviour)"
@@ -43,8 +45,8 @@ def compute(quick: bool) -> dict:
         results[label] = {"distance": distance, "shape": shape[:, 0], "ratio": ratio,
                           "c_gamma_for_coverage": float(np.quantile(ratio, 1 - DELTA)),
                           "class": "linear" if inst.startswith("linear") else "tabular"}
-    record = {"config": {"quick": quick, "sizes": sizes, "seeds": seeds, "delta": DELTA,
-                         "settings": [list(s) for s in SETTINGS]},
+    record = {"config": {"quick": quick, "sizes": sizes, "instance_seeds": instances, "seeds": seeds, "delta": DELTA,
+                         "settings": [list(s) for s in SETTINGS], "tuned": tuned_values()},
               "results": results}
     return finish_record(record, summarize)
 
@@ -56,7 +58,7 @@ def summarize(record: dict) -> dict:
     delta, summary = record["config"]["delta"], {}
     for label, entry in record["results"].items():
         ratio = np.asarray(entry["ratio"])  # (sizes, seeds)
-        default = DEFAULT_C_GAMMA[entry["class"]]
+        default = record["config"]["tuned"]["coverage_c_gamma"][entry["class"]]
         quantiles = np.quantile(ratio, 1 - delta, axis=1)
         per_size = (ratio <= default).mean(axis=1)
         summary[label] = (f"ratio distance/shape, {1 - delta:.0%} quantile per N: "
@@ -82,7 +84,7 @@ def plot(record: dict, path: Path) -> None:
     left.set(xscale="log", yscale="log", xlabel="N", title="‖θ̂ − θ*‖ (mean; dashed: c_Γ·shape)")
     middle.set(xscale="log", yscale="log", xlabel="N", title="distance / shape, 95% quantile over seeds")
     right.axhline(1 - record["config"]["delta"], color="k", lw=0.8, ls=":")
-    for cls, c_gamma in DEFAULT_C_GAMMA.items():  # the defaults, chosen by the tuning figure elsewhere
+    for cls, c_gamma in record["config"]["tuned"]["coverage_c_gamma"].items():  # chosen by the tuning figure
         right.axvline(c_gamma, color="0.5", lw=0.8, ls="--")
         right.annotate(f"default ({cls})", (c_gamma, 0.05), rotation=90, fontsize=6, color="0.4")
     right.set(xscale="log", xlabel="c_Γ", ylabel="coverage of C", title="coverage per c_Γ")

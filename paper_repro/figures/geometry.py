@@ -16,16 +16,16 @@ from scipy.linalg import null_space
 import vpo_theory as vt
 from vpo_theory.data import sample_preferences
 from vpo_theory import kernels
-from vpo_theory.options import DEFAULT_C_GAMMA
 
 from ..common import pyplot, save_figure
 from ..figure import Figure, register
+from ..tuned import tuned_values
 
 PI_REF = np.array([[0.5, 0.3, 0.2]])
 RHO = np.array([1.0])
 TRUE_REWARD = np.array([[0.0, 0.6, 1.0]])
 BETA = 0.5
-BOUND = 3.0
+BOUND = 1.5  # the class |r| ≤ B; its largest margin 2B sets κ = σ′(2B) in the confidence radius (theory §8)
 
 
 def compute(quick: bool) -> dict:
@@ -37,7 +37,8 @@ def compute(quick: bool) -> dict:
     optimistic = vt.fit_vpo(problem, data, alpha=alpha, sign=+1, pi_cal=PI_REF, bound=BOUND)
     pessimistic = vt.fit_vpo(problem, data, alpha=alpha, sign=-1, pi_cal=PI_REF, bound=BOUND)
     features = vt.one_hot_features(1, 3)
-    confidence = vt.confidence_set(*data.astuple(), features, mle.reward.ravel(), c_gamma=DEFAULT_C_GAMMA["tabular"],
+    c_gamma = tuned_values()["coverage_c_gamma"]["tabular"]
+    confidence = vt.confidence_set(*data.astuple(), features, mle.reward.ravel(), c_gamma=c_gamma,
                                    delta=0.05, ridge=1.0 / num_pairs, theta_bound=BOUND * np.sqrt(3),
                                    margin_bound=2 * BOUND)
     basis = null_space(PI_REF)  # (3, 2) orthonormal basis of the calibrated plane
@@ -47,7 +48,8 @@ def compute(quick: bool) -> dict:
                      for name, fit in (("mle", mle), ("vpo+", optimistic), ("vpo-", pessimistic))}
     return {
         "config": {"quick": quick, "pi_ref": PI_REF, "true_reward": TRUE_REWARD, "beta": BETA, "bound": BOUND,
-                   "num_pairs": num_pairs, "alpha": alpha, "data_seed": 3, "behavior": "uniform"},
+                   "num_pairs": num_pairs, "alpha": alpha, "data_seed": 3, "behavior": "uniform",
+                   "c_gamma": c_gamma},
         "results": {
             "data": np.stack(data.astuple()), "basis": basis, "truth": to_plane(truth), "mle": to_plane(mle.reward),
             "vpo+": to_plane(optimistic.reward), "vpo-": to_plane(pessimistic.reward),
@@ -87,7 +89,9 @@ def plot(record: dict, path: Path) -> None:
     circle = np.stack([np.cos(angle), np.sin(angle)])
     ellipse = vectors @ (circle * (res["radius"] / np.sqrt(eigenvalues))[:, None])
     mle = np.asarray(res["mle"])
-    ax.plot(mle[0] + ellipse[0], mle[1] + ellipse[1], color="C2", lw=1.5, label="confidence set C (LCB/UCB)")
+    outside = np.abs(mle[:, None] + ellipse).max() > 1.25 * cfg["bound"]
+    ax.plot(mle[0] + ellipse[0], mle[1] + ellipse[1], color="C2", lw=1.5,
+            label="confidence set C (LCB/UCB)" + (" — reaches beyond the axes" if outside else ""))
     inside = np.all(np.abs(rewards) <= cfg["bound"], axis=-1).astype(float)
     ax.contour(a, b, inside, levels=[0.5], colors="k", linewidths=1.2)
     ax.plot([], [], color="k", lw=1.2, label=f"reward class |r| ≤ {cfg['bound']:g}")

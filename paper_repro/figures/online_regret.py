@@ -1,10 +1,13 @@
-"""online-regret: Regret(T) vs T, log–log; optimistic VPO vs greedy (exact MLE) vs UCB vs π_ref  (theory §6, §8).
+"""online-regret: Regret(T) of every learner of the harness on three instance families  (theory §6, §8).
 
-Sampling `policy-ref` (y¹ ~ π_t, y² ~ π_ref), α = c·√T constant with the tuned c, π_cal = π_ref, each
-instance's declared reward class (the run_online defaults; c chosen by the ``tuning`` figure on instance
-and data seeds this figure does not use). Exponents fitted on the seed-mean regret over T ∈ [T_max/4, T_max] with
-bootstrap 95 % intervals. Finished runs are cached under OUT/.cache/online-regret, so an
-interrupted run resumes.
+Hypothesis (the paper's, for the online setting): optimistic VPO's regret is lower than the baselines' — the plug-in
+(greedy), the confidence-set UCB, Thompson sampling — and than not learning (π_ref). Regret(T) = Σ_t SubOpt(π_t) with
+SubOpt(π) = J*(r*) − J(r*, π) (theory §6, I4). Sampling `policy-ref` (y¹ ~ π_t, y² ~ π_ref), each family's declared
+class, every learner's hyperparameter tuned by the `tuning` figure on instance seeds this figure never draws. Each
+family: 8 instances × 20 data seeds (common random numbers across learners; the instance is the unit of replication),
+XPO and SELM — certified like VPO, and as costly — on the first 5 data seeds; intervals resample instances, then
+seeds; the claims (paper_repro/claims.toml) are paired tests, Holm-adjusted within the figure. The policy is refit
+every round (the paper's algorithm; `optimism-vs-greedy` runs batched and longer).
 """
 
 from __future__ import annotations
@@ -13,170 +16,117 @@ from pathlib import Path
 
 import numpy as np
 
-from vpo_theory import make_instance, run_online
-from vpo_theory.online import OnlineOptions
 from paper_repro.rates import fit_loglog_slope
 
-from ..common import (finish_record, cache_dir, certificate_summary, finish_panels, mean_and_ci, mean_band,
-                      paired_difference, pyplot, reference_slope, save_figure)
+from ..cells import ONLINE_LEARNERS, data_seeds, instance_seeds, online_cell
+from ..common import finish_record, finish_panels, pyplot, reference_slope
 from ..figure import Figure, register
-from ..sweep import run_cells
+from ..grid import run_grid
+from ..stats import family_interval
+from ..tuned import tuned_values
 
 INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
-ALGORITHMS = ["vpo", "greedy", "ucb", "reference"]
+NAMES = {"vpo": "VPO (s=+1)", "xpo": "XPO", "selm": "SELM", "greedy": "greedy (MLE)", "mixed": "two-stage mixed",
+         "ts": "Thompson", "ucb": "UCB", "ucb-coverage": "UCB (coverage c_Γ)", "maxinp": "MaxInP",
+         "reference": "π_ref"}
 
 
-def _cell(instance_name: str, algorithm: str, horizon: int, seed: int) -> dict:
-    result = run_online(make_instance(instance_name, 0), algorithm, horizon, seed)
-    return {"regret": result.regret.tolist(), "certificate": result.certificate,
-            "seconds_per_round": float(np.mean(result.round_seconds))}
+def checkpoints_for(horizon: int, count: int = 8) -> list[int]:
+    """``count`` horizons spaced evenly on a log scale from T/16 to T."""
+    return sorted({int(round(t)) for t in np.geomspace(max(1, horizon // 16), horizon, count)})
+
+
+def family_curves(grid, settings: list[str], learners: list[str], checkpoints: list[int]) -> tuple[dict, dict]:
+    """(results, samples) of an online grid with axes setting × learner × instance_seed × seed: per setting and
+    learner the family mean of the regret at each checkpoint with its hierarchical interval, the fitted exponent,
+    the certificate summary; the samples are (instances, seeds) tables of the regret at T and at each checkpoint."""
+    results, samples = {}, {}
+    for setting in settings:
+        results[setting], samples[setting] = {}, {}
+        for learner in learners:
+            cell = grid.where(setting=setting, learner=learner)
+            at = cell.take("regret_at")  # (I, S, checkpoints)
+            intervals = np.array([family_interval(at[..., j]) for j in range(len(checkpoints))])  # (C, 3)
+            fit = fit_loglog_slope(checkpoints, at.mean(axis=1))  # instance means: the interval resamples instances
+            certificates = [output["certificate"] for _, output in cell.items() if output["certificate"]]
+            entry = {"mean": intervals[:, 0], "low": intervals[:, 1], "high": intervals[:, 2], "slope": fit.slope,
+                     "slope_ci": [fit.low, fit.high]}
+            if certificates and certificates[0].get("method") == "certified":
+                entry["certified"] = [int(sum(c["rounds_certified"] for c in certificates)),
+                                      int(sum(c["rounds"] for c in certificates))]
+            results[setting][learner] = entry
+            samples[setting][learner] = {"regret_T": at[..., -1]} | {f"regret_{t}": at[..., j]
+                                                                       for j, t in enumerate(checkpoints)}
+    return results, samples
+
+
+#: Certified like VPO and as costly a round: run on the first ``FEWER_SEEDS`` data seeds of each instance.
+COSTLY = ("xpo", "selm")
+FEWER_SEEDS = 5
 
 
 def compute(quick: bool) -> dict:
-    horizon = 200 if quick else 600  # quick: certified steps cost ~0.1–0.3 s a round early in a run
-    seeds = list(range(3 if quick else 20))
-    checkpoints = [horizon // 4, horizon // 2, horizon]
-    cells = [(inst, alg, horizon, s) for inst in INSTANCES for alg in ALGORITHMS for s in seeds]
-    outputs = run_cells(_cell, cells, desc="online-regret", cache_dir=cache_dir("online-regret"))
-    regrets = np.array([out["regret"] for out in outputs]).reshape(len(INSTANCES), len(ALGORITHMS), len(seeds), horizon)
-    outputs = np.array(outputs, dtype=object).reshape(len(INSTANCES), len(ALGORITHMS), len(seeds))
-    results = {}
-    for i, inst in enumerate(INSTANCES):
-        results[inst] = {}
-        for j, alg in enumerate(ALGORITHMS):
-            curve = regrets[i, j]  # (seeds, T)
-            fit = fit_loglog_slope(checkpoints, curve[:, [c - 1 for c in checkpoints]])
-            results[inst][alg] = {"regret": curve[:, ::max(1, horizon // 100)], "final": curve[:, -1],
-                                  "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
-            if alg == "vpo":
-                results[inst][alg]["certificate"] = certificate_summary(list(outputs[i, j]))
-    record = {"config": {"quick": quick, "T": horizon, "seeds": seeds, "checkpoints": checkpoints,
-                         "instances": INSTANCES, "algorithms": ALGORITHMS, "stride": max(1, horizon // 100),
-                         "options": "run_online defaults: scheme policy-ref, α = c·√T with c = OnlineOptions.alpha_scale "
-                                    "(the tuning record's choice), π_cal = π_ref, the declared class (tabular B = 2, "
-                                    "linear-d8 ‖θ‖ ≤ 4), UCB c_Γ = DEFAULT_C_GAMMA, λ_t = 1/t; VPO's step certified "
-                                    "(tabular: branch and bound; linear: the whole-class certificate only)",
-                         "alpha_scale": OnlineOptions().alpha_scale},
-              "results": results}
+    horizon = 30 if quick else 100
+    checkpoints = checkpoints_for(horizon)
+    seeds = {learner: data_seeds(quick, full=FEWER_SEEDS if learner in COSTLY else 20) for learner in ONLINE_LEARNERS}
+    results, samples = {setting: {} for setting in INSTANCES}, {setting: {} for setting in INSTANCES}
+    for group in (tuple(learner for learner in ONLINE_LEARNERS if learner not in COSTLY), COSTLY):
+        axes = {"setting": INSTANCES, "learner": list(group), "instance_seed": instance_seeds(quick),
+                "seed": seeds[group[-1]]}
+        grid = run_grid("online-regret", _cell, axes, fixed={"horizon": horizon, "checkpoints": checkpoints})
+        part_results, part_samples = family_curves(grid, INSTANCES, list(group), checkpoints)
+        for setting in INSTANCES:
+            results[setting] |= part_results[setting]
+            samples[setting] |= part_samples[setting]
+    for setting in INSTANCES:  # the learners in the harness's order
+        results[setting] = {learner: results[setting][learner] for learner in ONLINE_LEARNERS}
+    record = {"config": {"quick": quick, "T": horizon, "checkpoints": checkpoints, "instances": INSTANCES,
+                         "learners": list(ONLINE_LEARNERS), "instance_seeds": instance_seeds(quick),
+                         "seeds": seeds["vpo"], "seeds_by_learner": seeds, "scheme": "policy-ref",
+                         "update_every": 1, "tuned": tuned_values()},
+              "results": results, "samples": samples}
     return finish_record(record, summarize)
 
 
-def summarize(record: dict) -> dict:
-    """Per instance: Regret(T) of each algorithm with its exponent, and VPO − each baseline paired over the seeds.
+def _cell(setting: str, learner: str, instance_seed: int, seed: int, horizon: int, checkpoints: list) -> dict:
+    return online_cell(setting, instance_seed, learner, horizon, seed, checkpoints)
 
-    The exponents are fitted to the checkpoints T/4, T/2, T of the *same* trajectories: they describe these curves'
-    shape, not rates measured from independent runs at several horizons (the intervals resample seeds only)."""
-    cfg = record["config"]
-    horizon, summary = cfg["T"], {}
-    for inst, per_alg in record["results"].items():
-        parts = [f"{alg} {np.mean(entry['final']):.1f} (exponent {entry['slope']:+.2f} "
-                 f"[{entry['slope_ci'][0]:+.2f}, {entry['slope_ci'][1]:+.2f}])" for alg, entry in per_alg.items()]
-        line = f"Regret({horizon}): " + "; ".join(parts)
-        certificate = per_alg.get("vpo", {}).get("certificate")
-        if certificate:
-            line += f" — VPO rounds certified {certificate['rounds_certified']}/{certificate['rounds']}"
-        summary[inst] = line
-        if "vpo" in per_alg:
-            for other in per_alg:
-                if other != "vpo":
-                    summary[f"{inst}: vpo − {other}, Regret({horizon})"] = paired_difference(
-                        per_alg["vpo"]["final"], per_alg[other]["final"])["text"]
-    summary["exponents"] = (f"fitted to T = {', '.join(map(str, cfg['checkpoints']))} of the same runs (one trajectory "
-                            f"per seed), not to independent runs at each horizon: a description of the curves' shape")
+
+def summarize(record: dict) -> dict:
+    """Per family: every learner's Regret(T), family mean with its hierarchical 95 % interval and fitted exponent."""
+    T, summary = record["config"]["T"], {}
+    for setting, per_learner in record["results"].items():
+        parts = []
+        for learner, entry in per_learner.items():
+            text = (f"{learner} {entry['mean'][-1]:.1f} [{entry['low'][-1]:.1f}, {entry['high'][-1]:.1f}] "
+                    f"(T^{entry['slope']:.2f})")
+            if "certified" in entry:
+                text += f" certified {entry['certified'][0]}/{entry['certified'][1]}"
+            parts.append(text)
+        summary[setting] = f"Regret({T}): " + "; ".join(parts)
     return summary
 
 
 def plot(record: dict, path: Path) -> None:
     plt = pyplot()
     cfg = record["config"]
-    fig, axes = plt.subplots(1, len(record["results"]), figsize=(4.5 * len(record["results"]), 3.8))
-    names = {"vpo": "VPO (s=+1)", "greedy": "greedy (MLE)", "ucb": "UCB", "reference": "π_ref"}
-    for ax, (inst, per_alg) in zip(np.atleast_1d(axes), record["results"].items()):
-        steps = np.arange(1, cfg["T"] + 1)[::cfg["stride"]]
-        for k, (alg, entry) in enumerate(per_alg.items()):
-            mean_band(ax, steps, entry["regret"], f"C{k}", f"{names[alg]}: T^{entry['slope']:.2f}", nonnegative=True)
-        if "vpo" in per_alg:  # the optimistic rate, through VPO's curve at T/100
-            anchor = max(1, len(steps) // 100)
-            start = float(np.mean(np.asarray(per_alg["vpo"]["regret"])[:, anchor]))
-            if start > 0:
-                reference_slope(ax, steps[anchor:], start, 0.5, "∝ √T (the theory's rate)")
-        ax.set_title(inst)
-    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T) (mean, 95% bootstrap CI)",
-                  title=f"Online: cumulative regret ({len(cfg['seeds'])} seeds, policy-ref sampling)")
+    fig, axes = plt.subplots(1, len(record["results"]), figsize=(5 * len(record["results"]), 4.2))
+    t = np.asarray(cfg["checkpoints"])
+    for ax, (setting, per_learner) in zip(np.atleast_1d(axes), record["results"].items()):
+        for k, (learner, entry) in enumerate(per_learner.items()):
+            ax.plot(t, entry["mean"], "o-", ms=2, color=f"C{k}", label=f"{NAMES.get(learner, learner)}: "
+                                                                     f"T^{entry['slope']:.2f}")
+            ax.fill_between(t, entry["low"], entry["high"], color=f"C{k}", alpha=0.12)
+        start = float(per_learner["vpo"]["mean"][0])
+        if start > 0:
+            reference_slope(ax, t, start, 0.5, "∝ √T")
+        ax.set_title(setting)
+    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T): family mean, 95% hierarchical interval",
+                  title=f"Online regret, policy-ref sampling ({len(cfg['instance_seeds'])} instances × "
+                        f"{len(cfg['seeds'])} data seeds per family; XPO, SELM: "
+                        f"{len(cfg['seeds_by_learner']['xpo'])} data seeds)")
 
 
-register(Figure("online-regret", "Regret(T) vs T (log–log): optimistic VPO vs greedy vs UCB vs π_ref",
-                compute, plot, summarize))
-
-
-# --------------------------------------------------------------------------- online-schemes
-SCHEMES = ["policy-ref", "policy-policy"]
-BETAS = [0.1, 0.5]
-BOUND_SCALES = [1.0, 2.0]  # B / size(r*): the class relative to the truth's own size
-SCHEMES_ALPHA_SCALE = 0.1
-
-
-def _scheme_cell(instance_name: str, algorithm: str, horizon: int, seed: int, scheme: str, beta: float,
-                 bound_scale: float) -> dict:
-    import dataclasses
-
-    instance = dataclasses.replace(make_instance(instance_name, 0), beta=beta)
-    # the class at a multiple of the truth's own size (an oracle quantity, on purpose: this figure measures how
-    # the results move with B / size(r*)); α = 0.1·√T stated, not the current default
-    result = run_online(instance, algorithm, horizon, seed, scheme=scheme, alpha_scale=SCHEMES_ALPHA_SCALE,
-                        bound=bound_scale * instance.reward_bound)
-    return {"regret": float(result.regret[-1]), "certificate": result.certificate,
-            "seconds_per_round": float(np.mean(result.round_seconds))}
-
-
-def compute_schemes(quick: bool) -> dict:
-    horizon = 100 if quick else 400
-    seeds = list(range(2 if quick else 8))
-    grid = [(scheme, beta, bound) for scheme in SCHEMES for beta in BETAS for bound in BOUND_SCALES]
-    cells = [("tabular-small", alg, horizon, s, *g) for g in grid for alg in ("vpo", "greedy") for s in seeds]
-    outputs = run_cells(_scheme_cell, cells, desc="online-schemes", cache_dir=cache_dir("online-schemes"))
-    values = np.array([out["regret"] for out in outputs]).reshape(len(grid), 2, len(seeds))
-    outputs = np.array(outputs, dtype=object).reshape(len(grid), 2, len(seeds))
-    results = []
-    for (scheme, beta, bound), (vpo, greedy), runs in zip(grid, values, outputs):
-        results.append({"scheme": scheme, "beta": beta, "bound_scale": bound, "vpo": vpo, "greedy": greedy,
-                        "vpo_certificate": certificate_summary(list(runs[0]))})
-    record = {"config": {"quick": quick, "T": horizon, "seeds": seeds, "instance": "tabular-small (β replaced)",
-                         "options": "run_online defaults except scheme, the class (B = bound_scale × the truth's own size, "
-                                    "a sensitivity to B) and α = 0.1·√T; VPO's step certified"},
-              "results": results}
-    return finish_record(record, summarize_schemes)
-
-
-def summarize_schemes(record: dict) -> dict:
-    """Per configuration: Regret(T) of VPO and greedy, VPO − greedy paired over the seeds, rounds certified."""
-    summary = {}
-    for row in record["results"]:
-        vpo, greedy = np.asarray(row["vpo"]), np.asarray(row["greedy"])
-        certificate = row["vpo_certificate"]
-        summary[f"{row['scheme']}, β={row['beta']}, bound {row['bound_scale']:g}× truth"] = (
-            f"Regret({record['config']['T']}) VPO {vpo.mean():.1f} vs greedy {greedy.mean():.1f}; VPO − greedy "
-            f"{paired_difference(vpo, greedy)['text']}; VPO rounds certified {certificate['rounds_certified']}/"
-            f"{certificate['rounds']}")
-    return summary
-
-
-def plot_schemes(record: dict, path: Path) -> None:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(SCHEMES), figsize=(5.5 * len(SCHEMES), 3.8), sharey=True, layout="constrained")
-    for ax, scheme in zip(np.atleast_1d(axes), SCHEMES):
-        rows = [r for r in record["results"] if r["scheme"] == scheme]
-        labels = [f"β={r['beta']}\nbound {r['bound_scale']:g}×" for r in rows]
-        positions = np.arange(len(rows))
-        for offset, key, color in ((-0.18, "vpo", "C0"), (0.18, "greedy", "C1")):
-            mean, ci = mean_and_ci(np.asarray([r[key] for r in rows]).T)
-            ax.bar(positions + offset, mean, width=0.36, yerr=ci, capsize=3, color=color,
-                   label="VPO (s=+1)" if key == "vpo" else "greedy (MLE)")
-        ax.set(xticks=positions, xticklabels=labels, title=f"scheme {scheme}")
-        ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel(f"Regret(T = {record['config']['T']}), tabular-small")
-    save_figure(fig, path)
-
-
-register(Figure("online-schemes", "online regret of VPO vs greedy across sampling schemes, β and the class bound",
-                compute_schemes, plot_schemes, summarize_schemes))
+register(Figure("online-regret", "Regret(T) of every learner (VPO, XPO, SELM, greedy, mixed, Thompson, UCB, MaxInP, "
+                "π_ref) on three instance families", compute, plot, summarize,
+                hypothesis="optimistic VPO's regret is lower than greedy's, UCB's, Thompson sampling's and π_ref's"))

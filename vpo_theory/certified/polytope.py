@@ -165,9 +165,13 @@ class PolytopeRegion(Region):
         best_value, best_slope = float(objective.value(w)), float(np.linalg.norm(reduced(w)))
         for _ in range(6):
             hessian = free.T @ objective.hessian(point) @ free
-            if np.linalg.eigvalsh(hessian)[0] <= 0:
+            eigenvalues = np.linalg.eigvalsh(hessian)
+            if not np.all(np.isfinite(eigenvalues)) or eigenvalues[0] <= 1e-12 * max(1.0, eigenvalues[-1]):
+                break  # not strictly convex along the face (or singular in floating point): no Newton step
+            try:
+                step = free @ np.linalg.solve(hessian, -reduced(point))
+            except np.linalg.LinAlgError:
                 break
-            step = free @ np.linalg.solve(hessian, -reduced(point))
             point = point + step
             if not self.feasible(point):
                 break

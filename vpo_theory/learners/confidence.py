@@ -3,8 +3,7 @@
 C_t = {θ : ‖θ − θ̂_t‖_{Σ_t+λI} ≤ Γ_t}, Σ_t from the pair counts, λ = 1/t, Γ_t = c_Γ·√((d + log 1/δ)/(κ²N) + λB²).
 
 - ``ucb``: π_t = π_{r_t} with the pointwise optimistic reward r_t(x,y) = ⟨φ̃, θ̂_t⟩ + Γ_t‖φ̃(x,y)‖_{(Σ_t+λI)⁻¹}, c_Γ
-  tuned for regret (``DEFAULT_UCB_C_GAMMA``); ``ucb-coverage``: the same with the c_Γ that makes C_t cover θ*
-  (``DEFAULT_C_GAMMA``).
+  tuned for regret (``vpo_theory.tuned``); ``ucb-coverage``: the same with the c_Γ that makes C_t cover θ*.
 - ``maxinp``: MaxInP (Saha 2021) in the KL-regularized bandit: it plays the plug-in π_{θ̂_t}; its pair is the one of
   largest uncertainty ‖φ̃(x,y¹) − φ̃(x,y²)‖_{(Σ_t+λI)⁻¹} among the plausible responses of context x — those no other
   response beats on the log-odds s_θ(y) = r_θ(x,y) + β log π_ref(y|x) of π_θ for every θ in C_t (Saha's elimination
@@ -17,7 +16,7 @@ import numpy as np
 
 from ..baselines import class_constants, confidence_set_from_counts, ucb_reward
 from ..estimators import center_features
-from ..options import DEFAULT_C_GAMMA, DEFAULT_UCB_C_GAMMA, resolve_c_gamma
+from ..options import DEFAULT_C_GAMMA, DEFAULT_MAXINP_C_GAMMA, DEFAULT_UCB_C_GAMMA, resolve_c_gamma
 from .base import Learner, PluginFit, register
 
 __all__ = ["UCB", "UCBCoverage", "MaxInP"]
@@ -64,6 +63,8 @@ class UCBCoverage(UCB):
 @register("maxinp")
 class MaxInP(_ConfidenceLearner):
     """Plays the plug-in; compares the most uncertain pair of plausible responses (see the module docstring)."""
+
+    defaults = DEFAULT_MAXINP_C_GAMMA
 
     def policy(self, counts, t):
         self.plugin.update(counts)
