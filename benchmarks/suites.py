@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -476,6 +477,38 @@ TARGETS = {  # key: (comparison, target) from the benchmark issue
     "llm_vpotrainer_over_dpotrainer_step_chosen": ("<=", 1.05),
     "llm_vpotrainer_over_dpotrainer_step_reference": ("<=", 1.5),
 }
+
+
+RESULTS = Path(__file__).with_name("results.json")  # `vpo bench --record` writes here; the docs render it
+
+
+def machine_description() -> dict:
+    """What a reader needs to weigh the numbers: processor, cores, memory, accelerator, library versions."""
+    import os
+    import platform
+
+    import torch
+
+    memory = None
+    try:
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(), "memory_gib": memory,
+            "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+            "system": platform.platform(), "python": platform.python_version(), "torch": torch.__version__}
+
+
+def record(result: dict, path: Path = RESULTS) -> Path:
+    """Write ``result`` with its provenance (commit, source hash, machine, date) and each key's goal as
+    ``benchmarks/results.json``."""
+    from vpo_theory.records import atomic_write_json, provenance
+
+    goals = {key: {"comparison": op, "goal": target, "measured": result.get(key),
+                   "met": result.get("targets_met", {}).get(key)} for key, (op, target) in TARGETS.items()}
+    atomic_write_json(path, {"result": result, "goals": goals, "machine": machine_description(),
+                             "provenance": provenance()})
+    return path
 
 
 def run(quick: bool, log=print) -> dict:

@@ -52,6 +52,17 @@ for name, fit in [("MLE", mle), ("VPO s=+1", optimistic), ("VPO s=-1", pessimist
 print(f"the optimistic fit is certified global: gap {optimistic.gap:.1e} (theory §10)")
 
 # %% [markdown]
+# ## What each sign is for
+# Look at the suboptimality of each estimate's policy: the optimistic one is usually the *worst*
+# of the three. That is not a defect. Optimism is for **choosing what to sample next** — the online
+# loop of theory §6 (Algorithm 1): the policy of the optimistic reward tries the responses the data
+# cannot rule out, the next comparisons then correct the guess, and over many rounds that is how
+# the learner finds out what it would otherwise never compare. Pessimism is for **reporting a
+# policy** from data that will not grow (theory §7): nothing will correct an over-trusted response
+# later, so it is discounted now. A deployed policy from fixed data should be pessimistic (or the
+# plug-in); an optimistic estimate is a sampling rule. Whether optimism's exploration actually beats
+# the plug-in's, and where, is measured by the `optimism-vs-greedy` figure.
+#
 # Optimism raises J* (it assumes the world is as good as the data allow), pessimism lowers
 # it. As α grows the two move apart; at α = 0 both are the MLE.
 #

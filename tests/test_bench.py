@@ -46,3 +46,26 @@ def test_cuda_suite_says_why_it_did_not_run_on_cpu():
         assert result["llm_cuda_tokens_per_s"] > 0
     else:
         assert llm_cuda_throughput(quick=True) == {"llm_cuda_skipped": "no CUDA device"}
+
+
+def test_record_writes_the_result_with_its_goals_machine_and_commit(tmp_path):
+    import json
+
+    from benchmarks.suites import TARGETS, record
+
+    key = next(iter(TARGETS))
+    path = record({"quick": False, key: 1.0, "targets_met": {key: True}}, tmp_path / "results.json")
+    written = json.loads(path.read_text())
+    assert written["goals"][key] == {"comparison": TARGETS[key][0], "goal": TARGETS[key][1], "measured": 1.0,
+                                     "met": True}
+    assert set(TARGETS) == set(written["goals"])
+    assert {"processor", "cores", "accelerator"} <= set(written["machine"]) and "git_commit" in written["provenance"]
+
+
+def test_bench_record_refuses_quick_sizes():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "vpo.cli", "bench", "--quick", "--record"], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and "--record" in run.stderr

@@ -166,3 +166,28 @@ def test_learners_get_the_declared_class_never_the_truths_size():
     with pytest.raises(ValueError, match="declares no reward class.*bound="):
         run_online(bare, "greedy", 2, 0)
     assert run_online(bare, "greedy", 2, 0, bound=3.0).options["bound"] == 3.0
+
+
+def test_batched_updates_keep_one_policy_per_batch_and_count_every_round():
+    """update_every = k: the policy changes only at rounds 1, k+1, 2k+1, … (SubOpt constant within a batch); k = 1 is
+    the default loop; k = T plays π₁ all along; the data of the first batch are the same as unbatched (π₁ is)."""
+    import vpo_theory as vt
+
+    instance = vt.make_instance("tabular-small", 1)
+    plain = vt.run_online(instance, "greedy", 24, 3)
+    assert np.array_equal(vt.run_online(instance, "greedy", 24, 3, update_every=1).regret, plain.regret)
+    batched = vt.run_online(instance, "greedy", 24, 3, update_every=8)
+    subopt = batched.suboptimality.reshape(3, 8)
+    assert np.all(subopt == subopt[:, :1]) and len(np.unique(subopt[:, 0])) > 1
+    assert batched.suboptimality[0] == plain.suboptimality[0]
+    assert np.allclose(batched.regret, np.cumsum(batched.suboptimality))
+    frozen = vt.run_online(instance, "greedy", 24, 3, update_every=24)
+    assert np.all(frozen.suboptimality == plain.suboptimality[0])
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_update_every_must_be_a_positive_integer(value):
+    import vpo_theory as vt
+
+    with pytest.raises((ValueError, TypeError), match="update_every"):
+        vt.run_online(vt.make_instance("tabular-small", 0), "greedy", 4, 0, update_every=value)

@@ -103,3 +103,24 @@ def _running(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_source_hash_follows_the_code_not_its_documentation(tmp_path):
+    """A record goes stale when the code that computed it changes — not when a docstring or a comment does; the
+    claims file and the declared dependencies count."""
+    from vpo_theory.records import SOURCE_FOLDERS, source_hash
+
+    (tmp_path / SOURCE_FOLDERS[0]).mkdir()
+    module = tmp_path / SOURCE_FOLDERS[0] / "m.py"
+    module.write_text('"""Module."""\n\n\ndef f(x):\n    """Doc."""\n    return x  # why\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "1"\ndependencies = ["a"]\n')
+    before = source_hash(tmp_path)
+    module.write_text('"""Module, reworded."""\n\n\ndef f(x):\n    """Doc,\n    longer."""\n\n    return x\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "2"\ndependencies = ["a"]\n')
+    assert source_hash(tmp_path) == before
+    module.write_text('"""Module."""\n\n\ndef f(x):\n    return x + 1\n')
+    assert source_hash(tmp_path) != before
+    module.write_text('"""Module."""\n\n\ndef f(x):\n    """Doc."""\n    return x\n')
+    assert source_hash(tmp_path) == before
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "2"\ndependencies = ["b"]\n')
+    assert source_hash(tmp_path) != before

@@ -27,6 +27,7 @@ def toy_figure(monkeypatch):
 
     monkeypatch.setattr(registry, "FIGURES", {"toy": registry.Figure("toy", "a toy", compute, plot)})
     monkeypatch.setattr(registry, "load_all", lambda: registry.FIGURES)
+    monkeypatch.setattr(registry, "git_commit", lambda: "f" * 40)  # a clean tree, whatever the checkout's state
     return calls
 
 
@@ -52,7 +53,8 @@ def test_a_quick_run_never_replaces_a_full_size_record(tmp_path, toy_figure):
         registry.run_figures(["toy"], quick=True, out=committed, force=True, log=lambda _: None)
     assert toy_figure == [False] and (committed / "toy.json").read_bytes() == before
     messages = []
-    registry.run_figures(["toy"], quick=True, out=committed / "quick", committed=committed, log=messages.append)
+    registry.run_figures(["toy"], quick=True, out=committed / "quick", committed=committed, log=messages.append,
+                         verbose=True)
     assert toy_figure == [False, True] and (committed / "toy.json").read_bytes() == before
     table = "\n".join(messages).split("beside the committed")[1]
     assert "quick:     3" in table and "committed: 3" in table
@@ -119,7 +121,10 @@ def test_a_cached_records_summary_follows_summarize(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "FIGURES", {"toy": figure})
     monkeypatch.setattr(registry, "load_all", lambda: registry.FIGURES)
     registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
-    assert json.loads((tmp_path / "toy.json").read_text())["summary"] == {"sum": "old"}  # fresh: compute's own
+    record = json.loads((tmp_path / "toy.json").read_text())
+    assert record["summary"] == {"sum": "3"}  # fresh: summarize's, the one path every summary takes
+    record["summary"] = {"sum": "old"}  # a stale summary in a cached record
+    (tmp_path / "toy.json").write_text(json.dumps(record))
     registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)  # cached: re-summarized
     record = json.loads((tmp_path / "toy.json").read_text())
     assert record["summary"] == {"sum": "3"} and "summary_from" in record["provenance"]
@@ -142,17 +147,18 @@ def test_committed_summaries_are_their_records_summarize():
     assert checked >= 4
 
 
-def test_held_out_choice_is_made_on_the_first_half_of_the_seeds():
-    from paper_repro.figures.offline_sweeps import _held_out
+def test_cross_fitting_scores_each_folds_choice_on_the_other_folds():
+    """The tuning protocol by hand: 3 values × 2 folds × 2 draws, the comparator 1 everywhere."""
+    from paper_repro.figures.tuning import cross_fit
 
-    rng = np.random.default_rng(0)
-    swept = rng.normal(size=(5, 10))
-    swept[3, :5] -= 10.0  # best on the choosing half only
-    swept[1, 5:] -= 10.0  # best on the held-out half only: must not be picked
-    value, held, seeds = _held_out(swept, [0.1, 0.2, 0.3, 0.4, 0.5])
-    means = [np.mean(row[:5]) for row in swept]  # the choice, by a plain loop
-    assert value == [0.1, 0.2, 0.3, 0.4, 0.5][int(np.argmin(means))] == 0.4
-    assert list(seeds) == [5, 6, 7, 8, 9] and np.array_equal(held, swept[3, 5:])
+    loss = np.array([[[1.0, 1.0], [4.0, 4.0]],   # value 0: good on fold 0, bad on fold 1
+                     [[2.0, 2.0], [2.0, 2.0]],   # value 1: middling on both
+                     [[4.0, 4.0], [1.0, 1.0]]])  # value 2: good on fold 1, bad on fold 0
+    fit = cross_fit(loss, np.ones((2, 2)))
+    assert fit["score"] == pytest.approx([2.0, 2.0, 2.0])  # geometric means over both folds
+    assert fit["chosen"] == 0  # ties: the first
+    assert fit["folds"] == [{"chosen": 0, "score_elsewhere": pytest.approx(4.0), "best_elsewhere": pytest.approx(1.0)},
+                            {"chosen": 2, "score_elsewhere": pytest.approx(4.0), "best_elsewhere": pytest.approx(1.0)}]
 
 
 def _all_seed_lists(value):
@@ -168,45 +174,24 @@ def _all_seed_lists(value):
             yield from _all_seed_lists(item)
 
 
-def test_the_tuning_record_splits_its_certified_rounds_by_instance():
-    """Real online cells (two VPO runs, a greedy one): the split counts each run's own certificate under its
-    instance, skips greedy, and the summary shows it; a record made before the split summarizes as before."""
-    from pathlib import Path
-
-    from paper_repro.figures import tuning
-
-    cells = [("tabular-small", 101, "vpo", 6, 1000, {}), ("linear-d2", 101, "vpo", 4, 1000, {}),
-             ("tabular-small", 101, "greedy", 6, 1000, {}), ("tabular-small", 102, "vpo", 5, 1001, {})]
-    outputs = [tuning._online_cell(*cell) for cell in cells]
-    split = tuning.certified_by_instance(cells, outputs)
-    assert set(split) == {"tabular-small", "linear-d2"}
-    assert split["tabular-small"]["rounds"] == 11 and split["linear-d2"]["rounds"] == 4
-    assert split["tabular-small"]["rounds_certified"] == (outputs[0]["certificate"]["rounds_certified"]
-                                                         + outputs[3]["certificate"]["rounds_certified"])
-    record = json.loads((Path(__file__).resolve().parents[1] / "figures" / "tuning.json").read_text())
-    before = tuning.summarize(record)["online α = c·√T"]
-    record["results"]["online"]["certified_by_instance"] = split
-    after = tuning.summarize(record)["online α = c·√T"]
-    assert "(" not in before.split("certified")[-1]
-    assert after.endswith(f"(tabular-small {split['tabular-small']['rounds_certified']}/11, linear-d2 "
-                          f"{split['linear-d2']['rounds_certified']}/4)")
-
-
 def test_the_tuning_seeds_are_disjoint_from_every_figures_and_the_defaults_are_its_choices():
-    """The defaults are chosen on instances and data no figure uses (#16): the tuning record's instance seeds are
-    not the figures' (every figure draws make_instance(name, 0)), its data seeds meet no figure's data seeds, and
-    OnlineOptions / OfflineOptions / DEFAULT_C_GAMMA equal the record's choices."""
+    """Hyperparameters are chosen on instances and data no figure draws: the tuning record's instance seeds meet no
+    figure's, its data seeds are ≥ 1000 and meet no figure's, no figure draws a fixed instance, and the library's
+    defaults (vpo_theory.tuned) are the record's choices."""
     import inspect
     import re
     from pathlib import Path
 
     import vpo_theory as vt
+    from paper_repro.cells import FIGURE_INSTANCE_SEEDS
     from paper_repro.figures import tuning
-    from vpo_theory.options import DEFAULT_C_GAMMA
+    from vpo_theory.tuned import TUNED
 
     root = Path(__file__).resolve().parents[1]
     record = json.loads((root / "figures" / "tuning.json").read_text())
-    assert record["config"]["quick"] is False and 0 not in record["config"]["instance_seeds"]
+    assert record["config"]["quick"] is False
+    tuning_instances = set(record["config"]["instance_seeds"])
+    assert not tuning_instances & set(FIGURE_INSTANCE_SEEDS)
     tuning_seeds = set(record["config"]["seeds"])
     assert min(tuning_seeds) >= tuning.TUNING_DATA_SEED_START
     checked = 0
@@ -214,28 +199,87 @@ def test_the_tuning_seeds_are_disjoint_from_every_figures_and_the_defaults_are_i
         if name == "tuning":
             continue
         source = inspect.getsource(inspect.getmodule(figure.compute))
-        for call in re.findall(r"make_instance\(([^()]*)\)", source):  # every instance a figure draws: seed 0
-            assert re.search(r",\s*(seed=)?0$", call), f"{name}: make_instance({call}) is not instance seed 0"
+        assert not re.search(r"make_instance\(", source), f"{name} draws a fixed instance instead of a family member"
         path = root / "figures" / f"{name}.json"
         if path.exists():
-            for key, seeds in _all_seed_lists(json.loads(path.read_text())["config"]):
-                assert not tuning_seeds & set(seeds), f"{name}: config {key} meets the tuning seeds"
+            config = json.loads(path.read_text())["config"]
+            for key, seeds in _all_seed_lists(config):
+                pool = tuning_instances if key == "instance_seeds" else tuning_seeds
+                assert not pool & set(seeds), f"{name}: config {key} meets the tuning seeds"
                 checked += 1
-    assert checked >= 8
-    choice = record["choice"]
-    assert vt.OnlineOptions().alpha_scale == choice["online_alpha_scale"]
-    assert vt.OfflineOptions().alpha_scale == choice["offline_alpha_scale"]
-    assert DEFAULT_C_GAMMA == pytest.approx(choice["c_gamma"], rel=0.005)  # stored to three digits
+    assert checked >= 10
+    for key, value in record["choice"].items():
+        assert TUNED[key] == pytest.approx(value, rel=1e-9), key
+    assert vt.OnlineOptions().alpha_scale == record["choice"]["online_alpha_scale"]
+    assert vt.OfflineOptions().alpha_scale == record["choice"]["offline_alpha_scale"]
 
 
-def test_the_exploration_figure_reads_at_least_six_horizons():
-    """#16: online growth from ≥ 6 horizons — the exploration figure's checkpoints T, T/2, … at full size."""
-    from paper_repro.figures.exploration import _horizons, _sizes
+def test_the_figures_sizes_meet_the_evidence_standard():
+    """online-regret and offline-suboptimality: ≥ 8 instances × ≥ 20 data seeds; optimism-vs-greedy: T ≥ 2000 with
+    every learner of the harness under both schemes; every record lists its instance seeds and seeds."""
+    from pathlib import Path
 
-    horizon, _ = _sizes(quick=False)
-    points = _horizons(horizon)
-    assert len(points) >= 6 and points[-1] == horizon
-    assert all(later == 2 * earlier or later == 2 * earlier + 1 for earlier, later in zip(points, points[1:]))
+    from paper_repro.cells import ONLINE_LEARNERS
+
+    root = Path(__file__).resolve().parents[1]
+    records = {name: json.loads((root / "figures" / f"{name}.json").read_text())["config"]
+               for name in ("online-regret", "offline-suboptimality", "optimism-vs-greedy")}
+    for name in ("online-regret", "offline-suboptimality"):
+        assert len(records[name]["instance_seeds"]) >= 8 and len(records[name]["seeds"]) >= 20, name
+    long = records["optimism-vs-greedy"]
+    assert long["T"] >= 2000 and set(long["learners"]) == set(ONLINE_LEARNERS)
+    assert set(long["schemes"]) == {"policy-ref", "policy-policy"}
+
+
+def test_every_committed_record_comes_from_one_clean_commit_of_these_sources():
+    """No record is stale (`vpo repro --stale` lists nothing), all name the same commit, none a dirty tree."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "figures"
+    assert registry.stale_records(folder) == {}
+    commits = {json.loads(path.read_text())["provenance"]["git_commit"] for path in folder.glob("*.json")}
+    assert len(commits) == 1 and not next(iter(commits)).endswith("-dirty")
+
+
+def test_stale_records_are_listed_with_the_reason(tmp_path, toy_figure, monkeypatch):
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    record = json.loads((tmp_path / "toy.json").read_text())
+    fresh = registry.stale_records(tmp_path)
+    if record["provenance"]["clean"]:
+        assert fresh == {}
+    record["provenance"]["source_hash"] = "0" * 16
+    (tmp_path / "toy.json").write_text(json.dumps(record))
+    assert "other sources" in registry.stale_records(tmp_path)["toy"]
+    record["provenance"].pop("source_hash")
+    (tmp_path / "toy.json").write_text(json.dumps(record))
+    assert "no source hash" in registry.stale_records(tmp_path)["toy"]
+    (tmp_path / "toy.json").unlink()
+    assert registry.stale_records(tmp_path) == {"toy": "no record"}
+
+
+def test_a_record_from_other_sources_is_recomputed_not_reused(tmp_path, toy_figure):
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    record = json.loads((tmp_path / "toy.json").read_text())
+    record["provenance"]["source_hash"] = "0" * 16
+    (tmp_path / "toy.json").write_text(json.dumps(record))
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=lambda _: None)
+    assert toy_figure == [True, True]
+
+
+def test_a_full_size_run_refuses_a_dirty_tree(tmp_path, toy_figure, monkeypatch):
+    monkeypatch.setattr(registry, "git_commit", lambda: "abc-dirty")
+    with pytest.raises(ValueError, match="uncommitted changes"):
+        registry.run_figures(["toy"], quick=False, out=tmp_path, log=lambda _: None)
+    assert toy_figure == []
+    registry.run_figures(["toy"], quick=False, out=tmp_path, log=lambda _: None, allow_dirty=True)
+    registry.run_figures(["toy"], quick=True, out=tmp_path / "quick", log=lambda _: None)  # quick runs may
+    assert toy_figure == [False, True]
+
+
+def test_the_main_job_prints_one_line_per_figure_and_a_total(tmp_path, toy_figure):
+    messages = []
+    registry.run_figures(["toy"], quick=True, out=tmp_path, log=messages.append)
+    assert len(messages) == 2 and messages[0].startswith("[toy] computed") and "1 figure(s)" in messages[1]
 
 
 def test_every_registered_figure_has_a_description():

@@ -98,16 +98,23 @@ def _add_bench(subparsers) -> None:
         description="Run the suites in benchmarks/ (A/B interleaved, warm-up, medians) and print their ratios.")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter runs")
     parser.add_argument("--json", action="store_true", help="print one JSON line only")
+    parser.add_argument("--record", action="store_true",
+                        help="also write benchmarks/results.json (the result with each key's goal, the commit and a "
+                             "description of the machine), which the documentation renders; refused with --quick")
     parser.set_defaults(handler=_run_bench)
 
 
 def _run_bench(args, parser) -> int:
     import json
 
-    from benchmarks.suites import run
+    if args.record and args.quick:
+        parser.error("--record keeps the full-size measurements only: drop --quick")
+    from benchmarks.suites import record, run
 
     result = run(args.quick, log=(lambda _: None) if args.json else print)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    if args.record:
+        print(f"wrote {record(result)}", file=sys.stderr)
     return 0
 
 

@@ -49,22 +49,56 @@ def git_commit() -> str:
 
 
 def source_hash(root: Path | None = None) -> str:
-    """sha256 (first 16 hex digits) of the sources a record depends on: every ``.py`` and ``.toml`` file under
-    ``SOURCE_FOLDERS`` (paths and contents, in order) and ``pyproject.toml``, less ``SOURCE_EXCLUDED``. A record whose
-    hash differs from the tree's was computed by other code: it is stale (``vpo repro --stale``)."""
+    """sha256 (first 16 hex digits) of what a record's numbers depend on: the code of every ``.py`` file under
+    ``SOURCE_FOLDERS`` (its tokens, less comments and docstrings: documentation does not change what a record ran),
+    every ``.toml`` file there (the pre-registered claims) and the dependencies declared in ``pyproject.toml``, less
+    ``SOURCE_EXCLUDED``. A record whose hash differs from the tree's was computed by other code: it is stale
+    (``vpo repro --stale``)."""
     import hashlib
+    import json
+    import tomllib
 
     root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     files = sorted(path for folder in SOURCE_FOLDERS for pattern in ("*.py", "*.toml")
                    for path in (root / folder).rglob(pattern) if "__pycache__" not in path.parts)
-    files.append(root / "pyproject.toml")
     for path in files:
         relative = path.relative_to(root).as_posix()
-        if relative in SOURCE_EXCLUDED or not path.exists():
+        if relative in SOURCE_EXCLUDED:
             continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        content = _code_tokens(path.read_text()) if path.suffix == ".py" else path.read_text()
+        digest.update(relative.encode() + b"\0" + content.encode() + b"\0")
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists():
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        declared = {"dependencies": project.get("dependencies", []),
+                    "optional-dependencies": project.get("optional-dependencies", {})}
+        digest.update(b"pyproject\0" + json.dumps(declared, sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def _code_tokens(text: str) -> str:
+    """The code of a Python source: its comments and docstrings (a module's, class's or function's first statement
+    when it is a string literal) cut out, trailing spaces and blank lines dropped. Positions come from ``ast`` and
+    ``tokenize``, so the result is the same under every Python version that parses the file."""
+    import ast
+    import io
+    import tokenize
+
+    cuts = []  # ((row, column), (row, column)) spans to remove, rows from 1
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                cuts.append(((first.lineno, first.col_offset), (first.end_lineno, first.end_col_offset)))
+    cuts += [(token.start, token.end) for token in tokenize.generate_tokens(io.StringIO(text).readline)
+             if token.type == tokenize.COMMENT]
+    lines = text.splitlines()
+    for (start_row, start_col), (end_row, end_col) in sorted(cuts, reverse=True):
+        head, tail = lines[start_row - 1][:start_col], lines[end_row - 1][end_col:]
+        lines[start_row - 1:end_row] = [head + tail]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
 
 
 def package_version() -> str:
