@@ -143,12 +143,15 @@ def reference_slope(ax, x, start: float, exponent: float, label: str) -> None:
 
 
 def readable_log_axes(ax) -> None:
-    """Log axes labelled at 1, 2, 5 × 10^k only (no crowded minor labels when a panel spans less than a decade)."""
+    """Log axes labelled at 1, 2, 5 × 10^k where the axis spans up to three decades, at 10^k only beyond (no crowded
+    or overlapping labels)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+    for axis, scale, limits in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
         if scale == "log":
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            low, high = (max(min(limits), 1e-300), max(limits))
+            subs = (1.0, 2.0, 5.0) if np.log10(high / low) <= 3 else (1.0,)
+            axis.set_major_locator(LogLocator(base=10, subs=subs))
             axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axis.set_minor_formatter(NullFormatter())
 

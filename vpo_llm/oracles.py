@@ -7,7 +7,7 @@ depends on the environment that generated them (``describe`` of the environment)
 - the built-in enumerable task: prompt indices (B,) and response indices (B,) (ints);
 - a local Hugging Face model: lists of texts.
 
-Three oracles ship: Bradley–Terry on a known reward table (the built-in task's r*), a local
+Three oracles ship: Bradley–Terry on a known reward table (the built-in task's r⋆), a local
 reward model (``AutoModelForSequenceClassification``), and any user callable judging pairs.
 """
 

@@ -1,7 +1,7 @@
 """The LLM experiments, each through ``VPOTrainer`` / ``OnlineVPOTrainer``  (theory §5, §6, §9): one training stack.
 
 - ``train_offline(OfflineConfig)``: offline preference training — on the built-in task (N pairs from π_ref with
-  Bradley–Terry labels from r*, exact J, KL and SubOpt by enumeration every ``eval_every`` steps), or a local model on
+  Bradley–Terry labels from r⋆, exact J, KL and SubOpt by enumeration every ``eval_every`` steps), or a local model on
   a local JSONL data set (TRL's layout, checked line by line, memory-mapped);
 - ``train_online(OnlineConfig)``: Algorithm 1 — on the built-in task (exact SubOpt of each round's π_t: the regret),
   or a local model with a local reward model or any judge.
@@ -150,7 +150,7 @@ def _local_offline(config: OfflineConfig, fields: dict) -> dict:
 
 def train_online(config: OnlineConfig, *, oracle=None, prompts=None) -> dict:
     """Algorithm 1 (theory §6) through ``OnlineVPOTrainer``. ``oracle``: a judge (``vpo_llm.oracles``, a callable
-    ``judge(prompts, first, second)``, or a pairwise judge object); None → Bradley–Terry on the task's r* (built-in
+    ``judge(prompts, first, second)``, or a pairwise judge object); None → Bradley–Terry on the task's r⋆ (built-in
     task) or the local ``reward_model``. ``prompts``: a local model's prompt rows (else ``config.prompts``).
     Returns {"history": one row per round, "final", "model", "pairs"} and, on the built-in task, "regret"."""
     from .online_trainers import OnlineVPOConfig, OnlineVPOTrainer

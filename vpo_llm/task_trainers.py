@@ -108,7 +108,7 @@ def task_trainer_model(model, task: EnumerableTask, tokenizer):
 
 
 class ExactEvaluation(TrainerCallback):
-    """Every ``every`` steps (and at step 0), the exact J(r*, π), E_π r*, KL and SubOpt of the trainer's model by
+    """Every ``every`` steps (and at step 0), the exact J(r⋆, π), E_π r⋆, KL and SubOpt of the trainer's model by
     enumeration (``EnumerableTask.evaluate``), kept in the trainer's ``state.log_history`` (so a checkpoint carries
     them and a resumed run continues the same history) and, with ``out``, rewritten to ``out/metrics.jsonl``."""
 
@@ -139,7 +139,7 @@ def exact_history(log_history: list[dict]) -> list[dict]:
 
 
 class TaskTextOracle(BradleyTerryOracle):
-    """Bradley–Terry labels from the task's r* for text pairs (prompt and completion texts → indices)."""
+    """Bradley–Terry labels from the task's r⋆ for text pairs (prompt and completion texts → indices)."""
 
     def __init__(self, task: EnumerableTask, *, sample: bool = True):
         super().__init__(task.reward, sample=sample)
@@ -152,7 +152,7 @@ class TaskTextOracle(BradleyTerryOracle):
                                 [response_index(self.task, t) for t in second], rng)
 
     def scores(self, prompts, responses) -> np.ndarray:
-        """r*(x, y) of each (prompt, response) text: the judge's ranking for best-of-N pairs."""
+        """r⋆(x, y) of each (prompt, response) text: the judge's ranking for best-of-N pairs."""
         return self.reward[[self.prompt_of[p] for p in prompts], [response_index(self.task, t) for t in responses]]
 
 
@@ -193,7 +193,7 @@ class _ReferenceTrainer(Trainer):
 def fit_reference(model, task: EnumerableTask, steps: int, *, seed: int, target: str = "skewed") -> None:
     """Make π_ref non-uniform: ``steps`` full-table cross-entropy steps (Adam, 1e-2) towards a target policy, through
     ``transformers.Trainer``. ``target="skewed"``: a random Dirichlet(0.5) policy per prompt; ``"trap"``: ∝
-    exp(−2 r*/sd(r*)), little mass on the best responses (the online trap). The fitted weights are cached on disk,
+    exp(−2 r⋆/sd(r⋆)), little mass on the best responses (the online trap). The fitted weights are cached on disk,
     keyed by the task, model, steps and target (a hash), so every run and seed that shares a reference trains it once.
     """
     if target not in ("skewed", "trap"):

@@ -4,7 +4,7 @@ Responses are all sequences of ``response_length`` tokens over the first ``respo
 token ids (Y = V^L of them); prompts are fixed token sequences with ids of their own. The
 policy of a causal LM on this task is the LM restricted to response tokens (its softmax is
 taken over the response vocabulary), so Σ_y π(y|x) = 1 exactly and every quantity of theory §2
-is computed by enumerating all responses. The true reward is linear, r*(x,y) = ⟨φ(x,y), θ*⟩
+is computed by enumerating all responses. The true reward is linear, r⋆(x,y) = ⟨φ(x,y), θ⋆⟩
 with φ(x, y) = Σ_t E[x, t, y_t], and ``bandit_instance`` hands the identical instance to
 ``vpo_theory`` (arms = all sequences): the bandit-to-LLM bridge.
 """
@@ -76,15 +76,15 @@ class EnumerableTask:
         return pi.cpu().numpy()
 
     def bandit_instance(self, pi_ref: np.ndarray, *, class_scale: float = 2.0) -> vt.BanditInstance:
-        """The same problem for ``vpo_theory``: arms = all responses, linear reward φ·θ*; the declared class
-        ‖θ‖ ≤ ``class_scale``·‖θ*‖ (the linear families' convention: the truth halfway to the class's edge)."""
+        """The same problem for ``vpo_theory``: arms = all responses, linear reward φ·θ⋆; the declared class
+        ‖θ‖ ≤ ``class_scale``·‖θ⋆‖ (the linear families' convention: the truth halfway to the class's edge)."""
         return vt.BanditInstance(self.rho, pi_ref, None, self.config.beta, features=self.features, theta=self.theta,
                                  bound=class_scale * float(np.linalg.norm(self.theta)),
                                  name=f"enumerable-task-{self.config.seed}",
                                  description=f"enumerable sequence task {asdict(self.config)}")
 
     def evaluate(self, model, pi_ref: np.ndarray) -> dict[str, float]:
-        """Exact J(r*, π), E_π r*, KL(π‖π_ref) and SubOpt(π) of a model's policy."""
+        """Exact J(r⋆, π), E_π r⋆, KL(π‖π_ref) and SubOpt(π) of a model's policy."""
         pi = self.policy_table(model)
         beta = self.config.beta
         kl = float(self.rho @ vt.kl_divergence(pi, pi_ref))

@@ -1,6 +1,6 @@
 """The convex tabular solve (s = −1 or the MLE) for every context at once  (theory §3, §4).
 
-In the tabular class the objective ℓ(r) + α J*(r) + λ/2‖r‖² separates over contexts, and its
+In the tabular class the objective ℓ(r) + α J⋆(r) + λ/2‖r‖² separates over contexts, and its
 Hessian in the calibrated coordinates w (r[x] = B_x w[x], B_x an orthonormal basis of
 {v : π_cal(x)·v = 0}) is block diagonal. One damped Newton method on the joint problem then
 takes every context's Newton step in one batched solve of (X, k, k) systems, with one Armijo
@@ -45,7 +45,7 @@ def calibrated_bases(pi_cal: np.ndarray) -> np.ndarray:
 def solve_unconstrained(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float,
                         value_weight: float, ridge: float, basis: np.ndarray, w0: np.ndarray | None = None,
                         *, max_iter: int = 100, xtol: float = 1e-5, give_up_beyond: float = np.inf):
-    """argmin_w Σ_x [ℓ_x + value_weight·J*_x](B_x w_x) + λ/2‖w‖² by batched damped Newton.
+    """argmin_w Σ_x [ℓ_x + value_weight·J⋆_x](B_x w_x) + λ/2‖w‖² by batched damped Newton.
 
     Shapes: counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), basis (X, Y, k), w0 (X, k).
     Stops after taking a Newton step no longer than ``xtol``·(1 + max|w|) in every context
@@ -106,7 +106,7 @@ def solve_bounded(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, b
                   ridge: float, basis: np.ndarray, bound: float, w0: np.ndarray | None = None, *,
                   rtol: float = 1e-13, max_newton: int = 200, t0: float | None = None,
                   growth: float = 100.0) -> tuple[np.ndarray, bool, int, float]:
-    """argmin ℓ + value_weight·J* + λ/2‖w‖² over |B_x w_x| ≤ R, every context at once: a log-barrier method.
+    """argmin ℓ + value_weight·J⋆ + λ/2‖w‖² over |B_x w_x| ≤ R, every context at once: a log-barrier method.
 
     The problem separates over contexts, so each context x minimizes t·f_x(w_x) − Σ_y log(R² − r_xy²) with
     its own Newton step and its own backtracking line search, batched: one (X, k, k) solve per iteration
@@ -141,7 +141,7 @@ def solve_bounded(counts: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, b
 
 
 class _BarrierProblem:
-    """Per context x: F_x = t·f_x(w_x) − Σ_y log(R² − r_xy²) with f = ℓ + value_weight·J* + λ/2‖w‖², batched."""
+    """Per context x: F_x = t·f_x(w_x) − Σ_y log(R² − r_xy²) with f = ℓ + value_weight·J⋆ + λ/2‖w‖², batched."""
 
     def __init__(self, counts, log_pi_ref, rho, beta, value_weight, ridge, basis, bound):
         self.counts, self.log_pi_ref, self.rho, self.beta = counts, log_pi_ref, rho, beta

@@ -53,8 +53,8 @@ class Block:
         return self.basis @ w  # (Xb, Y)
 
     def convex(self, value_weight: float, linear: np.ndarray | None):
-        """w ↦ ℓ(r) + value_weight·J*(r) + ⟨c + linear, r⟩ + λ/2‖w‖² with gradient and Hessian (in w); c the block's
-        own linear term, ``linear`` an extra one (a CCP step's linearized J*)."""
+        """w ↦ ℓ(r) + value_weight·J⋆(r) + ⟨c + linear, r⟩ + λ/2‖w‖² with gradient and Hessian (in w); c the block's
+        own linear term, ``linear`` an extra one (a CCP step's linearized J⋆)."""
         basis = self.basis
         basis_t = basis.transpose(0, 2, 1)  # (Xb, k, Y)
         if self.linear is not None:
@@ -82,13 +82,13 @@ class Block:
 
 
 def strictly_convex(alpha: float, ridge: float, rho: np.ndarray) -> bool:
-    """ℓ + αJ* + λ/2‖r‖² has one minimizer over the calibrated class (ℓ alone may be flat: α = 0 leaves
+    """ℓ + αJ⋆ + λ/2‖r‖² has one minimizer over the calibrated class (ℓ alone may be flat: α = 0 leaves
     never-compared responses free)."""
     return ridge > 0 or (alpha > 0 and bool(np.all(rho > 0)))
 
 
 def solve_convex_block(block: Block, alpha: float, w0):
-    """argmin ℓ + αJ* + ridge over the class: convex, exact  (theory §4, s = −1; α = 0 is the MLE).
+    """argmin ℓ + αJ⋆ + ridge over the class: convex, exact  (theory §4, s = −1; α = 0 is the MLE).
 
     Warm-started bounded solves (online rounds), and the one-context bounded solves of the
     tabular class (contexts where the bound binds), go through SLSQP — the problem is convex,
@@ -111,7 +111,7 @@ def solve_convex_block(block: Block, alpha: float, w0):
 
 
 def ccp_step(block: Block, alpha: float, w: np.ndarray):
-    """One convex–concave step: minimize ℓ − α⟨∇J*(r_k), r⟩ (+ ridge) over the class  (theory §4)."""
+    """One convex–concave step: minimize ℓ − α⟨∇J⋆(r_k), r⟩ (+ ridge) over the class  (theory §4)."""
     log_pi, _ = kernels.log_optimal_policy(block.reward(w), block.log_pi_ref, block.beta)
     grad_j = block.rho[:, None] * np.exp(log_pi)  # ∇J*(r_k) = ρ·π_{r_k}  (I2)
     return minimize_convex(block.convex(0.0, -alpha * grad_j), len(w), constraint=block.constraint, w0=w)
@@ -119,7 +119,7 @@ def ccp_step(block: Block, alpha: float, w: np.ndarray):
 
 def solve_optimistic_heuristic(block: Block, alpha: float, starts: list[np.ndarray], *, tol: float, max_iter: int,
                       method: str):
-    """ℓ − αJ* from each start; the best objective wins  (theory §4, s = +1).
+    """ℓ − αJ⋆ from each start; the best objective wins  (theory §4, s = +1).
 
     ``method="ccp"``: convex–concave steps until ‖r_{k+1} − r_k‖_∞ ≤ tol·(1 + ‖r‖_∞).
     ``method="ccp+newton"`` (default): at most 2 CCP steps from each start to settle into a
@@ -182,7 +182,7 @@ def solve_optimistic_heuristic(block: Block, alpha: float, starts: list[np.ndarr
 
 def solve_certified_block(block: Block, alpha: float, w_init, bound: float, linear: bool, init, index: int,
                           max_cells: int | None, max_seconds: float | None = None):
-    """The global minimum of ℓ − αJ* (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
+    """The global minimum of ℓ − αJ⋆ (+ ridge) over one block's class, certified  (docs/theory.md, "Certified optimism").
 
     Local SQP solves polish the incumbent: from the warm start (or, when there is none, 0 and each response's
     corner — tabular — or the best sampled points of the sphere — linear), then from wherever the search finds a
@@ -207,7 +207,7 @@ def solve_certified_block(block: Block, alpha: float, w_init, bound: float, line
 
 
 def local_sqp(block: Block, alpha: float, w_start: np.ndarray, sign: int = +1):
-    """A local minimizer of ℓ − s·αJ* (+ ridge) over the class from ``w_start`` by SLSQP.
+    """A local minimizer of ℓ − s·αJ⋆ (+ ridge) over the class from ``w_start`` by SLSQP.
 
     For s = −1 (convex) the local minimizer is the global one.
 

@@ -1,6 +1,6 @@
 """The calibration policies π_cal by name: one vocabulary for the whole package  (docs/theory.md §3).
 
-The likelihood cannot see a per-context shift of the reward (I5), J* can (I3), so VPO fixes the shift by
+The likelihood cannot see a per-context shift of the reward (I5), J⋆ can (I3), so VPO fixes the shift by
 calibrating: E_{y~π_cal(·|x)} r(x, y) = 0. Which π_cal is a choice, named the same in ``vpo_theory`` (an (X, Y)
 table) and in ``vpo_llm`` (samples in a batch, ``vpo_llm.calibrations``):
 

@@ -91,9 +91,9 @@ def optimal_policy(r, pi_ref, beta: float) -> np.ndarray:
 
 
 def optimal_value(r, pi_ref, rho, beta: float) -> float:
-    """J*(r) = max_π J(r, π) = β Σ_x ρ(x) log Z_r(x)  (theory §2).
+    """J⋆(r) = max_π J(r, π) = β Σ_x ρ(x) log Z_r(x)  (theory §2).
 
-    Convex in r with gradient ∂J*/∂r(x,y) = ρ(x) π_r(y|x)  (I2).
+    Convex in r with gradient ∂J⋆/∂r(x,y) = ρ(x) π_r(y|x)  (I2).
     """
     r, pi_ref, beta = _check_tables("r", r, pi_ref, beta)
     rho = _check_rho(rho, r.shape[0])
@@ -121,11 +121,11 @@ def value(r, pi, pi_ref, rho, beta: float) -> float:
 
 
 def suboptimality(pi, r_true, pi_ref, rho, beta: float) -> float:
-    """SubOpt(π) = J*(r*) − J(r*, π) ≥ 0  (theory §2, I4).
+    """SubOpt(π) = J⋆(r⋆) − J(r⋆, π) ≥ 0  (theory §2, I4).
 
-    Evaluated through the gap identity (I1), SubOpt = β Σ_x ρ(x) KL(π(·|x) ‖ π_{r*}(·|x)),
+    Evaluated through the gap identity (I1), SubOpt = β Σ_x ρ(x) KL(π(·|x) ‖ π_{r⋆}(·|x)),
     which is non-negative by construction and keeps full relative precision when the gap is
-    tiny compared with J* (the difference of the two values would cancel).
+    tiny compared with J⋆ (the difference of the two values would cancel).
     """
     r_true, pi_ref, beta = _check_tables("r_true", r_true, pi_ref, beta)
     pi = check_distribution("pi", pi, shape=r_true.shape)
@@ -166,9 +166,9 @@ def implicit_reward(pi, pi_ref, pi_cal, beta: float) -> np.ndarray:
 
 
 def vpo_objective(r, x, winner, loser, pi_ref, rho, beta: float, alpha: float, sign: int) -> float:
-    """ℓ(r; D) − s·α·J*(r), the reward-space VPO objective  (theory §4).
+    """ℓ(r; D) − s·α·J⋆(r), the reward-space VPO objective  (theory §4).
 
-    ``alpha`` is the sum-form weight (it multiplies J* against a summed likelihood).
+    ``alpha`` is the sum-form weight (it multiplies J⋆ against a summed likelihood).
     """
     r, pi_ref, beta = _check_tables("r", r, pi_ref, beta)
     rho = _check_rho(rho, r.shape[0])

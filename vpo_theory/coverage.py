@@ -2,11 +2,11 @@
 
 Offline guarantees for pessimistic methods (Zhu, Jordan and Jiao 2023; Xiong et al. 2024; VPO's offline theorem) bound
 SubOpt(π̂) by a coverage coefficient times √(d/N): how well the comparisons the behaviour μ shows span the direction
-in which the optimal policy π* differs from the behaviour. With pair differences z = φ(x, y) − φ(x, y′), x ~ ρ and
+in which the optimal policy π⋆ differs from the behaviour. With pair differences z = φ(x, y) − φ(x, y′), x ~ ρ and
 y, y′ ~ μ(·|x) independent (one comparison),
 
     Σ_μ = E[z zᵀ]                                   (d, d) — the information one comparison carries
-    v   = E_{x~ρ, y~π*(·|x), y′~μ(·|x)}[φ(x, y) − φ(x, y′)]
+    v   = E_{x~ρ, y~π⋆(·|x), y′~μ(·|x)}[φ(x, y) − φ(x, y′)]
     C   = ‖Σ_μ^{−1/2} v‖₂   (pseudo-inverse on the identified subspace)
 
 so C²/N is the variance of the plug-in estimate of ⟨θ, v⟩ from N comparisons, and SubOpt·√N is expected to level
@@ -33,9 +33,9 @@ def features_of(instance: BanditInstance) -> np.ndarray:
 
 
 def coverage_coefficient(instance: BanditInstance, behavior: np.ndarray, *, rcond: float = 1e-10) -> float:
-    """C = ‖Σ_μ^{−1/2} v‖ of the module docstring for the behaviour μ (X, Y) and the optimum π* of r* at β.
+    """C = ‖Σ_μ^{−1/2} v‖ of the module docstring for the behaviour μ (X, Y) and the optimum π⋆ of r⋆ at β.
 
-    Returns inf when v has a component outside the span of the comparisons μ shows (μ never compares a response π*
+    Returns inf when v has a component outside the span of the comparisons μ shows (μ never compares a response π⋆
     uses), the case in which no N suffices.
     """
     behavior = np.asarray(behavior, dtype=np.float64)

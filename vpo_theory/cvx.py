@@ -46,7 +46,7 @@ class CvxResult:
 
 def fit_vpo_cvxpy(x, winner, loser, pi_ref, rho, beta: float, alpha: float, pi_cal, bound: float | None = None,
                   features=None, *, ridge: float = 0.0, solver: str | None = None) -> CvxResult:
-    """argmin_{r∈R_cal} ℓ(r; D) + α·J*(r) + λ/2‖θ‖² as one cvxpy program (pessimistic VPO; α = 0: MLE).
+    """argmin_{r∈R_cal} ℓ(r; D) + α·J⋆(r) + λ/2‖θ‖² as one cvxpy program (pessimistic VPO; α = 0: MLE).
 
     Same classes as ``fit_vpo``: tabular |r| ≤ bound,
     linear ‖θ‖₂ ≤ bound with centred features.

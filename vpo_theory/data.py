@@ -54,7 +54,7 @@ def sample_pairs(rng: np.random.Generator, rho: np.ndarray, first: np.ndarray, s
 
 
 def label_pairs(rng: np.random.Generator, reward: np.ndarray, x, y1, y2) -> Preferences:
-    """Bradley–Terry labels: y¹ ≻ y² with probability σ(r*(x,y¹) − r*(x,y²))  (theory §3)."""
+    """Bradley–Terry labels: y¹ ≻ y² with probability σ(r⋆(x,y¹) − r⋆(x,y²))  (theory §3)."""
     first_wins = kernels.bradley_terry_wins(reward[x, y1] - reward[x, y2], rng.uniform(size=len(x)))
     winner = np.where(first_wins, y1, y2)
     loser = np.where(first_wins, y2, y1)
@@ -62,7 +62,7 @@ def label_pairs(rng: np.random.Generator, reward: np.ndarray, x, y1, y2) -> Pref
 
 
 def sample_preferences(rng: np.random.Generator, rho, behavior, reward, n: int) -> Preferences:
-    """Offline data (theory §7): n pairs with x ~ ρ, y¹, y² ~ μ(·|x) independently, BT labels from r*."""
+    """Offline data (theory §7): n pairs with x ~ ρ, y¹, y² ~ μ(·|x) independently, BT labels from r⋆."""
     reward = as_array("reward", reward, ndim=2)
     behavior = check_distribution("behavior", behavior, shape=reward.shape)
     rho = check_distribution("rho", rho, shape=(reward.shape[0],), ndim=1)

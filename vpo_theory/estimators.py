@@ -1,6 +1,6 @@
 """Exact estimators: VPO in both signs and the MLE, tabular and linear  (docs/theory.md §3, §4).
 
-    r̂ = argmin_{r ∈ R} ℓ(r; D) − s·α·J*(r) (+ λ/2 ‖θ‖²),   π̂ = π_{r̂}
+    r̂ = argmin_{r ∈ R} ℓ(r; D) − s·α·J⋆(r) (+ λ/2 ‖θ‖²),   π̂ = π_{r̂}
 
     fit = fit_vpo(Problem(pi_ref, rho, beta), Preferences(x, winner, loser), alpha=2.0, sign=-1, pi_cal=pi_ref, bound=2.0)
 
@@ -13,13 +13,13 @@ reward, so the minimum-norm θ is reported.
 - s = −1 (pessimism) and the MLE (α = 0): a convex problem, solved to machine precision — every
   context at once by batched Newton (and a batched log-barrier method where the bound binds,
   ``_batched``), the rest block by block (``block_solvers``).
-- s = +1 (optimism): ℓ − αJ* is a difference of convex functions, with local minima that are
+- s = +1 (optimism): ℓ − αJ⋆ is a difference of convex functions, with local minima that are
   not global. The default, ``method="certified"``, solves it globally by branch and bound
   (``certified``; theory, "Certified optimism"): the fit carries a proven lower bound on the
   minimum and the gap, and ``certified`` says whether the gap closed to 1e-8·(1 + |objective|).
   The other methods are heuristics that find stationary points only (``block_solvers``).
 
-Tabular problems separate over contexts (ℓ, J*, calibration and the box all do), so they are
+Tabular problems separate over contexts (ℓ, J⋆, calibration and the box all do), so they are
 solved one context at a time: each solve is over Y − 1 numbers.
 """
 
@@ -124,7 +124,7 @@ def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | No
             linear=None, init: VPOFit | None = None, method: str = "certified", max_cells: int | None = None,
             max_seconds: float | None = None, num_starts: int = 4, seed: int = 0, tol: float = 1e-9,
             max_ccp_iter: int = 2000) -> VPOFit:
-    """Exact VPO reward and policy  (theory §4): r̂ = argmin_{r∈R} ℓ(r; D) + ⟨c, r⟩ − s·α·J*(r) + λ/2‖θ‖².
+    """Exact VPO reward and policy  (theory §4): r̂ = argmin_{r∈R} ℓ(r; D) + ⟨c, r⟩ − s·α·J⋆(r) + λ/2‖θ‖².
 
     Args:
       problem: a ``Problem`` (π_ref, ρ, β, and features φ (X, Y, d) for the linear class r = ⟨φ̃, θ⟩) or a
@@ -136,7 +136,7 @@ def fit_vpo(problem, data, *, alpha: float, sign: int, pi_cal, bound: float | No
       bound: the reward class's bound — tabular |r(x,y)| ≤ bound, linear ‖θ‖₂ ≤ bound.
         ``None`` means no bound; allowed for sign = −1 only, and then the problem must have a
         finite minimizer: either ``ridge`` > 0, or α > 0 with ρ and π_cal of full support
-        (then ℓ + αJ* grows in every calibrated direction). Otherwise a ValueError says so —
+        (then ℓ + αJ⋆ grows in every calibrated direction). Otherwise a ValueError says so —
         e.g. the MLE on separable data has no finite minimizer and never silently diverges.
       ridge: λ ≥ 0 adds λ/2‖θ‖² (the λ of the confidence sets, theory §8).
       linear: (X, Y) coefficients c of a linear term ⟨c, r⟩ (None: none) — the sampled exploration terms of XPO

@@ -99,11 +99,11 @@ class BanditInstance:
 
     @property
     def reward_bound(self) -> float:
-        """The truth's own size: the smallest class bound that contains r* for every calibration. An oracle
+        """The truth's own size: the smallest class bound that contains r⋆ for every calibration. An oracle
         quantity — for the sensitivity to B (B / reward_bound), never a learner's default.
 
-        Tabular: max_x (max_y r* − min_y r*) ≥ |r*(x,y) − E_{π_cal} r*(x,·)| for any π_cal.
-        Linear: ‖θ*‖₂ (calibration only centres the features).
+        Tabular: max_x (max_y r⋆ − min_y r⋆) ≥ |r⋆(x,y) − E_{π_cal} r⋆(x,·)| for any π_cal.
+        Linear: ‖θ⋆‖₂ (calibration only centres the features).
         """
         if self.is_linear:
             return float(np.linalg.norm(self.theta))
@@ -183,11 +183,11 @@ def _offline_poor_coverage(rng: np.random.Generator, rare_is_best: bool) -> Band
 
 
 def _linear(rng: np.random.Generator, d: int) -> BanditInstance:
-    """10 contexts × 8 responses, d Gaussian features N(0, I/d) (‖φ‖ ≈ 1 whatever d), ‖θ*‖ = 2, class ‖θ‖ ≤ 4.
+    """10 contexts × 8 responses, d Gaussian features N(0, I/d) (‖φ‖ ≈ 1 whatever d), ‖θ⋆‖ = 2, class ‖θ‖ ≤ 4.
 
-    The class (B = 4, θ* halfway to its edge) and the feature scale are the same for every d, the
-    standard linear-bandit convention (‖φ‖ ≤ L, ‖θ*‖ ≤ S fixed as d grows); a random θ* then spreads
-    the rewards by about ‖θ*‖/√d.
+    The class (B = 4, θ⋆ halfway to its edge) and the feature scale are the same for every d, the
+    standard linear-bandit convention (‖φ‖ ≤ L, ‖θ⋆‖ ≤ S fixed as d grows); a random θ⋆ then spreads
+    the rewards by about ‖θ⋆‖/√d.
     """
     X, Y = 10, 8
     features = rng.normal(size=(X, Y, d)) / np.sqrt(d)

@@ -85,20 +85,20 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
 
 
 def _value_terms(log_z: np.ndarray, rho: np.ndarray, beta: float) -> np.ndarray:
-    """β·ρ(x)·log Z_r(x), shape (..., X): the contexts' terms of J*, which is their sum  (theory §2)."""
+    """β·ρ(x)·log Z_r(x), shape (..., X): the contexts' terms of J⋆, which is their sum  (theory §2)."""
     return beta * rho * log_z
 
 
 def optimal_value(r: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float, *, per_context: bool = False):
-    """J*(r) = β Σ_x ρ(x) log Z_r(x)  (theory §2), shape (...); ``per_context``: its terms, shape (..., X)."""
+    """J⋆(r) = β Σ_x ρ(x) log Z_r(x)  (theory §2), shape (...); ``per_context``: its terms, shape (..., X)."""
     terms = _value_terms(log_optimal_policy(r, log_pi_ref, beta)[1], rho, beta)
     return terms if per_context else terms.sum(axis=-1)
 
 
 def optimal_value_pieces(r: np.ndarray, log_pi_ref: np.ndarray, rho: np.ndarray, beta: float):
-    """(J*'s terms β ρ(x) log Z_r(x) (..., X), ∇_r J* = ρ(x)·π_r(y|x) (..., X, Y), π_r (..., X, Y))  (theory §2, I2).
+    """(J⋆'s terms β ρ(x) log Z_r(x) (..., X), ∇_r J⋆ = ρ(x)·π_r(y|x) (..., X, Y), π_r (..., X, Y))  (theory §2, I2).
 
-    J* is the sum of the terms. The Hessian per context is (ρ(x)/β)(diag π_r − π_r π_rᵀ); ``objective_pieces``
+    J⋆ is the sum of the terms. The Hessian per context is (ρ(x)/β)(diag π_r − π_r π_rᵀ); ``objective_pieces``
     forms it.
     """
     log_pi, log_z = log_optimal_policy(r, log_pi_ref, beta)
@@ -174,13 +174,13 @@ def diagonal_view(stack: np.ndarray) -> np.ndarray:
 
 def objective_pieces(r, counts, log_pi_ref, rho, beta: float, value_weight: float, hessian: bool = True, *,
                      per_context: bool = False):
-    """f = ℓ(r) + value_weight·J*(r), its r-gradient and (unless ``hessian=False``) its r-Hessian.
+    """f = ℓ(r) + value_weight·J⋆(r), its r-gradient and (unless ``hessian=False``) its r-Hessian.
 
     ℓ from counts (theory §3): ∇ and ∇² from σ(−m); ∇²ℓ is a graph Laplacian per context with edge
-    weights n·σ(m)σ(−m). J* (theory §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ).
+    weights n·σ(m)σ(−m). J⋆ (theory §2, I2): ∇ = ρπ_r, ∇² = (ρ/β)(diag π_r − π_r π_rᵀ).
     Shapes: r (X, Y), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,) → (float, (X, Y), (X, Y, Y)); with
     ``per_context`` the value is the contexts' terms f_x, shape (X,), whose sum is f.
-    Every Newton-type solver evaluates its objective here; value_weight < 0 gives the optimistic ℓ − αJ*.
+    Every Newton-type solver evaluates its objective here; value_weight < 0 gives the optimistic ℓ − αJ⋆.
     """
     value, grad, slope, sigma_negative = bt_nll_pieces(r, counts)  # value: (X,) ℓ_x
     if value_weight:
@@ -233,7 +233,7 @@ def sample_categorical(rng: np.random.Generator, probabilities: np.ndarray) -> n
 
 # --------------------------------------------------------------------------- the VPO weight
 def sum_form_weight(scale: float, num_pairs: float) -> float:
-    """α = c·√N: the sum-form weight of J* against a likelihood summed over N pairs  (theory §4).
+    """α = c·√N: the sum-form weight of J⋆ against a likelihood summed over N pairs  (theory §4).
 
     The regularizer's pull then shrinks like 1/√N relative to the likelihood, the theory's rate.
     """

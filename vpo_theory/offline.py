@@ -135,11 +135,11 @@ def run_offline(instance: BanditInstance, algorithm: str, N: int, seed: int, **o
 
 
 def mle_confidence(instance: BanditInstance, N: int, seed: int, **options):
-    """The §8 confidence set (c_Γ = 1) around the MLE of one offline data draw, and θ* in its coordinates.
+    """The §8 confidence set (c_Γ = 1) around the MLE of one offline data draw, and θ⋆ in its coordinates.
 
-    Same data, class and λ as ``run_offline(instance, "lcb", N, seed, **options)``. θ* is the
-    calibrated truth: tabular calibrate(r*, π_cal) as a vector; linear the minimum-norm θ whose
-    centred-feature reward equals r* (the MLE's θ̂ is minimum-norm too).
+    Same data, class and λ as ``run_offline(instance, "lcb", N, seed, **options)``. θ⋆ is the
+    calibrated truth: tabular calibrate(r⋆, π_cal) as a vector; linear the minimum-norm θ whose
+    centred-feature reward equals r⋆ (the MLE's θ̂ is minimum-norm too).
     """
     opts, data, pi_cal, bound = _prepare(instance, N, seed, options)
     opts.c_gamma = 1.0

@@ -1,6 +1,6 @@
 """class-bound: how the results move with the reward class's size B relative to the truth's  (theory §4).
 
-The learners are given B = k × size(r*) for k ∈ {1, 2, 4}, size(r*) = ‖θ*‖ (linear) or the largest range of r*
+The learners are given B = k × size(r⋆) for k ∈ {1, 2, 4}, size(r⋆) = ‖θ⋆‖ (linear) or the largest range of r⋆
 (tabular) — an oracle quantity, used here on purpose to measure the sensitivity; every other figure gives the
 learners the instance's declared class (k = 2 for linear-d8, B = 2 for the tabular instances, k ≈ 1.0–1.4).
 Offline: SubOpt at N = 1600 of pessimistic VPO, the MLE plug-in and LCB on the offline settings. Online:
@@ -110,9 +110,8 @@ def plot(record: dict, path: Path) -> None:
             ax.errorbar(scales, intervals[:, 0], yerr=[intervals[:, 0] - intervals[:, 1], intervals[:, 2] -
                                                         intervals[:, 0]], marker="o", ms=3, capsize=2, color=f"C{k}",
                         label=alg)
-        ax.set(xscale="log", xlabel="B / size(r*)", title=label,
+        ax.set(xscale="log", xlabel="B / size(r⋆)", title=label, xticks=scales, xticklabels=[f"{k:g}" for k in scales],
                ylabel=f"Regret(T = {cfg['T']})" if label.startswith("online") else f"SubOpt at N = {cfg['N']}")
-        readable_log_axes(ax)
         ax.legend(fontsize=7)
     save_figure(fig, path)
 

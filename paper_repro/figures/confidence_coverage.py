@@ -1,8 +1,8 @@
-"""confidence-coverage: ‖θ̂ − θ*‖_{Σ_D+λI} against the bound's shape, and the coverage of C per c_Γ  (theory §8).
+"""confidence-coverage: ‖θ̂ − θ⋆‖_{Σ_D+λI} against the bound's shape, and the coverage of C per c_Γ  (theory §8).
 
 Shape(N) = sqrt((d + log(1/δ))/(κ²N) + λB²) is the confidence radius with c_Γ = 1. If the
 bound's N-dependence holds, the ratio distance/shape stays bounded as N grows; the smallest
-c_Γ whose set covers θ* in ≥ 1 − δ of the draws is measured here, on the figures' instance families (8 instances ×
+c_Γ whose set covers θ⋆ in ≥ 1 − δ of the draws is measured here, on the figures' instance families (8 instances ×
 20 data seeds per setting and N), beside the coverage that the tuned c_Γ (chosen by the ``tuning`` figure on other
 instances and data) achieves.
 """
@@ -52,7 +52,7 @@ def compute(quick: bool) -> dict:
 
 
 def summarize(record: dict) -> dict:
-    """Per setting: the 95 % quantile of distance/shape per N, the smallest c_Γ that covers θ* in ≥ 1 − δ of these
+    """Per setting: the 95 % quantile of distance/shape per N, the smallest c_Γ that covers θ⋆ in ≥ 1 − δ of these
     draws, and the coverage that the default c_Γ of its class (chosen by the tuning figure on other instances and
     data) achieves here."""
     delta, summary = record["config"]["delta"], {}

@@ -1,8 +1,8 @@
 """dimension-scaling: how online regret at fixed T and offline suboptimality at fixed N grow with d  (theory §6–§8).
 
 The linear family ``linear-d<d>``, d ∈ {2, 4, 8, 16, 32}: 10 contexts × 8 responses, features N(0, I/d)
-(‖φ‖ ≈ 1 whatever d), ‖θ*‖ = 2 in the declared class ‖θ‖ ≤ 4 — the feature scale and the class are held
-fixed as d grows, the convention of the linear-bandit bounds (‖φ‖ ≤ L, ‖θ*‖ ≤ S). Offline data come from
+(‖φ‖ ≈ 1 whatever d), ‖θ⋆‖ = 2 in the declared class ‖θ‖ ≤ 4 — the feature scale and the class are held
+fixed as d grows, the convention of the linear-bandit bounds (‖φ‖ ≤ L, ‖θ⋆‖ ≤ S). Offline data come from
 the uniform behaviour ('good' coverage at every d); online pairs are drawn policy-ref. At each d, 4 instances of the
 family × the data seeds; the d-exponent of each method is fitted on the instance-mean values over d (log–log; the
 bootstrap interval resamples the instance seeds, so the variation between instances counts), and set

@@ -1,9 +1,9 @@
 """geometry: optimism vs pessimism at a glance on a 3-response bandit  (theory §3, §4, §8).
 
 One context, K = 3 responses. Calibrated rewards (π_ref·r = 0) form a plane, drawn in an
-orthonormal basis. On it: contours of the BT negative log-likelihood, level lines of J*, the
+orthonormal basis. On it: contours of the BT negative log-likelihood, level lines of J⋆, the
 MLE, the confidence ellipse around it, the true (calibrated) reward, and the VPO estimates
-for s = +1 (optimism: up the J* slope) and s = −1 (pessimism: down it).
+for s = +1 (optimism: up the J⋆ slope) and s = −1 (pessimism: down it).
 """
 
 from __future__ import annotations

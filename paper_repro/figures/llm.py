@@ -5,7 +5,7 @@ weights), reaches the exact tabular VPO policy of ``vpo_theory`` on the same dat
 training, several seeds; and the same through ``VPOTrainer`` (TRL's tokenization, collator and fused
 head; π_cal = both responses of each pair), against the exact policy of that objective.
 llm-offline: DPO, IPO and pessimistic VPO (π_cal = chosen, and cached reference samples) on
-the same offline data: exact J(r*, π) and true reward E_π r* against the training step.
+the same offline data: exact J(r⋆, π) and true reward E_π r⋆ against the training step.
 llm-online: online DPO (α = 0) and optimistic VPO (s = +1, π_cal = π_ref) running Algorithm 1
 with a trap reference: exact SubOpt(π_t) per iteration and regret.
 """

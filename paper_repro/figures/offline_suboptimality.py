@@ -20,7 +20,7 @@ from vpo_theory.coverage import coverage_coefficient
 from paper_repro.rates import check_power_law
 
 from ..cells import data_seeds, family_instance, instance_seeds, offline_cell
-from ..common import finish_record, pyplot, reference_slope, save_figure
+from ..common import finish_record, pyplot, readable_log_axes, reference_slope, save_figure
 from ..figure import Figure, register
 from ..grid import run_grid
 from ..stats import family_interval
@@ -112,6 +112,8 @@ def plot(record: dict, path: Path) -> None:
         bottom.set(xscale="log", xlabel="N (comparisons)")
         top.legend(fontsize=7)
         bottom.legend(fontsize=7)
+        readable_log_axes(top)
+        readable_log_axes(bottom)
     axes[0, 0].set_ylabel("SubOpt(π̂): family mean, 95% hierarchical interval")
     axes[1, 0].set_ylabel("SubOpt·√N (flat in the N^−1/2 regime)")
     cfg = record["config"]

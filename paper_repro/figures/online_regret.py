@@ -2,7 +2,7 @@
 
 Hypothesis (the paper's, for the online setting): optimistic VPO's regret is lower than the baselines' — the plug-in
 (greedy), the confidence-set UCB, Thompson sampling — and than not learning (π_ref). Regret(T) = Σ_t SubOpt(π_t) with
-SubOpt(π) = J*(r*) − J(r*, π) (theory §6, I4). Sampling `policy-ref` (y¹ ~ π_t, y² ~ π_ref), each family's declared
+SubOpt(π) = J⋆(r⋆) − J(r⋆, π) (theory §6, I4). Sampling `policy-ref` (y¹ ~ π_t, y² ~ π_ref), each family's declared
 class, every learner's hyperparameter tuned by the `tuning` figure on instance seeds this figure never draws. Each
 family: 8 instances × 20 data seeds (common random numbers across learners; the instance is the unit of replication),
 XPO and SELM — certified like VPO, and as costly — on the first 5 data seeds; intervals resample instances, then

@@ -11,7 +11,7 @@ how much a choice made on few instances loses elsewhere.
   SELM's scales, Thompson sampling's posterior scale, the mixed learner's first-stage share, and the UCB and MaxInP
   confidence multipliers c_Γ (per reward class, as multiples of the coverage c_Γ below);
 - offline (SubOpt at N, divided by the MLE plug-in's): pessimistic VPO's α scale;
-- coverage: LCB's (and ucb-coverage's) c_Γ per class — the smallest whose confidence set holds θ* in ≥ 95 % of the
+- coverage: LCB's (and ucb-coverage's) c_Γ per class — the smallest whose confidence set holds θ⋆ in ≥ 95 % of the
   tuning draws (theory §8).
 
 The figures pass the choices explicitly (``paper_repro.tuned``) and store them in their configs; the library's

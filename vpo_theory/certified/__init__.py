@@ -1,8 +1,8 @@
 """The optimistic step solved globally, with a certificate  (docs/theory.md §10, "Certified optimism").
 
-    minimize  f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²   over the reward class P
+    minimize  f(w) = ℓ(B w) − a·J⋆(B w) + λ/2‖w‖²   over the reward class P
 
-ℓ (the Bradley–Terry NLL) is convex and −a·J* is concave: f is a difference of convex functions, whose local
+ℓ (the Bradley–Terry NLL) is convex and −a·J⋆ is concave: f is a difference of convex functions, whose local
 minima need not be global. ``certified_minimize`` finds the global minimum by simplicial branch and bound and
 returns, beside the minimizer and its objective (an upper bound on the minimum), a *proven* lower bound on the
 minimum and their gap. The package, top to bottom:

@@ -173,8 +173,8 @@ class BallRegion(Region):
         return best
 
     def whole_class_bound(self, objective, vertices, incumbent, multipliers=None) -> float:
-        """The better of: C above its tangent at w* (least at −R·∇C/‖∇C‖) with J* at most its value where every
-        reward is at its top (J* increases in each reward) — finite, if loose; and bound 5 anchored at w* over the
+        """The better of: C above its tangent at w⋆ (least at −R·∇C/‖∇C‖) with J⋆ at most its value where every
+        reward is at its top (J⋆ increases in each reward) — finite, if loose; and bound 5 anchored at w⋆ over the
         whole ball (exact once the data make f convex there)."""
         c_star, g_star, _, _ = objective.pieces(incumbent, concave=False)
         j_top = objective.weight * float(kernels.optimal_value(self.reward_range, objective.log_pi_ref, objective.rho,
@@ -186,7 +186,7 @@ class BallRegion(Region):
 
     def cold_candidates(self, objective, count: int):
         """(count, k) the points of lowest f among SPHERE_SAMPLES_PER_DIMENSION·k fixed pseudo-random points of the
-        sphere. With few data −a·J* dominates, and a concave function attains its minimum over the ball at an
+        sphere. With few data −a·J⋆ dominates, and a concave function attains its minimum over the ball at an
         extreme point, i.e. on the sphere; the points are fixed (seed 0), so a fit is reproducible."""
         if count <= 0:
             return np.zeros((0, self.k))

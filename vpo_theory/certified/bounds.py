@@ -2,10 +2,10 @@
 
 Each holds for every w in the cell ∩ P, for f and for the Lagrangian L_μ = f + Σ μ_i φ_i with the incumbent's KKT
 multipliers μ:
-1. tangent plane of the convex part at a vertex + the chord of −a·J*;
+1. tangent plane of the convex part at a vertex + the chord of −a·J⋆;
 2. αBB on the simplex: L_μ convexified with the negative part of a Loewner lower bound of its Hessian, minimized by
    Frank–Wolfe steps whose dual bound is valid at every iterate;
-3. the convex part kept whole + the chord of −a·J*, minimized the same way;
+3. the convex part kept whole + the chord of −a·J⋆, minimized the same way;
 4. the incumbent's basin: where L_μ is provably convex on the hull of the cell and the incumbent, its first-order
    condition bounds the whole cell;
 5. what the class adds (``Region.extra_bounds``: the ball's quadratic minorants).
@@ -141,9 +141,9 @@ def _convex_bounds(objective, space, cells, incumbent, multipliers, steps):
 def basin_bounds(objective, space, cells, incumbent, variants):
     """(n,) bounds from the incumbent's basin, the best over ``variants`` (f, L_μ): −inf where they do not apply.
 
-    If L_μ is convex on the hull of the cell and the incumbent w* (intersected with the class), then on the
-    cell ∩ class f ≥ L_μ ≥ L_μ(w*) + ∇L_μ(w*)·(w − w*), whose minimum over the hull is at one of its
-    vertices — within the KKT residual of f(w*). Cells beside a non-degenerate minimizer are then settled
+    If L_μ is convex on the hull of the cell and the incumbent w⋆ (intersected with the class), then on the
+    cell ∩ class f ≥ L_μ ≥ L_μ(w⋆) + ∇L_μ(w⋆)·(w − w⋆), whose minimum over the hull is at one of its
+    vertices — within the KKT residual of f(w⋆). Cells beside a non-degenerate minimizer are then settled
     at once instead of being split ever finer (the cluster effect of branch and bound); applied to the
     whole class at once, it certifies a problem that the data have made convex.
     """

@@ -1,6 +1,6 @@
 """Quadratic minorants of the optimistic objective on a ball, and their exact minimum  (docs/theory.md, §10).
 
-    f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²  ≥  q(w) = f(c) + ∇f(c)·(w − c) + ½(w − c)ᵀQ(w − c)
+    f(w) = ℓ(B w) − a·J⋆(B w) + λ/2‖w‖²  ≥  q(w) = f(c) + ∇f(c)·(w − c) + ½(w − c)ᵀQ(w − c)
     for every w with ‖w − c‖ ≤ ρ and ‖w‖ ≤ R  (the ball class),
 
 and  min q over {‖w − c‖ ≤ ρ, ‖w‖ ≤ R}  bounded from below by Lagrangian duality — a valid lower
@@ -12,7 +12,7 @@ here is integrated from the anchor c, so it decays only like 1/|m|:
 - ℓ: each pair's term F(z) = n·log(1 + e^{−z}) has |F'''| ≤ F'', hence (Bach 2010, Lemma 1)
   F(z₀ + t) ≥ F(z₀) + F'(z₀)t + F''(z₀)(e^{−|t|} + |t| − 1)  ≥  … + ½F''(z₀)·φ(T)·t²  for |t| ≤ T,
   with φ(T) = 2(e^{−T} + T − 1)/T² (≤ 1, decreasing; e^{−t} + t − 1 over t² falls with t).
-- J*: per context, J*_x(r) − J*_x(r₀) − ∇J*_x·Δr = β·KL(π₀ ‖ π_r)  (π₀ = π_{r₀}), and
+- J⋆: per context, J⋆_x(r) − J⋆_x(r₀) − ∇J⋆_x·Δr = β·KL(π₀ ‖ π_r)  (π₀ = π_{r₀}), and
   β·KL = β[log E_{π₀} e^{Δr/β} − E_{π₀} Δr/β] is at most (Hoeffding) range(Δr)²/(8β) ≤ ‖B_xΔw‖²/(4β),
   or (Bennett, Δr_y − E Δr ≤ S) Var_{π₀}(Δr)·g(S/β)/β with g(s) = (eˢ − 1 − s)/s² (→ ½, the Hessian, as S → 0).
   Each context takes whichever matrix has the smaller largest eigenvalue (both are valid).

@@ -1,8 +1,8 @@
 """The optimistic objective, batched: f, ∇f, ∇²f at many points, and Loewner bounds of ∇²f over cells.
 
-    f(w) = ℓ(B w) + ⟨c, B w⟩ − a·J*(B w) + λ/2‖w‖²       (docs/theory.md §10, "The problem in calibrated coordinates")
+    f(w) = ℓ(B w) + ⟨c, B w⟩ − a·J⋆(B w) + λ/2‖w‖²       (docs/theory.md §10, "The problem in calibrated coordinates")
 
-ℓ (the Bradley–Terry NLL, theory §3) is convex and −a·J* (theory §2) is concave; the optional linear term ⟨c, r⟩
+ℓ (the Bradley–Terry NLL, theory §3) is convex and −a·J⋆ (theory §2) is concave; the optional linear term ⟨c, r⟩
 (the sampled exploration terms of XPO and SELM, theory §6) joins the convex part. Every bound of the search
 (``bounds``, ``minorant``) reads the objective through this class's public attributes: the compared pairs
 (``edges``), their counts and gradient directions, and the Gram matrices B_xᵀB_x.
@@ -61,7 +61,7 @@ class Objective:
         return (w @ self.flat_basis).reshape(*w.shape[:-1], *self.basis.shape[:2])  # (..., X, Y)
 
     def pieces(self, w, concave: bool = True):
-        """(convex part C = ℓ + ⟨c, r⟩ + λ/2‖w‖², its gradient, −a·J*, its gradient) at points w (..., k).
+        """(convex part C = ℓ + ⟨c, r⟩ + λ/2‖w‖², its gradient, −a·J⋆, its gradient) at points w (..., k).
 
         ``concave=False``: the first two only (None for the others).
         """
@@ -92,7 +92,7 @@ class Objective:
         return grad_convex + grad_concave
 
     def hessian(self, w):
-        """(k, k) ∇²f at one point w (k,): Σ_x B_xᵀ H_x B_x with the reward-space Hessian of ℓ − a·J* (+ ridge)."""
+        """(k, k) ∇²f at one point w (k,): Σ_x B_xᵀ H_x B_x with the reward-space Hessian of ℓ − a·J⋆ (+ ridge)."""
         r = self.rewards(w)  # (X, Y)
         _, _, hess = kernels.objective_pieces(r, self.counts, self.log_pi_ref, self.rho, self.beta, -self.weight)
         return np.einsum("xyk,xyz,xzl->kl", self.basis, hess, self.basis) + self.ridge * np.eye(len(w))
@@ -101,7 +101,7 @@ class Objective:
         """(n, 3, k, k): three matrices H with H ⪯ ∇²f(w) for every w in each cell (n, m, k)  (theory §10).
 
         ∇²ℓ ⪰ the Bradley–Terry Laplacian with every edge weight n_ab·σ'(m_ab) at its least over the
-        cell (σ' falls with |m|, and |m_ab| is at most the interval bound M_ab). For a·∇²J* =
+        cell (σ' falls with |m|, and |m_ab| is at most the interval bound M_ab). For a·∇²J⋆ =
         (a/β) Σ_x ρ_x B_xᵀ(diag π_x − π_xπ_xᵀ)B_x three upper bounds, from the interval [π̲, π̄] of π_r
         over the cell (r_y at its top and the others at their bottom, or the reverse):
         (i) diag π − ππᵀ ⪯ diag π̄;  (ii) with π̂ = π at the centroid and Δ = max(π̄ − π̂, π̂ − π̲):

@@ -37,7 +37,7 @@ class PolytopeRegion(Region):
     ``uncompared``: (Y,) the responses no comparison involves, when f is concave in their rewards (no ridge). For
     fixed rewards of the compared responses the uncompared ones range over the box cut by the calibration plane, a
     polytope whose vertices have at most one coordinate strictly inside (−R, R); f is concave there (ℓ does not see
-    them, −a·J* is concave), so its minimum over the class is attained where at most one uncompared reward is
+    them, −a·J⋆ is concave), so its minimum over the class is attained where at most one uncompared reward is
     strictly inside (−R, R). Cells on which two or more of them stay strictly inside are dropped (``outside``): the
     search runs on the union of those faces, of dimension k − (|U| − 1), instead of the whole polytope — this
     removes the near-flat valleys (slopes ~1e-4, theory §10) along which rewards of rarely-chosen, uncompared
@@ -183,8 +183,8 @@ class PolytopeRegion(Region):
         return best
 
     def whole_class_bound(self, objective, vertices, incumbent, multipliers=None) -> float:
-        """The better of: C above its tangent plane at the incumbent and −a·J* concave, each least at a vertex of P
-        (exact with no data, where f = −a·J* is concave and its minimum is a vertex); and bound 5 for the Lagrangian
+        """The better of: C above its tangent plane at the incumbent and −a·J⋆ concave, each least at a vertex of P
+        (exact with no data, where f = −a·J⋆ is concave and its minimum is a vertex); and bound 5 for the Lagrangian
         of the active faces anchored at the incumbent, over a ball that holds P (exact once the data make f convex
         around the minimizer, in any dimension)."""
         c_star, g_star, _, _ = objective.pieces(incumbent, concave=False)

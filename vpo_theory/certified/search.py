@@ -1,6 +1,6 @@
 """Best-first branch and bound with an incumbent and an anytime certificate  (docs/theory.md §10).
 
-    minimize  f(w) = ℓ(B w) − a·J*(B w) + λ/2‖w‖²   over the reward class P
+    minimize  f(w) = ℓ(B w) − a·J⋆(B w) + λ/2‖w‖²   over the reward class P
 
 ``certified_minimize`` returns the best point found, a proven lower bound on the minimum and their gap. It first
 solves locally from the given starts and the class's best vertices and checks the whole class at once (which
@@ -38,7 +38,7 @@ REGIONS = {"polytope": lambda objective, basis, bound, ridge: PolytopeRegion(
 
 @dataclass
 class CertifiedSolution:
-    """A global minimizer of ℓ − a·J* (+ ridge) over the class, with its certificate."""
+    """A global minimizer of ℓ − a·J⋆ (+ ridge) over the class, with its certificate."""
 
     w: np.ndarray  # (k,) the minimizer found, in calibrated coordinates
     objective: float  # f(w): an upper bound on the minimum
@@ -55,9 +55,9 @@ class CertifiedSolution:
 class Partition:
     """The leaves of a finished search — cells (n, k+1, k) with their lower bounds (n,) — for the next round.
 
-    Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weights on J* every bound stays
+    Adding comparisons only raises ℓ (each term is ≥ 0), so with the same weights on J⋆ every bound stays
     valid for the next round's objective, and grows by the least of the new terms over the cell; larger
-    weights a'_x lower it by Σ_x (a'_x − a_x)·J*_x at most, its largest value over the cell (at a vertex: convex).
+    weights a'_x lower it by Σ_x (a'_x − a_x)·J⋆_x at most, its largest value over the cell (at a vertex: convex).
     """
 
     cells: np.ndarray
@@ -89,7 +89,7 @@ def certified_minimize(basis, counts, log_pi_ref, rho, beta: float, *, weight: f
                        linear=None, kind: str, bound: float, starts=(), polish=None, partition: Partition | None = None,
                        rtol: float = DEFAULT_RTOL, max_cells: int = DEFAULT_MAX_CELLS, max_seconds: float | None = None,
                        batch: int = 64, explore: int = 0) -> tuple[CertifiedSolution, Partition | None]:
-    """Global minimum of f(w) = ℓ(B w) + ⟨linear, B w⟩ − weight·J*(B w) + ridge/2‖w‖² over the class, certified.
+    """Global minimum of f(w) = ℓ(B w) + ⟨linear, B w⟩ − weight·J⋆(B w) + ridge/2‖w‖² over the class, certified.
 
     Shapes: basis (X, Y, k), counts (X, Y, Y), log_pi_ref (X, Y), rho (X,), linear (X, Y) or None.
     kind: a name of ``REGIONS`` — "polytope" (tabular, X = 1: |(B w)_y| ≤ bound) or "ball" (linear: ‖w‖ ≤ bound).
@@ -272,7 +272,7 @@ def _least(leaves: Partition) -> float:
 
 def reusable_partition(partition: Partition, counts, weight, space) -> bool:
     """The last search's leaves bound this objective too: its data only grew, and so did each context's weight on
-    J*_x (``weight`` (X,): a·ρ(x); an online run's α is constant, or grows as c·√t), and the leaves cover what this
+    J⋆_x (``weight`` (X,): a·ρ(x); an online run's α is constant, or grows as c·√t), and the leaves cover what this
     search must (``Region.reusable``)."""
     if not (partition.counts.shape == counts.shape and bool(np.all(counts >= partition.counts))
             and partition.value_weights.shape == np.shape(weight) and bool(np.all(weight >= partition.value_weights))):
@@ -283,9 +283,9 @@ def reusable_partition(partition: Partition, counts, weight, space) -> bool:
 def _growth(objective: Objective, partition: Partition) -> np.ndarray:
     """(n,) how much each cell's bound may rise (or must fall) since the partition's objective f_old:
 
-    f − f_old = Σ Δn_ab softplus(r_b − r_a) + ⟨Δc, r⟩ − Δa·J*, Δn ≥ 0 the new comparisons, Δc the linear term's change
+    f − f_old = Σ Δn_ab softplus(r_b − r_a) + ⟨Δc, r⟩ − Δa·J⋆, Δn ≥ 0 the new comparisons, Δc the linear term's change
     and Δa ≥ 0 the weight's growth. The first two are at least their least value over the cell (softplus rises and
-    the margin is affine, ⟨Δc, r⟩ is affine: at a vertex); J* is convex, so over a simplex it is at most its largest
+    the margin is affine, ⟨Δc, r⟩ is affine: at a vertex); J⋆ is convex, so over a simplex it is at most its largest
     vertex value.
     """
     growth = np.zeros(len(partition.bounds))

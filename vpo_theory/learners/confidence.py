@@ -3,7 +3,7 @@
 C_t = {θ : ‖θ − θ̂_t‖_{Σ_t+λI} ≤ Γ_t}, Σ_t from the pair counts, λ = 1/t, Γ_t = c_Γ·√((d + log 1/δ)/(κ²N) + λB²).
 
 - ``ucb``: π_t = π_{r_t} with the pointwise optimistic reward r_t(x,y) = ⟨φ̃, θ̂_t⟩ + Γ_t‖φ̃(x,y)‖_{(Σ_t+λI)⁻¹}, c_Γ
-  tuned for regret (``vpo_theory.tuned``); ``ucb-coverage``: the same with the c_Γ that makes C_t cover θ*.
+  tuned for regret (``vpo_theory.tuned``); ``ucb-coverage``: the same with the c_Γ that makes C_t cover θ⋆.
 - ``maxinp``: MaxInP (Saha 2021) in the KL-regularized bandit: it plays the plug-in π_{θ̂_t}; its pair is the one of
   largest uncertainty ‖φ̃(x,y¹) − φ̃(x,y²)‖_{(Σ_t+λI)⁻¹} among the plausible responses of context x — those no other
   response beats on the log-odds s_θ(y) = r_θ(x,y) + β log π_ref(y|x) of π_θ for every θ in C_t (Saha's elimination
@@ -55,7 +55,7 @@ class UCB(_ConfidenceLearner):
 
 @register("ucb-coverage")
 class UCBCoverage(UCB):
-    """UCB with the c_Γ calibrated for coverage of θ* (``DEFAULT_C_GAMMA``), not for regret."""
+    """UCB with the c_Γ calibrated for coverage of θ⋆ (``DEFAULT_C_GAMMA``), not for regret."""
 
     defaults = DEFAULT_C_GAMMA
 

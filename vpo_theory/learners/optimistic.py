@@ -1,6 +1,6 @@
 """Optimistic learners: each round the certified global minimum of a DC objective  (docs/theory.md §6, §10).
 
-    r_t = argmin_{r ∈ R} ℓ(r; D_{t−1}) + ⟨c_t, r⟩ − Σ_x a_{t,x}·J*_x(r),   π_t = π_{r_t}
+    r_t = argmin_{r ∈ R} ℓ(r; D_{t−1}) + ⟨c_t, r⟩ − Σ_x a_{t,x}·J⋆_x(r),   π_t = π_{r_t}
 
 - ``vpo``: VPO's optimistic step (theory §6): a_{t,x} = α_t·ρ(x), no linear term; α_t = c·√T (constant) or c·√t.
 - ``xpo``: XPO (Xie et al. 2024) as a bandit: the DPO loss plus its exploration term α_X·Σ_i log π(ỹ_i|x_i) over the
@@ -49,7 +49,7 @@ class Optimistic(Learner):
         self.log = CertificateLog(run.options.optimistic_method == "certified")
 
     def weights(self, t: int) -> tuple[float, np.ndarray, np.ndarray | None]:
-        """(A_t, ρ_t, c_t) for round t: each context's J*_x has weight a_{t,x} = A_t·ρ_t(x) (ρ_t (X,) sums to 1), and
+        """(A_t, ρ_t, c_t) for round t: each context's J⋆_x has weight a_{t,x} = A_t·ρ_t(x) (ρ_t (X,) sums to 1), and
         c_t (X, Y) is the linear term, or None."""
         raise NotImplementedError
 
@@ -113,7 +113,7 @@ class Optimistic(Learner):
 
 @register("vpo")
 class VPO(Optimistic):
-    """VPO's optimistic step: argmin ℓ − α_t·J* over the declared class, certified  (theory §6)."""
+    """VPO's optimistic step: argmin ℓ − α_t·J⋆ over the declared class, certified  (theory §6)."""
 
     def weights(self, t):
         opts = self.run.options

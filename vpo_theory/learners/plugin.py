@@ -4,7 +4,7 @@
 - ``mixed``: two-stage mixed sampling (Zhao, Ye, Gu and Zhang 2024): for the first ⌈f·T⌉ rounds both responses are
   drawn from π_ref; then y¹ from the plug-in policy of the first stage's data (frozen) and y² from π_ref. It plays
   the plug-in π_{r̂_t} on all the data every round.
-- ``reference``: π_ref, no learning (``ref`` is a deprecated spelling); ``oracle``: π_{r*}, zero regret.
+- ``reference``: π_ref, no learning (``ref`` is a deprecated spelling); ``oracle``: π_{r⋆}, zero regret.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Reference(Learner):
 
 @register("oracle")
 class Oracle(Learner):
-    """π_{r*}: the optimal policy, zero regret (a check of the harness)."""
+    """π_{r⋆}: the optimal policy, zero regret (a check of the harness)."""
 
     def __init__(self, run):
         super().__init__(run)
