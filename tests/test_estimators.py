@@ -265,7 +265,8 @@ def test_batched_newton_equals_the_per_context_solves(seed, bound, alpha, ridge)
     assert cold.converged
     assert cold.objective == pytest.approx(per_context, rel=1e-9, abs=1e-9)
     if alpha > 0 or ridge > 0:  # strictly convex: one minimizer (α = 0: uncompared responses are free)
-        assert total_variation(cold.policy, vt.optimal_policy(reward, pi_ref, beta)) <= 1e-6
+        # the SQP's ftol (below) bounds how close either answer gets: ~1e-6 in TV at β = 0.1, cold or warm
+        assert total_variation(cold.policy, vt.optimal_policy(reward, pi_ref, beta)) <= 2e-6
         # a warm start from a nearby problem's answer reaches the same minimizer
         nearby = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge + 0.05)
         warm = vt.fit_vpo(vt.Problem(pi_ref, rho, beta), prefs, alpha=alpha, sign=-1, pi_cal=pi_cal, bound=bound, ridge=ridge, init=nearby)

@@ -71,6 +71,7 @@ def test_a_deterministic_oracle_puts_the_better_response_first():
         assert task.reward[x, response_index(task, pair["chosen"])] >= task.reward[x, response_index(task, pair["rejected"])]
 
 
+@pytest.mark.slow  # long: the default run keeps a shorter check of the same path
 def test_online_dpo_learns_on_the_task():
     """Online DPO with the trap reference lowers the exact SubOpt of its policy (fixed seed, CPU-deterministic)."""
     config = OnlineConfig(loss="dpo", iterations=12, reference_target="trap", seed=1, progress=False,

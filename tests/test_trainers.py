@@ -291,6 +291,7 @@ def test_the_xpo_setting_has_the_removed_xpo_trainers_gradient(tmp_path):
     assert float((bonus_off_by_beta - theirs).norm() / theirs.norm()) > 100 * error  # the test tells a·β from a
 
 
+@pytest.mark.slow  # long: the default run keeps a shorter check of the same path
 def test_the_bounded_class_gives_the_optimistic_loss_a_minimizer_on_the_task():
     """theory §5 on the enumerable task: unbounded, s = +1 with a never-compared response has no minimizer (the loss
     keeps falling, some response's probability → 0); with B = 0.5 the loss settles above −a·B, every response keeps

@@ -128,6 +128,7 @@ def test_bad_config_is_refused_by_name():
             VPOTerm(**kwargs)
 
 
+@pytest.mark.slow  # long: the default run keeps a shorter check of the same path
 def test_the_bridge_reaches_the_exact_tabular_policy():
     """End to end through what users run: TRL rows, VPOTrainer, TRL's fused head; TV to fit_vpo's policy ≤ 1e-4."""
     result = run_bridge(BridgeConfig(num_pairs=120, steps=220, eval_every=220))

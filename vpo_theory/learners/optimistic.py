@@ -8,7 +8,7 @@
   otherwise). In reward space log π_r(ỹ|x) = log π_ref(ỹ|x) + r(x,ỹ)/β − log Z_r(x), so with n_s[x, y] samples and
   m_x = Σ_y n_s[x, y]: c_t = w·n_s and a_{t,x} = w·m_x, w = α_X/β = c_X/√T. With the exact expectation in place of the
   samples (n_s = t·ρ·π_ref) the linear term vanishes on the class calibrated under π_ref, and it is VPO with α = w·t.
-- ``selm``: SELM (Zhang et al. 2024) as a bandit: the same form with its term α_S·β·Σ_i [log π − log π_ref](ỹ_i) on a
+- ``selm``: SELM (Zhang et al. 2024) as a bandit: the same form with its term α_S·β·Σ_i (log π − log π_ref)(ỹ_i) on a
   reference response drawn from the current policy π_t (its iterative loop generates it with the model being
   trained); here ỹ_t = y¹_t, the response π_t drew. w = α_S = c_S/√T.
 
