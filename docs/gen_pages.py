@@ -17,9 +17,8 @@ os.environ.setdefault("COLUMNS", "100")  # --help wraps at the terminal width: f
 ROOT = Path(__file__).resolve().parents[1]
 
 from paper_repro.claims import load_claims  # noqa: E402
-from paper_repro.registry import load_all  # noqa: E402
+from paper_repro.registry import figure_sources, load_all  # noqa: E402
 from vpo.cli import all_parsers  # noqa: E402
-from vpo_theory.records import source_hash  # noqa: E402
 
 # the teaching notebooks (jupytext sources), rendered and executed by mkdocs-jupyter
 for source in sorted((ROOT / "notebooks").glob("[0-9]*.py")):
@@ -55,7 +54,6 @@ def provenance_line(record: dict, current: str) -> tuple[str, bool]:
     return text, stale
 
 
-current = source_hash()
 figures = load_all()
 gallery = ["# Figures", "",
            "Every figure is computed by `vpo repro NAME` (full size) from its module in `paper_repro/figures/`; its",
@@ -71,7 +69,7 @@ for name, figure in figures.items():
         gallery.append(f"| {name} | {figure.description} | *no record yet: `vpo repro {name}`* |")
         continue
     record = json.loads(record_path.read_text())
-    provenance, stale = provenance_line(record, current)
+    provenance, stale = provenance_line(record, figure_sources(name))
     verdicts = record.get("claims", [])
     supported = sum(row.get("verdict", "").startswith("supported") for row in verdicts)
     gallery.append(f"| [{name}]({name}.md) | {figure.description} | "

@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from vpo_theory.records import source_hash
+
 from .common import cache_dir
 from .sweep import run_cells
 from .tuned import tuned_values
@@ -72,7 +74,9 @@ def run_grid(name: str, cell: Callable[..., dict], axes: dict, *, fixed: dict | 
     depends = tuned_values() if depends is None else depends
     cells = [(function, tuple(sorted((dict(zip(axes, point)) | (fixed or {})).items())), depends)
              for point in itertools.product(*axes.values())]
-    outputs = run_cells(_call, cells, desc=name, cache_dir=cache_dir(name))
+    # a cached cell is keyed by the code its module runs (the other figures and the LLM stack left out)
+    sources = source_hash(modules=[cell.__module__], skip=[f"{__package__}.figures"])
+    outputs = run_cells(_call, cells, desc=name, cache_dir=cache_dir(name), sources=sources)
     array = np.empty(len(outputs), dtype=object)
     array[:] = outputs
     return Grid(axes, array.reshape([len(values) for values in axes.values()]))

@@ -5,12 +5,14 @@ cached as ``figures/NAME.json`` with config and provenance) and ``plot(record, p
 reads the record only). A cached record whose config matches is reused unless ``force``; its summary and its claims'
 verdicts (``claims.evaluate_claims``) are recomputed from its per-seed samples on every use.
 
-A full-size record is computed only from a clean tree (its provenance names one commit and the sources' hash); a
-record whose ``source_hash`` differs from the tree's is *stale* (``stale_records``, ``vpo repro --stale``).
+A full-size record is computed only from a clean tree (its provenance names one commit and the hash of the sources
+its figure runs, ``figure_sources``); a record whose ``source_hash`` differs from the tree's is *stale*
+(``stale_records``, ``vpo repro --stale``): it is re-run, not re-worded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,11 +34,28 @@ def load_all() -> dict[str, Figure]:
     return FIGURES
 
 
+def figure_sources(name: str, claims=None) -> str:
+    """The hash of what figure ``name``'s record depends on: the code its module runs, the code that writes records
+    (this module and what it imports; the other figures left out) and the figure's pre-registered claims. A change
+    anywhere else — another figure, the LLM stack for a theory figure — leaves the record current."""
+    figure = load_all()[name]
+    claims = [dataclasses.asdict(claim) for claim in (claims if claims is not None else load_claims())
+              if claim.figure == name]
+    return source_hash(modules=[figure.compute.__module__, __name__], skip=[figures_package()],
+                       extra=json.dumps(claims, sort_keys=True))
+
+
+def figures_package() -> str:
+    """The package whose import registers every figure: followed by no figure's hash."""
+    return f"{__package__}.figures"
+
+
 def stale_records(folder: Path) -> dict[str, str]:
     """{figure: why} for every record in ``folder`` that the tree's sources would not reproduce: computed from other
-    sources (its ``source_hash`` differs from the tree's), from a dirty tree, or without a source hash."""
-    current, stale = source_hash(), {}
+    sources (its ``source_hash`` differs from ``figure_sources``), from a dirty tree, or without a source hash."""
+    stale, claims = {}, load_claims()
     for name in load_all():
+        current = figure_sources(name, claims)
         path = Path(folder) / f"{name}.json"
         if not path.exists():
             stale[name] = "no record"
@@ -104,12 +123,12 @@ def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False
     if not quick and not replot and not allow_dirty and git_commit().endswith("-dirty"):
         raise ValueError("the tree has uncommitted changes: a full-size record must name the commit that computes "
                          "it; commit first (or pass --allow-dirty for a record that `vpo repro --stale` will flag)")
-    claims, sources = load_claims(), source_hash()
+    claims = load_claims()
     written, comparison = [], []
     common.CACHE_ROOT = out / ".cache"
     started = time.time()
     for name in names:
-        figure = figures[name]
+        figure, sources = figures[name], figure_sources(name, claims)
         data_path, png_path = out / f"{name}.json", out / f"{name}.png"
         record, how = None, "cached"
         if data_path.exists() and not force:
@@ -122,7 +141,7 @@ def run_figures(names: list[str], *, quick: bool, out: Path, force: bool = False
                 raise FileNotFoundError(f"--replot needs cached data {data_path}; run without --replot first")
             start = time.time()
             record = figure.compute(quick)
-            record["provenance"] = provenance() | {"wall_time_s": round(time.time() - start, 2)}
+            record["provenance"] = provenance(sources) | {"wall_time_s": round(time.time() - start, 2)}
             _with_claims(name, record, claims)
             atomic_write_json(data_path, record)
             how = f"computed in {time.time() - start:.0f} s"

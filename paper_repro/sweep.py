@@ -70,18 +70,21 @@ def _run_and_store(function: Callable, cell: tuple, path: Path | None):
 
 
 def run_cells(function: Callable, cells: Iterable[tuple], *, n_jobs: int | None = None, desc: str = "cells",
-              cache_dir: Path | None = None, backend: str | None = None, scheduler: str | None = None) -> list:
+              cache_dir: Path | None = None, backend: str | None = None, scheduler: str | None = None,
+              sources: str | None = None) -> list:
     """[function(*cell) for cell in cells] in order, on all cores via joblib processes, or on a dask cluster.
 
     ``function`` must be a module-level function returning JSON-able data (floats, lists,
-    arrays) when ``cache_dir`` is given. ``n_jobs``, ``backend``, ``scheduler``: None → ``DEFAULTS``.
+    arrays) when ``cache_dir`` is given. ``n_jobs``, ``backend``, ``scheduler``: None → ``DEFAULTS``. ``sources``: the
+    hash of the code the cells run, part of each cached cell's key (None: every source file's, ``source_hash()``).
     """
     backend = backend or DEFAULTS["backend"]
     scheduler = scheduler or DEFAULTS["scheduler"]
     n_jobs = n_jobs or DEFAULTS["n_jobs"]
     _check_backend(backend, scheduler, n_jobs)
     cells = list(cells)
-    commit = source_hash() if cache_dir is not None else ""  # the code, not the commit: data commits keep cells
+    # the code, not the commit: commits of data or documentation keep the cells
+    commit = (sources or source_hash()) if cache_dir is not None else ""
     if cache_dir is not None:  # a run killed mid-write (SIGKILL) may have left a temporary file: not a finished cell
         remove_stale_temporaries(Path(cache_dir))
     results: list = [None] * len(cells)

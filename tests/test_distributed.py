@@ -35,9 +35,12 @@ def _one_and_two_processes(script: Path, argument: str, tmp_path: Path) -> tuple
 @pytest.mark.slow  # ~18 s each; the default run keeps the suite under 5 minutes on 2 cores
 @pytest.mark.parametrize("mode", ["offline", "online"])
 def test_two_processes_match_one(tmp_path, mode):
+    """The task runs train through TRL's trainers, whose fused head sums in float32 even for a float64 model: the two
+    runs agree to ~1e-9 offline and ~1e-7 online (a wrong split or gradient average would differ by the size of a
+    step, ~1e-2). Online, the processes also share the round's files (reference pass, run folder)."""
     one, two = _one_and_two_processes(SCRIPT, mode, tmp_path)
     for name in one:
-        torch.testing.assert_close(two[name], one[name], rtol=1e-10, atol=1e-12, msg=name)
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
 @pytest.mark.slow  # ~30 s each: three trainer builds under torchrun

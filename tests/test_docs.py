@@ -19,6 +19,9 @@ pytest.importorskip("mkdocs_jupyter")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_PAGE = "notebooks/01_optimism_vs_pessimism/index.html"
 
+# building the site executes every notebook (tens of seconds on two cores): a slow check, run by CI after the rest
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:

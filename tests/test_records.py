@@ -124,3 +124,27 @@ def test_the_source_hash_follows_the_code_not_its_documentation(tmp_path):
     assert source_hash(tmp_path) == before
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "2"\ndependencies = ["b"]\n')
     assert source_hash(tmp_path) != before
+
+
+def test_a_modules_sources_are_what_it_imports(tmp_path):
+    """``imported_sources``: a module's own file, what it imports (relative, absolute, inside a function), a package
+    imported as a whole with every module under it, a parent package's ``__init__`` read but not followed, ``skip``."""
+    from vpo_theory.records import SOURCE_FOLDERS, imported_sources, source_hash
+
+    top = tmp_path / SOURCE_FOLDERS[0]
+    for name, text in {"__init__.py": "from . import registered\n", "registered.py": "",
+                       "sub/__init__.py": "", "sub/a.py": "from . import b\n\ndef f():\n    from ..lazy import g\n",
+                       "sub/b.py": "import numpy\n", "lazy/__init__.py": "", "lazy/x.py": "", "lazy/y.py": "",
+                       "other.py": "", "sub/skipped.py": ""}.items():
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_text(text)
+    (top / "sub" / "b.py").write_text("import numpy\nfrom . import skipped\n")
+    found = {path.relative_to(top).as_posix() for path in imported_sources([f"{top.name}.sub.a"], tmp_path,
+                                                                              skip=[f"{top.name}.sub.skipped"])}
+    assert found == {"__init__.py", "sub/__init__.py", "sub/a.py", "sub/b.py", "lazy/__init__.py", "lazy/x.py",
+                     "lazy/y.py"}  # not registered.py (the parent's import), other.py, skipped.py
+    before = source_hash(tmp_path, modules=[f"{top.name}.sub.a"])
+    (top / "other.py").write_text("x = 1\n")
+    assert source_hash(tmp_path, modules=[f"{top.name}.sub.a"]) == before
+    (top / "lazy" / "y.py").write_text("x = 1\n")
+    assert source_hash(tmp_path, modules=[f"{top.name}.sub.a"]) != before

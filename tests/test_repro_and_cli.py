@@ -231,14 +231,35 @@ def test_the_figures_sizes_meet_the_evidence_standard():
     assert set(long["schemes"]) == {"policy-ref", "policy-policy"}
 
 
-def test_every_committed_record_comes_from_one_clean_commit_of_these_sources():
-    """No record is stale (`vpo repro --stale` lists nothing), all name the same commit, none a dirty tree."""
+def test_every_committed_record_comes_from_a_clean_commit_of_the_code_its_figure_runs():
+    """No record is stale (`vpo repro --stale` lists nothing): each names a clean commit, and the code its figure runs
+    (``registry.figure_sources``) is unchanged since that commit."""
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[1] / "figures"
     assert registry.stale_records(folder) == {}
-    commits = {json.loads(path.read_text())["provenance"]["git_commit"] for path in folder.glob("*.json")}
-    assert len(commits) == 1 and not next(iter(commits)).endswith("-dirty")
+    for path in folder.glob("*.json"):
+        provenance = json.loads(path.read_text())["provenance"]
+        assert provenance["clean"] and not provenance["git_commit"].endswith("-dirty"), path.name
+        assert provenance["source_hash"] == registry.figure_sources(path.stem), path.name
+
+
+def test_a_figures_hash_follows_the_code_it_runs_and_no_other():
+    """A theory figure's record does not go stale when the LLM stack or another figure changes; the code it runs,
+    the record writer and its own claims do count."""
+    from pathlib import Path
+
+    from vpo_theory.records import imported_sources
+
+    root = Path(__file__).resolve().parents[1]
+    files = {path.relative_to(root).as_posix() for path in imported_sources(
+        ["paper_repro.figures.online_regret", "paper_repro.registry"], skip=["paper_repro.figures"])}
+    assert {"paper_repro/figures/online_regret.py", "paper_repro/cells.py", "paper_repro/registry.py",
+            "paper_repro/claims.py", "vpo_theory/online.py", "vpo_theory/learners/optimistic.py"} <= files, files
+    assert not any(name.startswith("vpo_llm/") for name in files)
+    assert "paper_repro/figures/llm.py" not in files and "paper_repro/figures/optimism_vs_greedy.py" not in files
+    llm = {path.parent.name for path in imported_sources(["paper_repro.figures.llm"])}
+    assert "vpo_llm" in llm
 
 
 def test_stale_records_are_listed_with_the_reason(tmp_path, toy_figure, monkeypatch):
@@ -350,15 +371,16 @@ def test_dask_backend_on_a_local_cluster_gives_the_joblib_records(tmp_path):
     from paper_repro.figures.online_regret import _cell
     from paper_repro.sweep import run_cells
 
-    cells = [("tabular-small", algorithm, 20, seed) for algorithm in ("vpo", "greedy") for seed in (0, 1)]
+    # (setting, learner, instance seed, data seed, horizon, checkpoints)
+    cells = [("tabular-small", learner, 0, seed, 20, [5, 10, 20]) for learner in ("vpo", "greedy") for seed in (0, 1)]
     local = run_cells(_cell, cells, n_jobs=2)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
         cache = tmp_path / "cache"
         on_dask = run_cells(_cell, cells, backend="dask", scheduler=cluster.scheduler_address, cache_dir=cache)
         assert len(list(cache.glob("*.json"))) == len(cells)
         for a, b in zip(on_dask, local):  # everything but the wall time per round
-            np.testing.assert_array_equal(a["regret"], b["regret"])
-            assert a["certificate"] == b["certificate"]
+            np.testing.assert_array_equal(a["regret_at"], b["regret_at"])
+            assert a["regret_T"] == b["regret_T"] and a["certificate"] == b["certificate"]
     # cluster gone: a rerun must come entirely from the cache
     again = run_cells(_cell, cells, backend="dask", scheduler="tcp://127.0.0.1:1", cache_dir=cache)
     for a, b in zip(again, on_dask):

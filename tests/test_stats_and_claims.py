@@ -130,3 +130,37 @@ def test_every_claim_is_measured_by_its_full_size_record():
         for claim in group:
             assert verdicts[claim.id]["verdict"] != "not measured", claim.id
             assert "p_holm" in verdicts[claim.id], claim.id
+
+
+# ----------------------------------------------------------------------------- the README's evidence block
+def _readme_evidence():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "readme_evidence.py"
+    spec = importlib.util.spec_from_file_location("readme_evidence", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_evidence_block_is_what_the_committed_records_say():
+    assert _readme_evidence().rewrite(check=True), "run python docs/readme_evidence.py and commit README.md"
+
+
+def test_the_evidence_block_counts_each_verdict_and_lists_the_headline_claims(tmp_path):
+    evidence = _readme_evidence()
+    rows = [{"statement": "A beats B", "verdict": "supported (5 %, Holm)"},
+            {"statement": "A beats C", "verdict": "not supported at 5 % after Holm"},
+            {"statement": "A beats D", "verdict": "contradicted: the opposite difference (5 %, Holm)"},
+            {"statement": "A equals E", "verdict": "no difference found at 5 % after Holm"}]
+    (tmp_path / "optimism-vs-greedy.json").write_text(json.dumps({"config": {"quick": False}, "claims": rows}))
+    (tmp_path / "online-regret.json").write_text(json.dumps({"config": {"quick": True}, "claims": rows}))  # quick
+    text = evidence.render(tmp_path)
+    assert "- A beats D: **contradicted: the opposite difference (5 %, Holm)**" in text
+    assert "| [optimism-vs-greedy](figures/optimism-vs-greedy.png) | 4 | 1 | 1 | 1 | 1 | 0 | 0 |" in text
+    assert "| online-regret | no full-size record yet |" in text  # a quick record is not evidence
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{evidence.BEGIN}\nold\n{evidence.END}\noutro\n")
+    assert not evidence.rewrite(readme, tmp_path) and evidence.rewrite(readme, tmp_path, check=True)
+    assert readme.read_text().startswith("intro\n") and readme.read_text().endswith("\noutro\n")

@@ -242,6 +242,15 @@ class OnlineVPOTrainer:
         return texts
 
     def _save(self) -> None:
+        """The finished round, written by the main process (the others wait: they share the run folder)."""
+        from accelerate import PartialState
+
+        state = PartialState()
+        if state.is_main_process:
+            self._write()
+        state.wait_for_everyone()
+
+    def _write(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(self.model.state_dict(), self.out / "policy.pt")
         shard = self.out / "buffer" / f"round-{self.round:06d}"  # the round's new pairs only: writing stays flat

@@ -70,15 +70,41 @@ def quiet(progress: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl)(\.|$)")
 
 
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` in ``folder`` that was written to the end: the Trainer writes its state file
+    (``trainer_state.json``) last, so a run killed while saving leaves a folder without it, which is passed over."""
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    steps = {int(path.name.rsplit("-", 1)[1]): path for path in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+             if path.is_dir() and path.name.rsplit("-", 1)[1].isdigit() and (path / TRAINER_STATE_NAME).is_file()}
+    return str(steps[max(steps)]) if steps else None
+
+
+def _shared_temporary_folder(prefix: str) -> str:
+    """A new temporary folder, the same for every process of a distributed run: the trainers' processes exchange
+    files through their output folder. The processes cannot talk yet (the trainer sets up the process group), so
+    the name comes from the launcher's run id (torchrun and ``accelerate launch`` set ``TORCHELASTIC_RUN_ID``)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return tempfile.mkdtemp(prefix=prefix)
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if not run_id:
+        raise ValueError("`out_dir` is empty in a distributed run whose launcher sets no TORCHELASTIC_RUN_ID: the "
+                         "processes need one shared run folder; pass out_dir (a folder every process can reach)")
+    folder = Path(tempfile.gettempdir()) / f"{prefix}{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
 def train_offline(config: OfflineConfig) -> dict:
     """Offline VPO / DPO / IPO through ``VPOTrainer`` (see the module docstring). Returns {"history", "final",
     "model"} and, on the built-in task, "pi_ref", "policy"; with a local model "rows", "rows_dropped"."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     quiet(config.progress)
     from .trainers import VPOConfig, VPOTrainer
 
-    out = config.out_dir or tempfile.mkdtemp(prefix="vpo-offline-")
+    out = config.out_dir or _shared_temporary_folder("vpo-offline-")
     fields = _trl_fields(config, out, steps=config.steps, every=config.eval_every) | {
         "loss_type": ["ipo" if config.loss == "ipo" else "sigmoid"]}
     if config.local:
@@ -91,7 +117,7 @@ def train_offline(config: OfflineConfig) -> dict:
     if "task" in run:
         trainer.add_callback(ExactEvaluation(run["task"], run["pi_ref"], config.eval_every,
                                              Path(out) if config.out_dir else None))
-    checkpoint = get_last_checkpoint(out) if config.resume and config.out_dir and Path(out).is_dir() else None
+    checkpoint = last_complete_checkpoint(out) if config.resume and config.out_dir and Path(out).is_dir() else None
     trainer.add_callback(NonFiniteGuard())
     trainer.train(resume_from_checkpoint=checkpoint)
     if "task" in run:
@@ -156,7 +182,7 @@ def train_online(config: OnlineConfig, *, oracle=None, prompts=None) -> dict:
     from .online_trainers import OnlineVPOConfig, OnlineVPOTrainer
 
     quiet(config.progress)
-    out = config.out_dir or tempfile.mkdtemp(prefix="vpo-online-")
+    out = config.out_dir or _shared_temporary_folder("vpo-online-")
     fields = _trl_fields(config, out, steps=config.steps_per_iteration, every=1) | {"save_strategy": "no"}
     term = _term(config)
     online = {"online_iterations": config.iterations, "online_prompts_per_iteration": config.prompts_per_iteration,

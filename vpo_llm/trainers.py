@@ -22,6 +22,7 @@ range fails with one message naming it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from trl import DPOConfig, DPOTrainer
@@ -189,6 +190,21 @@ class VPOTrainer(DPOTrainer):
         """TRL's pass, unless the rows carry their reference log-probabilities already (computed once per pair)."""
         if {"ref_chosen_logps", "ref_rejected_logps"} <= set(getattr(dataset, "column_names", None) or ()):
             return dataset
+        if not getattr(dataset, "cache_files", True) and self.accelerator.num_processes > 1:
+            # TRL writes the pass next to the dataset's files and every process reads it back; an in-memory dataset
+            # (an online round's pairs) has none, so each process would look in a temporary folder of its own. Give
+            # it files in the output folder, which the processes share.
+            import uuid
+
+            import datasets
+            from accelerate.utils import broadcast_object_list
+
+            unique = broadcast_object_list([uuid.uuid4().hex], from_process=0)[0]  # the main process's
+            folder = Path(self.args.output_dir) / "datasets" / f"{name}-{unique}"
+            if self.accelerator.is_main_process:
+                dataset.save_to_disk(str(folder))
+            self.accelerator.wait_for_everyone()
+            dataset = datasets.load_from_disk(str(folder))
         return super()._precompute_ref_logps(dataset, name, batch_size)
 
     def _set_signature_columns_if_needed(self):

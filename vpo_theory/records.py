@@ -15,11 +15,12 @@ import tempfile
 import time
 from importlib.metadata import distributions
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["package_version", "git_commit", "source_hash", "provenance", "writable_folder", "check_output",
+__all__ = ["package_version", "git_commit", "source_hash", "imported_sources", "provenance", "writable_folder", "check_output",
            "atomic_write", "atomic_write_text", "atomic_write_json", "to_json", "SOURCE_FOLDERS"]
 
 #: What a record's ``source_hash`` covers: the code that computes and summarizes it (and the pre-registered claims);
@@ -48,20 +49,28 @@ def git_commit() -> str:
         return "unknown"
 
 
-def source_hash(root: Path | None = None) -> str:
+def source_hash(root: Path | None = None, *, modules: Iterable[str] | None = None, skip: Iterable[str] = (),
+                extra: str = "") -> str:
     """sha256 (first 16 hex digits) of what a record's numbers depend on: the code of every ``.py`` file under
     ``SOURCE_FOLDERS`` (its tokens, less comments and docstrings: documentation does not change what a record ran),
     every ``.toml`` file there (the pre-registered claims) and the dependencies declared in ``pyproject.toml``, less
     ``SOURCE_EXCLUDED``. A record whose hash differs from the tree's was computed by other code: it is stale
-    (``vpo repro --stale``)."""
+    (``vpo repro --stale``).
+
+    With ``modules`` (dotted names) only the code those modules run is hashed — their files and those they import,
+    followed through ``SOURCE_FOLDERS`` (``imported_sources``; ``skip``: modules not followed) — with ``extra`` (text
+    the caller adds, e.g. a figure's claims): a figure's record is then stale only when code it ran changed."""
     import hashlib
     import json
     import tomllib
 
     root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    files = sorted(path for folder in SOURCE_FOLDERS for pattern in ("*.py", "*.toml")
-                   for path in (root / folder).rglob(pattern) if "__pycache__" not in path.parts)
+    if modules is None:
+        files = sorted(path for folder in SOURCE_FOLDERS for pattern in ("*.py", "*.toml")
+                       for path in (root / folder).rglob(pattern) if "__pycache__" not in path.parts)
+    else:
+        files = imported_sources(modules, root, skip=skip)
     for path in files:
         relative = path.relative_to(root).as_posix()
         if relative in SOURCE_EXCLUDED:
@@ -74,7 +83,54 @@ def source_hash(root: Path | None = None) -> str:
         declared = {"dependencies": project.get("dependencies", []),
                     "optional-dependencies": project.get("optional-dependencies", {})}
         digest.update(b"pyproject\0" + json.dumps(declared, sort_keys=True).encode())
+    if extra:
+        digest.update(b"extra\0" + extra.encode())
     return digest.hexdigest()[:16]
+
+
+def imported_sources(modules: Iterable[str], root: Path | None = None, *, skip: Iterable[str] = ()) -> list[Path]:
+    """The files of ``SOURCE_FOLDERS`` that ``modules`` run: each module's file and, transitively, those of the modules
+    it imports (absolute or relative, at the top or inside a function: an import anywhere in the file counts). A
+    package imported as a whole (``import vpo_theory``, or a name that is no submodule: ``from vpo_theory import
+    run_online`` may load any of its modules lazily) brings every module under it; one reached only as the parent of
+    a submodule brings its ``__init__.py``, read but not followed (it runs there to register its modules, not for this
+    one). Modules in ``skip`` are neither read nor followed. Other packages (numpy, torch, TRL, …) are represented by
+    the dependencies ``pyproject.toml`` declares."""
+    import ast
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    skipped = set(skip)
+
+    def file_of(name: str) -> Path | None:
+        parts = name.split(".")
+        if parts[0] not in SOURCE_FOLDERS:
+            return None
+        base = root.joinpath(*parts)
+        return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
+
+    seen, files, queue = set(), set(), list(modules)
+    while queue:
+        name = queue.pop()
+        if name in seen or name in skipped or (path := file_of(name)) is None:
+            continue
+        seen.add(name)
+        files.add(path)
+        parts = name.split(".")
+        files.update(init for i in range(1, len(parts)) if (init := root.joinpath(*parts[:i], "__init__.py")).is_file())
+        if path.name == "__init__.py":  # the whole package
+            queue += [".".join(parts + list(module.relative_to(path.parent).with_suffix("").parts)).removesuffix(
+                ".__init__") for module in path.parent.rglob("*.py") if module != path and "__pycache__" not in module.parts]
+        package = parts if path.name == "__init__.py" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                queue += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                anchor = package[:len(package) - node.level + 1] if node.level else []
+                base = ".".join(anchor + ([node.module] if node.module else []))
+                for alias in node.names:  # a submodule, or a name of the module or package ``base``
+                    submodule = f"{base}.{alias.name}"
+                    queue.append(submodule if file_of(submodule) is not None else base)
+    return sorted(files)
 
 
 def _code_tokens(text: str) -> str:
@@ -106,15 +162,15 @@ def package_version() -> str:
     return next((distribution.version for distribution in distributions(name="vpo")), "0.0.0+unknown")
 
 
-def provenance() -> dict[str, Any]:
-    """Package version, git commit (and whether the tree was clean), the sources' hash, Python, NumPy, machine and
-    time of creation."""
+def provenance(sources: str | None = None) -> dict[str, Any]:
+    """Package version, git commit (and whether the tree was clean), the sources' hash (``sources``, or that of every
+    source file), Python, NumPy, machine and time of creation."""
     commit = git_commit()
     return {
         "package_version": package_version(),
         "git_commit": commit,
         "clean": not commit.endswith("-dirty") and commit != "unknown",
-        "source_hash": source_hash(),
+        "source_hash": sources if sources is not None else source_hash(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),

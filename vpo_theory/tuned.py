@@ -15,12 +15,15 @@ __all__ = ["TUNED"]
 #: learner's hyperparameter → its tuned value; per reward class ("tabular", "linear") where the class matters.
 TUNED = {
     "offline_alpha_scale": 0.3,  # pessimistic VPO, α = c·√N
-    "coverage_c_gamma": {"tabular": 0.0451, "linear": 0.00782},  # LCB, ucb-coverage: the set covers θ* in ≥ 95 %
+    # LCB, ucb-coverage: the set covers θ⋆ in ≥ 95 %
+    "coverage_c_gamma": {"tabular": 0.04507825992141542, "linear": 0.007580219623078511},
     "online_alpha_scale": 0.1,  # optimistic VPO, α = c·√T
-    "ucb_c_gamma": {"tabular": 0.0451, "linear": 0.00782},  # ucb, tuned for regret
-    "maxinp_c_gamma": {"tabular": 0.0451, "linear": 0.00782},  # maxinp, tuned for regret
-    "xpo_scale": 0.1,  # XPO's weight α_X/β = c/√T
-    "selm_scale": 0.1,  # SELM's weight α_S = c/√T
-    "ts_scale": 1.0,  # Thompson sampling's posterior scale
+    # ucb, tuned for regret (multiples of coverage_c_gamma)
+    "ucb_c_gamma": {"tabular": 0.0004507825992141542, "linear": 0.00022740658869235532},
+    # maxinp, tuned for regret (multiples of coverage_c_gamma)
+    "maxinp_c_gamma": {"tabular": 0.04507825992141542, "linear": 0.007580219623078511},
+    "xpo_scale": 0.03,  # XPO's weight α_X/β = c/√T
+    "selm_scale": 0.03,  # SELM's weight α_S = c/√T
+    "ts_scale": 0.3,  # Thompson sampling's posterior scale
     "mixed_fraction": 0.25,  # the first stage's share of the rounds
 }
