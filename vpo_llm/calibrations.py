@@ -178,7 +178,8 @@ class Reference(Column):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(trainer.args.seed + REFERENCE_SEED_OFFSET)
                 for start in tqdm(range(0, len(dataset), batch_size), desc=f"Sampling π_ref for the {name} set",
-                                  disable=not trainer.accelerator.is_main_process, leave=False):
+                                  disable=trainer.args.disable_tqdm or not trainer.accelerator.is_main_process,
+                                  leave=False):
                     samples += _sample_reference(trainer, dataset["prompt_ids"][start:start + batch_size])
             dataset = dataset.add_column("calibration_prompt_ids", dataset["prompt_ids"])
             dataset = dataset.add_column("calibration_ids", samples)
