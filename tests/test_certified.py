@@ -387,7 +387,7 @@ def test_an_uncertified_search_says_so():
         vt.fit_vpo(vt.Problem(pi_ref, rho, 0.1), counts, alpha=2.0, sign=+1, pi_cal=pi_ref, bound=2.0, max_cells=0)
 
 
-@pytest.mark.parametrize("instance_name", ["tabular-small", "tabular-trap"])
+@pytest.mark.parametrize("instance_name", ["tabular-small", pytest.param("tabular-trap", marks=pytest.mark.slow)])
 def test_every_online_round_is_certified(instance_name):
     result = vt.run_online(vt.make_instance(instance_name, 0), "vpo", 25, 1, step_seconds=None)  # cells only
     assert result.certificate["method"] == "certified"

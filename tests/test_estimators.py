@@ -127,7 +127,8 @@ def test_policy_space_minimizer_equals_reward_space_minimizer(seed, alpha, sign)
 
 
 @pytest.mark.parametrize("method", ["certified", "ccp+newton", "sqp-multistart"])
-@pytest.mark.parametrize("seed,num_pairs,alpha", [(7, 12, 3.0), (8, 3, 1.0), (9, 40, 6.0)])
+@pytest.mark.parametrize("seed,num_pairs,alpha", [(7, 12, 3.0), (8, 3, 1.0),
+                                                  pytest.param(9, 40, 6.0, marks=pytest.mark.slow)])  # ~20 s
 def test_optimistic_step_matches_brute_force_grid(method, seed, num_pairs, alpha):
     """K = 3 responses, one context: the calibrated reward plane is 2-D; grid it finely."""
     rng = np.random.default_rng(seed)

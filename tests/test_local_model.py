@@ -49,8 +49,9 @@ def test_local_folder_and_data_load(local_model):
         load_local_model(data.parent / "nowhere")
 
 
-@pytest.mark.parametrize("loss,calibration", [("vpo", "chosen"), ("vpo", "behavior"), ("vpo", "column"),
-                                              ("vpo", "reference"), ("dpo", "chosen"), ("ipo", "chosen")])
+@pytest.mark.parametrize("loss,calibration", [  # ~5 s each: two in the default run, the rest slow
+    ("vpo", "chosen"), ("vpo", "reference"), *[pytest.param(*case, marks=pytest.mark.slow) for case in
+                                              [("vpo", "behavior"), ("vpo", "column"), ("dpo", "chosen"), ("ipo", "chosen")]]])
 def test_training_on_local_data_lowers_the_held_out_loss(local_model, tmp_path, loss, calibration):
     """Train on the file, evaluate on the same pairs as an eval set: TRL's eval loss falls; the final model is a
     Hugging Face folder that loads back."""

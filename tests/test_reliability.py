@@ -224,6 +224,7 @@ def test_killed_theory_sweep_resumes_to_the_same_records(tmp_path, how):
 
 
 # ----------------------------------------------------------------------------- determinism
+@pytest.mark.slow  # ~15 s: two runs of each kind
 def test_same_seed_same_records_theory_and_llm():
     instance = vt.make_instance("linear-d8", 0)
     first, second = (vt.run_online(instance, "vpo", 40, 3).to_record() for _ in range(2))

@@ -238,10 +238,8 @@ def test_every_committed_record_comes_from_a_clean_commit_of_the_code_its_figure
 
     folder = Path(__file__).resolve().parents[1] / "figures"
     assert registry.stale_records(folder) == {}
-    for path in folder.glob("*.json"):
-        provenance = json.loads(path.read_text())["provenance"]
-        assert provenance["clean"] and not provenance["git_commit"].endswith("-dirty"), path.name
-        assert provenance["source_hash"] == registry.figure_sources(path.stem), path.name
+    for path in folder.glob("*.json"):  # (stale_records compared each hash with figure_sources and read "clean")
+        assert not json.loads(path.read_text())["provenance"]["git_commit"].endswith("-dirty"), path.name
 
 
 def test_a_figures_hash_follows_the_code_it_runs_and_no_other():

@@ -230,6 +230,7 @@ def test_a_calibration_column_is_tokenized_like_chosen_and_enters_the_term(tmp_p
     assert trainer.train_dataset["calibration_ids"] == as_chosen.train_dataset["chosen_ids"]
 
 
+@pytest.mark.slow  # ~9 s: 3 000 draws to compare with π_ref's law
 def test_reference_samples_are_draws_from_pi_ref_cached_once(tmp_path):
     """calibration `reference`: one-token samples for one prompt repeated 3000 times match π_ref's next-token law
     (TV within sampling noise), their cached log π_ref is the reference's, and a rebuilt trainer draws the same."""
