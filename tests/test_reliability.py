@@ -204,7 +204,8 @@ def test_a_failing_subprocess_fails_the_test_with_its_stderr():
 
 
 # ----------------------------------------------------------------------------- kill a theory sweep
-@pytest.mark.parametrize("how", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGKILL])
+@pytest.mark.slow  # ~15 s: three sweeps in subprocesses (test_records checks a terminated sweep in the default run)
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_killed_theory_sweep_resumes_to_the_same_records(tmp_path, how):
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     # the sweep's kill-and-resume mechanics are under test, not the solver: the fast local step keeps each seed short
