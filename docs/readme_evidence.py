@@ -57,10 +57,10 @@ def render(folder: Path = ROOT / "figures") -> str:
              ""]
     records = _records(folder)
     headline = records.get(HEADLINE)
-    lines += [f"**Does optimism beat greedy?** ([{HEADLINE}](figures/{HEADLINE}.png))", ""]
     if headline is None:
-        lines += ["No full-size record yet (`vpo repro optimism-vs-greedy`).", ""]
+        lines += [f"**Does optimism beat greedy?** ({HEADLINE}: no full-size record yet, `vpo repro {HEADLINE}`)", ""]
     else:
+        lines += [f"**Does optimism beat greedy?** ([{HEADLINE}](figures/{HEADLINE}.png))", ""]
         lines += [f"- {row['statement']}: **{row['verdict']}**" for row in headline.get("claims", [])] + [""]
     lines += ["| figure | claims | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for name, record in records.items():
