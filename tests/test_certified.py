@@ -421,15 +421,18 @@ def _linear_problem(dimension: int, num_pairs: int, seed: int):
     return random_linear_problem(dimension, num_pairs, seed)
 
 
-def _ball_search(objective, dimension: int, bound: float, rng) -> float:
-    """The least objective over the ball by brute force: a dense set of directions on the sphere and radii,
-    the best 8 points polished by SLSQP (an independent local solver) inside the ball."""
-    directions = rng.normal(size=(6_000 if dimension == 3 else 1_000, dimension))
+def _ball_search(objective, dimension: int, bound: float, rng, *, directions: int | None = None, radii: int = 5,
+                 polished: int = 8) -> float:
+    """The least objective over the ball by brute force: ``directions`` random directions on the sphere at ``radii``
+    radii, the best ``polished`` points polished by SLSQP (an independent local solver) inside the ball."""
+    if directions is None:
+        directions = 6_000 if dimension == 3 else 1_000
+    directions = rng.normal(size=(directions, dimension))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    points = np.concatenate([radius * directions for radius in np.linspace(0, bound, 6)[1:]])
+    points = np.concatenate([radius * directions for radius in np.linspace(0, bound, radii + 1)[1:]])
     values = np.array([objective(p) for p in points])
     best = float(values.min())
-    for start in points[np.argsort(values)[:8]]:
+    for start in points[np.argsort(values)[:polished]]:
         result = minimize(objective, start * (1 - 1e-9), method="SLSQP", constraints=[
             {"type": "ineq", "fun": lambda t: bound**2 - t @ t, "jac": lambda t: -2 * t}], options={"ftol": 1e-14})
         if result.x @ result.x <= bound**2 * (1 + 1e-9):
@@ -479,16 +482,7 @@ def test_linear_cold_start_matches_a_many_start_search_in_eight_dimensions(num_p
     centred = instance.features - np.einsum("xy,xyd->xd", instance.pi_ref, instance.features)[:, None, :]  # φ̃
     objective = lambda theta: _objective(centred @ theta, counts, instance.pi_ref, instance.rho,  # noqa: E731
                                          instance.beta, alpha)
-    directions = np.random.default_rng(7).normal(size=(3_000, 8))
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    points = np.concatenate([radius * directions for radius in np.linspace(0, bound, 5)[1:]])
-    values = np.array([objective(point) for point in points])
-    searched = np.inf
-    for start in points[np.argsort(values)[:40]]:
-        result = minimize(objective, start * (1 - 1e-9), method="SLSQP", constraints=[
-            {"type": "ineq", "fun": lambda t: bound**2 - t @ t, "jac": lambda t: -2 * t}], options={"ftol": 1e-14})
-        if result.x @ result.x <= bound**2 * (1 + 1e-9):
-            searched = min(searched, float(result.fun))
+    searched = _ball_search(objective, 8, bound, np.random.default_rng(7), directions=3_000, radii=4, polished=40)
     assert fit.objective == pytest.approx(objective(fit.theta), rel=1e-9)
     assert fit.objective == pytest.approx(searched, rel=1e-6)
     assert fit.certified == (num_pairs == 600) and len(sphere_searches) == (num_pairs < 600)

@@ -123,19 +123,13 @@ def test_kill_9_mid_run_resumes_with_its_data_buffer(tmp_path):
 @pytest.fixture
 def local_models(tmp_path):
     pytest.importorskip("tokenizers")
-    import torch
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
     from vpo_llm.models import save_tiny_model
+
+    from .tiny_models import save_tiny_reward_model
 
     policy = tmp_path / "policy"
     tokenizer = save_tiny_model(policy)
-    reward = tmp_path / "reward"
-    torch.manual_seed(0)
-    LlamaForSequenceClassification(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                                               num_labels=1, pad_token_id=0)).save_pretrained(reward)
-    tokenizer.save_pretrained(reward)
+    reward = save_tiny_reward_model(tmp_path / "reward", tokenizer)
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": f"w{i} w{i + 1}"}) + "\n" for i in range(5)))
     return policy, reward, prompts

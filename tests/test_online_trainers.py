@@ -157,9 +157,11 @@ def test_a_reward_model_with_its_own_tokenizer_and_chat_template_judges_the_poli
     reward model has a chat template: it scores the template's rendering encoded by its own tokenizer (checked by
     scoring that text directly), and the online loop runs with it."""
     import tokenizers
-    from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     from vpo_llm.oracles import RewardModelOracle
+
+    from .tiny_models import save_tiny_reward_model
 
     words = ["<pad>", "<eos>", "USER:", "ASSISTANT:"] + [f"w{i}" for i in range(13, -1, -1)]  # reversed ids
     backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab={w: i for i, w in enumerate(words)},
@@ -167,12 +169,7 @@ def test_a_reward_model_with_its_own_tokenizer_and_chat_template_judges_the_poli
     backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
     rm_tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
     rm_tokenizer.chat_template = "{% for m in messages %}{{ m['role'] | upper }}: {{ m['content'] }} {% endfor %}"
-    folder = tmp_path / "reward"
-    torch.manual_seed(0)
-    LlamaForSequenceClassification(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
-                                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                                               num_labels=1, pad_token_id=0)).save_pretrained(folder)
-    rm_tokenizer.save_pretrained(folder)
+    folder = save_tiny_reward_model(tmp_path / "reward", rm_tokenizer)
     oracle = RewardModelOracle(folder, sample=False)
     assert oracle.render("w1 w2", " w3") == "USER: w1 w2 ASSISTANT:  w3 "
     direct = rm_tokenizer(["USER: w1 w2 ASSISTANT:  w3 "], return_tensors="pt")

@@ -39,15 +39,20 @@ def _kind(annotation) -> tuple:
     return str, None
 
 
+def _fields(cls, skip, nested):
+    """(field, inner) for each init field of ``cls`` not in ``skip``: ``inner`` is the default instance of a
+    ``nested`` dataclass field (whose own fields become flags), None for a plain field."""
+    for item in dataclasses.fields(cls):
+        if item.name not in skip and item.init:
+            yield item, (_field_default(item) if item.name in nested else None)
+
+
 def _flattened(cls, skip, nested):
     """[(field, default)] of ``cls``: its own fields, and those of each ``nested`` dataclass field in its place (their
     defaults: the nested default instance's values)."""
     items = []
-    for item in dataclasses.fields(cls):
-        if item.name in skip or not item.init:
-            continue
-        if item.name in nested:
-            inner = _field_default(item)
+    for item, inner in _fields(cls, skip, nested):
+        if inner is not None:
             items += [(sub, getattr(inner, sub.name)) for sub in dataclasses.fields(inner) if sub.init]
         else:
             items.append((item, _field_default(item)))
@@ -105,11 +110,8 @@ def given_values(args, config_class, *, skip=(), nested=()) -> dict:
     its own flags (``dataclasses.replace`` of its default)."""
     given = {name: value for name, value in vars(args).items() if value is not None}
     values = {}
-    for item in dataclasses.fields(config_class):
-        if item.name in skip or not item.init:
-            continue
-        if item.name in nested:
-            inner = _field_default(item)
+    for item, inner in _fields(config_class, skip, nested):
+        if inner is not None:
             changes = {sub.name: given[sub.name] for sub in dataclasses.fields(inner) if sub.name in given}
             if changes:
                 values[item.name] = dataclasses.replace(inner, **changes)
