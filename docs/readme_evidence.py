@@ -1,10 +1,12 @@
 """The README's "What the evidence says" block, rendered from the claim verdicts of the committed records.
 
-    python docs/readme_evidence.py           # rewrite the block between the markers in README.md
-    python docs/readme_evidence.py --check   # exit 1 when README.md's block is not what the records say
+    python docs/readme_evidence.py           # rewrite the blocks between the markers in README.md and docs/theory.md
+    python docs/readme_evidence.py --check   # exit 1 when either block is not what the records say
 
 The README never types a verdict: the block is this module's rendering of ``figures/*.json`` (full size, the
 current sources), and a test fails when the two differ — so a re-run that changes a verdict changes the README.
+The same goes for the short block in ``docs/theory.md`` §6 that answers the greedy question: the headline figure's
+claims and their verdicts, rendered here, never typed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- evidence: rendered by docs/readme_evidence.py from the records in figures/; do not edit by hand -->"
 END = "<!-- end of evidence -->"
 HEADLINE = "optimism-vs-greedy"  # the open question the figures were built to answer: its claims are listed one by one
+THEORY = ROOT / "docs" / "theory.md"
+THEORY_BEGIN = "<!-- greedy: rendered by docs/readme_evidence.py from figures/optimism-vs-greedy.json; do not edit -->"
 
-__all__ = ["BEGIN", "END", "render", "rewrite"]
+__all__ = ["BEGIN", "END", "THEORY_BEGIN", "render", "render_headline", "rewrite", "rewrite_theory"]
 
 
 def _kind(verdict: str) -> str:
@@ -56,12 +60,7 @@ def render(folder: Path = ROOT / "figures") -> str:
              "its figure, at 5 %. A claim that is not supported, or contradicted, is reported like one that is.",
              ""]
     records = _records(folder)
-    headline = records.get(HEADLINE)
-    if headline is None:
-        lines += [f"**Does optimism beat greedy?** ({HEADLINE}: no full-size record yet, `vpo repro {HEADLINE}`)", ""]
-    else:
-        lines += [f"**Does optimism beat greedy?** ([{HEADLINE}](figures/{HEADLINE}.png))", ""]
-        lines += [f"- {row['statement']}: **{row['verdict']}**" for row in headline.get("claims", [])] + [""]
+    lines += _headline_lines(records.get(HEADLINE), f"figures/{HEADLINE}.png")
     lines += ["| figure | claims | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for name, record in records.items():
         if record is None:
@@ -75,27 +74,54 @@ def render(folder: Path = ROOT / "figures") -> str:
     return "\n".join(lines)
 
 
+def _headline_lines(record: dict | None, link: str) -> list[str]:
+    """The greedy question and the headline figure's claims, each with its verdict."""
+    if record is None:
+        return [f"**Does optimism beat greedy?** ({HEADLINE}: no full-size record yet, `vpo repro {HEADLINE}`)", ""]
+    return ([f"**Does optimism beat greedy?** ([{HEADLINE}]({link}))", ""]
+            + [f"- {row['statement']}: **{row['verdict']}**" for row in record.get("claims", [])] + [""])
+
+
+def render_headline(folder: Path = ROOT / "figures") -> str:
+    """The theory page's block (markers included): the headline figure's claims with their verdicts, linking to the
+    figure's documentation page."""
+    lines = [THEORY_BEGIN, ""] + _headline_lines(_records(folder).get(HEADLINE), f"figures/{HEADLINE}.md")
+    lines += ["Each verdict is a paired two-sided test, Holm-adjusted within the figure; the estimates, intervals and "
+              "adjusted p-values are on the [Claims](claims.md) page.", "", END]
+    return "\n".join(lines)
+
+
+def _replace_block(path: Path, begin: str, block: str, check: bool) -> bool:
+    text = path.read_text()
+    if begin not in text or END not in text.split(begin, 1)[-1]:
+        raise ValueError(f"{path}: the evidence markers are missing; put {begin!r} … {END!r} where the block goes")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(END, 1)
+    new = head + block + tail
+    if not check and new != text:
+        path.write_text(new)
+    return new == text
+
+
 def rewrite(readme: Path = ROOT / "README.md", folder: Path = ROOT / "figures", *, check: bool = False) -> bool:
     """Replace the block in ``readme`` by ``render(folder)``; True when it was already current. With ``check`` the
     file is left as it is."""
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme}: the evidence markers are missing; put {BEGIN!r} … {END!r} where the block goes")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = head + render(folder) + tail
-    if not check and new != text:
-        readme.write_text(new)
-    return new == text
+    return _replace_block(readme, BEGIN, render(folder), check)
+
+
+def rewrite_theory(theory: Path = THEORY, folder: Path = ROOT / "figures", *, check: bool = False) -> bool:
+    """Replace the greedy block in ``theory`` by ``render_headline(folder)``; True when it was already current."""
+    return _replace_block(theory, THEORY_BEGIN, render_headline(folder), check)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md's block differs from the records")
     args = parser.parse_args(argv)
-    current = rewrite(check=args.check)
-    if args.check and not current:
-        print("README.md: the evidence block is not what the records say; run python docs/readme_evidence.py",
+    stale = [path.name for path, current in ((ROOT / "README.md", rewrite(check=args.check)),
+                                             (THEORY, rewrite_theory(check=args.check))) if not current]
+    if args.check and stale:
+        print(f"{', '.join(stale)}: the evidence block is not what the records say; run python docs/readme_evidence.py",
               file=sys.stderr)
         return 1
     return 0

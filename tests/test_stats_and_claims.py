@@ -146,6 +146,7 @@ def _readme_evidence():
 
 def test_the_readme_evidence_block_is_what_the_committed_records_say():
     assert _readme_evidence().rewrite(check=True), "run python docs/readme_evidence.py and commit README.md"
+    assert _readme_evidence().rewrite_theory(check=True), "run python docs/readme_evidence.py and commit theory.md"
 
 
 def test_the_evidence_block_counts_each_verdict_and_lists_the_headline_claims(tmp_path):
@@ -164,3 +165,8 @@ def test_the_evidence_block_counts_each_verdict_and_lists_the_headline_claims(tm
     readme.write_text(f"intro\n{evidence.BEGIN}\nold\n{evidence.END}\noutro\n")
     assert not evidence.rewrite(readme, tmp_path) and evidence.rewrite(readme, tmp_path, check=True)
     assert readme.read_text().startswith("intro\n") and readme.read_text().endswith("\noutro\n")
+    theory = tmp_path / "theory.md"
+    theory.write_text(f"§6\n{evidence.THEORY_BEGIN}\n{evidence.END}\n§7\n")
+    assert not evidence.rewrite_theory(theory, tmp_path) and evidence.rewrite_theory(theory, tmp_path, check=True)
+    assert "- A beats D: **contradicted: the opposite difference (5 %, Holm)**" in theory.read_text()
+    assert "(figures/optimism-vs-greedy.md)" in theory.read_text() and theory.read_text().endswith("\n§7\n")
