@@ -116,7 +116,8 @@ def rewrite_theory(theory: Path = THEORY, folder: Path = ROOT / "figures", *, ch
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when README.md's block differs from the records")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the README's or theory §6's block differs from the records")
     args = parser.parse_args(argv)
     stale = [path.name for path, current in ((ROOT / "README.md", rewrite(check=args.check)),
                                              (THEORY, rewrite_theory(check=args.check))) if not current]
