@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vpo_theory.records import atomic_write, atomic_write_json, atomic_write_text, git_commit, provenance, to_json
+from .tuned import tuned_values
 
 __all__ = ["CACHE_ROOT", "cache_dir", "atomic_write_json", "atomic_write_text", "git_commit", "provenance",
            "mean_and_ci", "bootstrap_mean_interval", "mean_band", "mean_errorbar", "reference_slope",
@@ -26,10 +27,12 @@ def json_ready(value):
     return json.loads(json.dumps(value, default=to_json, allow_nan=True))
 
 
-def finish_record(record: dict, summarize) -> dict:
-    """A computed record as it reads back from JSON, with the summary its figure's ``summarize`` computes from it —
-    the one path by which every summary is made, fresh or cached."""
-    record = json_ready(record)
+def finish_record(summarize, *, quick: bool, config: dict, tuned: bool = True, **parts) -> dict:
+    """The record {"config": {"quick", **config, "tuned"}, **parts} as it reads back from JSON, with the summary its
+    figure's ``summarize`` computes from it — the one path by which every summary is made, fresh or cached. ``tuned``:
+    the config keeps the tuned hyperparameters the figure ran (False: the record makes them or runs none)."""
+    config = {"quick": quick, **config} | ({"tuned": tuned_values()} if tuned else {})
+    record = json_ready({"config": config, **parts})
     record["summary"] = summarize(record)
     return record
 
@@ -154,6 +157,11 @@ def readable_log_axes(ax) -> None:
             axis.set_major_locator(LogLocator(base=10, subs=subs))
             axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axis.set_minor_formatter(NullFormatter())
+
+
+def panels(count: int, *, width: float, height: float, rows: int = 1):
+    """A new figure of ``rows`` × ``count`` panels, each about width × height inches: (figure, axes (rows, count))."""
+    return pyplot().subplots(rows, count, figsize=(width * count, height * rows), squeeze=False, layout="constrained")
 
 
 def finish_panels(fig, axes, path: Path, *, xlabel: str, ylabel: str, title: str, loglog: bool = True) -> None:

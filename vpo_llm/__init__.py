@@ -15,40 +15,31 @@ Names load their module on first use: ``import vpo_llm`` is instant, torch and T
 
 from __future__ import annotations
 
-import importlib
+from vpo_theory.lazy import lazy_exports
 
 #: public name → the module that defines it
-_EXPORTS = {
-    "sequence_logps": "logprobs", "token_logps": "logprobs",
-    "dpo_loss": "losses", "ipo_loss": "losses", "vpo_loss": "losses",
-    "TinyLMConfig": "models", "load_local_model": "models", "tiny_causal_lm": "models",
-    "EnumerableTask": "tasks", "TaskConfig": "configs",
-    "VPOTerm": "term",
-    "OfflineConfig": "configs", "OnlineConfig": "configs", "BridgeConfig": "configs",
-    "train_offline": "runs", "train_online": "runs", "run_bridge": "bridge",
-    "BradleyTerryOracle": "oracles", "CallableOracle": "oracles", "RewardModelOracle": "oracles",
-    "VPOConfig": "trainers", "VPOTrainer": "trainers",
-    "OnlineVPOConfig": "online_trainers", "OnlineVPOTrainer": "online_trainers",
-}
+_EXPORTS = {name: module for module, names in {
+    "logprobs": "sequence_logps token_logps",
+    "losses": "dpo_loss ipo_loss vpo_loss",
+    "models": "TinyLMConfig load_local_model tiny_causal_lm",
+    "tasks": "EnumerableTask",
+    "configs": "TaskConfig OfflineConfig OnlineConfig BridgeConfig",
+    "term": "VPOTerm",
+    "runs": "train_offline train_online",
+    "bridge": "run_bridge",
+    "oracles": "BradleyTerryOracle CallableOracle RewardModelOracle",
+    "trainers": "VPOConfig VPOTrainer",
+    "online_trainers": "OnlineVPOConfig OnlineVPOTrainer",
+}.items() for name in names.split()}
 _NEEDS_TRL = {"trainers", "online_trainers", "runs", "bridge"}
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        module_name = _EXPORTS[name]
-        try:
-            module = importlib.import_module(f".{module_name}", __name__)
-        except ImportError as error:
-            if module_name in _NEEDS_TRL and "trl" in str(error).lower():
-                raise ImportError(f"vpo_llm.{name} needs TRL: pip install -e \".[trl]\" ({error})") from None
-            raise
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vpo_llm' has no attribute {name!r}")
+def _needs_trl(name: str, module: str, error: ImportError) -> str | None:
+    if module in _NEEDS_TRL and "trl" in str(error).lower():
+        return f"vpo_llm.{name} needs TRL: pip install -e \".[trl]\" ({error})"
+    return None
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, needs=_needs_trl)

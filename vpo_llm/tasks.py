@@ -41,10 +41,7 @@ class EnumerableTask:
         self.theta = theta * config.reward_scale / raw.std()
         self.reward = self.features @ self.theta  # (X, Y) r*
         self.rho = np.full(X, 1.0 / X)
-
-    @property
-    def num_responses(self) -> int:
-        return self.responses.shape[0]
+        self.num_responses = len(self.responses)  # Y = V^L
 
     @cached_property
     def _all_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:

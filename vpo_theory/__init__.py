@@ -6,40 +6,25 @@ module on first use (``import vpo_theory`` itself is instant; cvxpy comes with t
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from .lazy import lazy_exports
 
 #: public name → the module that defines it
-_EXPORTS = {
-    "DISTRIBUTION_ATOL": "validation",
-    "Preferences": "data", "empirical_chosen_policy": "data", "pair_counts": "data", "sample_preferences": "data",
-    "Problem": "estimators", "VPOFit": "estimators", "center_features": "estimators", "fit_mle": "estimators",
-    "fit_vpo": "estimators",
-    "LINEAR_BOUND": "instances", "LINEAR_DIMENSIONS": "instances", "TABULAR_BOUND": "instances",
-    "BanditInstance": "instances", "list_instances": "instances", "make_instance": "instances",
-    "ConfidenceSet": "baselines", "confidence_set": "baselines", "lcb_policy": "baselines",
-    "one_hot_features": "baselines", "ucb_reward": "baselines",
-    "OfflineOptions": "offline", "OfflineResult": "offline", "run_offline": "offline",
-    "DEFAULT_C_GAMMA": "options", "DEFAULT_UCB_C_GAMMA": "options",
-    "OnlineOptions": "online", "OnlineResult": "online", "run_online": "online",
-    "LEARNERS": "learners", "CALIBRATIONS": "calibration",
-    **{name: "core" for name in ("bt_nll", "calibrate", "implicit_reward", "kl_divergence", "log_partition",
-                                 "optimal_policy", "optimal_value", "suboptimality", "value", "vpo_objective",
-                                 "vpo_policy_objective")},
-}
+_EXPORTS = {name: module for module, names in {
+    "validation": "DISTRIBUTION_ATOL",
+    "data": "Preferences empirical_chosen_policy pair_counts sample_preferences",
+    "estimators": "Problem VPOFit center_features fit_mle fit_vpo",
+    "instances": "LINEAR_BOUND LINEAR_DIMENSIONS TABULAR_BOUND BanditInstance list_instances make_instance",
+    "baselines": "ConfidenceSet confidence_set lcb_policy one_hot_features ucb_reward",
+    "offline": "OfflineOptions OfflineResult run_offline",
+    "options": "DEFAULT_C_GAMMA DEFAULT_UCB_C_GAMMA",
+    "online": "OnlineOptions OnlineResult run_online",
+    "learners": "LEARNERS",
+    "calibration": "CALIBRATIONS",
+    "core": "bt_nll calibrate implicit_reward kl_divergence log_partition optimal_policy optimal_value suboptimality "
+            "value vpo_objective vpo_policy_objective",
+}.items() for name in names.split()}
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # once loaded, a plain attribute
-        return value
-    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule: vpo_theory.kernels, …
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'vpo_theory' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .data import empirical_chosen_policy
-from .validation import check_distribution
+from .options import option_table
 
 __all__ = ["CALIBRATIONS", "THEORY_CALIBRATIONS", "calibration_name", "calibration_table"]
 
@@ -79,11 +79,4 @@ def calibration_table(calibration, instance, *, behavior=None, data=None, allowe
     """π_cal (X, Y) from its option value: a name (``allowed`` of ``THEORY_CALIBRATIONS``) or an (X, Y) table."""
     if isinstance(calibration, str):
         return THEORY_CALIBRATIONS[calibration_name(calibration, allowed=allowed)](instance, behavior, data)
-    try:
-        table = np.asarray(calibration, dtype=np.float64)
-    except (TypeError, ValueError):
-        table = None
-    if table is None or table.shape != instance.pi_ref.shape:
-        raise ValueError(f"option `calibration` must be one of {tuple(allowed)} or an (X, Y) = {instance.pi_ref.shape} "
-                         f"policy table, got {calibration!r}")
-    return check_distribution("calibration", table)
+    return option_table("calibration", calibration, instance, names=allowed)

@@ -20,7 +20,7 @@ from ._threads import single_blas_thread
 from .validation import check_option_numbers
 from .instances import BanditInstance
 from .calibration import calibration_name, calibration_table
-from .options import check_run, option, option_table, resolve_alpha, resolve_bound, resolve_c_gamma
+from .options import ClassOptions, check_run, option, option_table, resolve_alpha, resolve_bound, resolve_c_gamma
 from .tuned import TUNED
 
 __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "mle_confidence", "OFFLINE_ALGORITHMS"]
@@ -28,7 +28,7 @@ __all__ = ["OfflineOptions", "OfflineResult", "run_offline", "mle_confidence", "
 OFFLINE_ALGORITHMS = ("vpo", "mle", "lcb", "oracle", "reference")
 
 @dataclass
-class OfflineOptions:
+class OfflineOptions(ClassOptions):
     """Options of ``run_offline``; every field has a default (the command line's flags are generated from them)."""
 
     alpha: float | None = option(None, "sum-form VPO weight α; None → alpha_scale·√N (the regularizer's pull then "
@@ -40,28 +40,20 @@ class OfflineOptions:
     behavior: str | np.ndarray | None = option(None, "μ: a name of the instance's behaviours ('poor', 'good', …, "
                                                      "'reference', 'uniform'; see vpo theory --list-instances); None → "
                                                      "the instance's own; in Python also an (X, Y) table")
-    bound: float | None = option(None, "the reward class (tabular |r| ≤ B, linear ‖θ‖ ≤ B); None → bound_scale × the "
-                                       "instance's declared class bound (never the truth's own size)")
-    bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
     c_gamma: float | None = option(None, "LCB's confidence multiplier c_Γ (theory §8); None → the class's "
                                          "coverage-calibrated DEFAULT_C_GAMMA")
     ridge: float | None = option(None, "λ of the confidence set's Σ_D + λI; None → 1/N (a prior worth one comparison)")
-    delta: float = option(0.05, "confidence level δ of the set")
 
     def __post_init__(self):
-        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "ridge", "delta"))
-        for name in ("alpha_scale", "bound_scale", "c_gamma", "ridge", "delta"):
+        super().__post_init__()
+        check_option_numbers(self, ("alpha", "alpha_scale", "c_gamma", "ridge"))
+        for name in ("alpha", "alpha_scale", "c_gamma", "ridge"):
             value = getattr(self, name)
-            if value is None and name in ("ridge", "c_gamma"):
-                continue
-            if not np.isfinite(value) or value < 0 or (name in ("bound_scale", "delta") and value == 0):
-                raise ValueError(f"option `{name}` must be a finite number {'> 0' if name in ('bound_scale', 'delta') else '>= 0'}, got {value}")
-        if self.delta >= 1:
-            raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
-        if self.alpha is not None and (not np.isfinite(self.alpha) or self.alpha < 0):
-            raise ValueError(f"option `alpha` must be >= 0 (or None for alpha_scale·√N), got {self.alpha}")
-        if self.bound is not None and (not np.isfinite(self.bound) or self.bound <= 0):
-            raise ValueError(f"option `bound` must be > 0 (or None for bound_scale × the instance's declared bound), got {self.bound}")
+            if value is not None and not (np.isfinite(value) and value >= 0):
+                none = " (or None for alpha_scale·√N)" if name == "alpha" else ""
+                raise ValueError(f"option `{name}` must be a finite number >= 0{none}, got {value}")
+        if self.alpha_scale is None:
+            raise ValueError("option `alpha_scale` must be a finite number >= 0, got None")
         if isinstance(self.calibration, str):
             self.calibration = calibration_name(self.calibration,
                                                 allowed=type(self).__dataclass_fields__["calibration"].metadata["choices"])

@@ -23,7 +23,7 @@ from ._threads import single_blas_thread
 from .calibration import calibration_name, calibration_table
 from .instances import BanditInstance
 from .learners import LEARNERS, Run
-from .options import check_run, option, resolve_alpha, resolve_bound
+from .options import ClassOptions, check_run, option, resolve_alpha, resolve_bound
 from .tuned import TUNED
 from .validation import check_option_numbers
 
@@ -41,7 +41,7 @@ DEFAULT_STEP_SECONDS = 0.2
 
 
 @dataclass
-class OnlineOptions:
+class OnlineOptions(ClassOptions):
     """Options of ``run_online``; every field has a default (the command line's flags are generated from them)."""
 
     alpha: float | None = option(None, "VPO's constant sum-form weight α; None → alpha_scale·√T")
@@ -53,13 +53,9 @@ class OnlineOptions:
                                        "or y² ~ π_cal (theory §6)", choices=SCHEMES)
     calibration: str | np.ndarray = option("reference", "π_cal (theory §3): 'reference' (π_ref) or 'uniform'; in "
                                                         "Python also an (X, Y) table", choices=("reference", "uniform"))
-    bound: float | None = option(None, "the reward class's bound B (theory §4); None → bound_scale × the instance's "
-                                       "declared class bound (never the truth's own size)")
-    bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
     c_gamma: float | None = option(None, "UCB / MaxInP's confidence multiplier c_Γ (theory §8); None → the class's "
                                          "value for the learner: tuned for regret (ucb, maxinp) or for coverage "
                                          "(ucb-coverage; vpo_theory.tuned)")
-    delta: float = option(0.05, "confidence level δ of the confidence set (theory §8)")
     optimistic_method: str = option("certified", "the optimistic step (vpo, xpo, selm): the certified global minimum "
                                                  "(a proven lower bound every round) or 'local', a warm-started SQP "
                                                  "heuristic that proves nothing", choices=("certified", "local"))
@@ -77,7 +73,8 @@ class OnlineOptions:
                                   "pairs is drawn from one policy, as in iterative DPO); 1: every round (theory §6)")
 
     def __post_init__(self):
-        check_option_numbers(self, ("alpha", "alpha_scale", "bound", "bound_scale", "c_gamma", "delta", "restart_every",
+        super().__post_init__()
+        check_option_numbers(self, ("alpha", "alpha_scale", "c_gamma", "restart_every",
                                     "step_seconds", "xpo_scale", "selm_scale", "ts_scale", "mixed_fraction",
                                     "update_every"))
         for name in ("optimistic_method", "scheme", "alpha_schedule"):
@@ -96,18 +93,14 @@ class OnlineOptions:
         if self.max_cells is not None and (isinstance(self.max_cells, bool) or not isinstance(self.max_cells, int)
                                            or self.max_cells < 1):
             raise ValueError(f"option `max_cells` must be a positive integer (or None), got {self.max_cells!r}")
-        for name in ("alpha", "bound", "c_gamma", "step_seconds"):
+        for name in ("alpha", "c_gamma", "step_seconds"):
             value = getattr(self, name)
-            strict = name in ("bound", "step_seconds")
+            strict = name == "step_seconds"
             if value is not None and (not np.isfinite(value) or value < 0 or (strict and value == 0)):
                 raise ValueError(f"option `{name}` must be {'> 0' if strict else '>= 0'} (or None), got {value}")
         for name in ("alpha_scale", "xpo_scale", "selm_scale", "ts_scale"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"option `{name}` must be >= 0, got {getattr(self, name)}")
-        if not (np.isfinite(self.bound_scale) and self.bound_scale > 0):
-            raise ValueError(f"option `bound_scale` must be > 0, got {self.bound_scale}")
-        if not 0 < self.delta < 1:
-            raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
         if not 0 < self.mixed_fraction < 1:
             raise ValueError(f"option `mixed_fraction` must lie in (0, 1), got {self.mixed_fraction}")
 

@@ -19,9 +19,9 @@ import numpy as np
 from . import kernels
 from .instances import BanditInstance
 from .tuned import TUNED
-from .validation import check_distribution
+from .validation import check_distribution, check_option_numbers
 
-__all__ = ["DEFAULT_C_GAMMA", "DEFAULT_UCB_C_GAMMA", "DEFAULT_MAXINP_C_GAMMA", "option", "field_help", "check_run", "resolve_alpha",
+__all__ = ["ClassOptions", "DEFAULT_C_GAMMA", "DEFAULT_UCB_C_GAMMA", "DEFAULT_MAXINP_C_GAMMA", "option", "field_help", "check_run", "resolve_alpha",
            "resolve_bound", "resolve_c_gamma", "option_table"]
 
 #: c_Γ for coverage, per class: the smallest multiplier whose confidence set covered θ* in ≥ 95 % of the draws of
@@ -41,6 +41,27 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, choices=None, 
     """A dataclass field with its help text (the command line's ``--help``) and, optionally, its allowed values."""
     metadata = {"help": help} | ({"choices": tuple(choices)} if choices is not None else {})
     return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
+
+
+@dataclasses.dataclass
+class ClassOptions:
+    """The options every bandit runner shares (``OfflineOptions``, ``OnlineOptions`` come after them): the declared
+    reward class and the confidence level of the confidence set."""
+
+    bound: float | None = option(None, "the reward class's bound B (tabular |r| ≤ B, linear ‖θ‖ ≤ B; theory §4); None "
+                                       "→ bound_scale × the instance's declared class bound (never the truth's own size)")
+    bound_scale: float = option(1.0, "see bound: a multiple of the declared class")
+    delta: float = option(0.05, "confidence level δ of the confidence set (theory §8)")
+
+    def __post_init__(self):
+        check_option_numbers(self, ("bound", "bound_scale", "delta"))
+        if self.bound is not None and not (np.isfinite(self.bound) and self.bound > 0):
+            raise ValueError(f"option `bound` must be > 0 (or None for bound_scale × the instance's declared bound), "
+                             f"got {self.bound}")
+        if not (np.isfinite(self.bound_scale) and self.bound_scale > 0):
+            raise ValueError(f"option `bound_scale` must be > 0, got {self.bound_scale}")
+        if not 0 < self.delta < 1:
+            raise ValueError(f"option `delta` must lie in (0, 1), got {self.delta}")
 
 
 def field_help(cls) -> dict[str, str]:
@@ -79,13 +100,15 @@ def resolve_c_gamma(c_gamma: float | None, instance: BanditInstance, defaults: d
     return float(c_gamma) if c_gamma is not None else defaults["linear" if instance.is_linear else "tabular"]
 
 
-def option_table(name: str, value, instance: BanditInstance) -> np.ndarray:
-    """An (X, Y) policy table given as an option: shape, finiteness and rows summing to 1 checked by name."""
+def option_table(name: str, value, instance: BanditInstance, *, names=None) -> np.ndarray:
+    """An (X, Y) policy table given as an option: shape, finiteness and rows summing to 1 checked by name (``names``:
+    the option's named values, for the message)."""
     try:
         table = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         table = None
     if table is None or table.shape != instance.pi_ref.shape:
-        raise ValueError(f"option `{name}` must be a name or an (X, Y) = {instance.pi_ref.shape} policy table, "
+        named = f"one of {tuple(names)}" if names else "a name"
+        raise ValueError(f"option `{name}` must be {named} or an (X, Y) = {instance.pi_ref.shape} policy table, "
                          f"got {value!r}")
     return check_distribution(name, table)  # finite, >= 0, rows summing to 1: the package's one check

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..cells import family_instance, instance_seeds, offline_cell, run_learner
-from ..common import finish_record, cache_dir, certificate_summary, pyplot, readable_log_axes, save_figure
+from ..common import certificate_summary, finish_record, panels, save_figure
 from ..figure import Figure, register
 from ..stats import family_interval
-from ..sweep import run_cells
-from ..tuned import tuned_values
+from ..grid import run_grid
 
 SCALES = [1.0, 2.0, 4.0]  # B / size(r*)
 OFFLINE_SETTINGS = [("linear-d8, poor coverage", "linear-d8", "poor"),
@@ -38,45 +37,39 @@ def _sizes(quick: bool) -> dict:
             "online_seeds": list(range(4))}
 
 
-def _offline_cell(instance_name: str, instance_seed: int, behavior: str, algorithm: str, scale: float, n: int,
-                  seed: int) -> float:
-    instance = family_instance(instance_name, instance_seed)
-    return offline_cell(instance_name, instance_seed, behavior, algorithm, n, seed,
-                        options={"bound": scale * instance.reward_bound})["subopt"]
+def _offline_cell(instance: str, instance_seed: int, behavior: str, algorithm: str, scale: float, n: int,
+                  seed: int) -> dict:
+    problem = family_instance(instance, instance_seed)
+    return offline_cell(instance, instance_seed, behavior, algorithm, n, seed,
+                        options={"bound": scale * problem.reward_bound})
 
 
 def _online_cell(algorithm: str, instance_seed: int, scale: float, horizon: int, seed: int) -> dict:
-    instance = family_instance(ONLINE_INSTANCE, instance_seed)
-    result = run_learner(instance, algorithm, horizon, seed, [horizon], options={"bound": scale * instance.reward_bound})
-    return {"regret": result["regret_T"], "certificate": result["certificate"],
-            "seconds_per_round": result["seconds_per_round"]}
+    problem = family_instance(ONLINE_INSTANCE, instance_seed)
+    return run_learner(problem, algorithm, horizon, seed, [horizon], options={"bound": scale * problem.reward_bound})
 
 
 def compute(quick: bool) -> dict:
     size = _sizes(quick)
     instances = size["instances"]
-    cells = [(inst, i, beh, alg, k, size["N"], s) for _, inst, beh in OFFLINE_SETTINGS for alg in OFFLINE_ALGORITHMS
-             for k in SCALES for i in instances for s in size["seeds"]]
-    offline = np.array(run_cells(_offline_cell, cells, desc="class-bound (offline)", cache_dir=cache_dir("class-bound")))
-    offline = offline.reshape(len(OFFLINE_SETTINGS), len(OFFLINE_ALGORITHMS), len(SCALES), len(instances),
-                              len(size["seeds"]))
-    cells = [(alg, i, k, size["T"], s) for alg in ONLINE_ALGORITHMS for k in SCALES for i in instances
-             for s in size["online_seeds"]]
-    outputs = run_cells(_online_cell, cells, desc="class-bound (online)", cache_dir=cache_dir("class-bound"))
-    online = np.array([out["regret"] for out in outputs]).reshape(len(ONLINE_ALGORITHMS), len(SCALES),
-                                                                   len(instances), len(size["online_seeds"]))
-    per_scale = len(instances) * len(size["online_seeds"])
-    certificates = [certificate_summary(outputs[k * per_scale:(k + 1) * per_scale]) for k in range(len(SCALES))]
-    results = {"offline": {label: {alg: offline[i, j] for j, alg in enumerate(OFFLINE_ALGORITHMS)}
-                           for i, (label, _, _) in enumerate(OFFLINE_SETTINGS)},
-               "online": {alg: online[j] for j, alg in enumerate(ONLINE_ALGORITHMS)},
+    offline = {}
+    for label, instance, behavior in OFFLINE_SETTINGS:
+        grid = run_grid("class-bound", _offline_cell, {"algorithm": OFFLINE_ALGORITHMS, "scale": SCALES,
+                                                       "instance_seed": instances, "seed": size["seeds"]},
+                        fixed={"instance": instance, "behavior": behavior, "n": size["N"]})
+        offline[label] = {alg: grid.where(algorithm=alg).take("subopt") for alg in OFFLINE_ALGORITHMS}  # (B, I, S)
+    online = run_grid("class-bound", _online_cell, {"algorithm": ONLINE_ALGORITHMS, "scale": SCALES,
+                                                    "instance_seed": instances, "seed": size["online_seeds"]},
+                      fixed={"horizon": size["T"]})
+    certificates = [certificate_summary(list(online.where(algorithm="vpo", scale=k).outputs.ravel())) for k in SCALES]
+    results = {"offline": offline,
+               "online": {alg: online.where(algorithm=alg).take("regret_T") for alg in ONLINE_ALGORITHMS},
                "online_certificates": certificates}
-    record = {"config": {"quick": quick, "scales": SCALES, "N": size["N"], "instance_seeds": instances,
-                         "seeds": size["seeds"], "T": size["T"], "online_seeds": size["online_seeds"],
-                         "online_instance": ONLINE_INSTANCE, "settings": OFFLINE_SETTINGS, "tuned": tuned_values(),
-                         "options": "the tuned hyperparameters; bound = scale × the truth's own size"},
-              "results": results}
-    return finish_record(record, summarize)
+    config = {"scales": SCALES, "N": size["N"], "instance_seeds": instances,
+              "seeds": size["seeds"], "T": size["T"], "online_seeds": size["online_seeds"],
+              "online_instance": ONLINE_INSTANCE, "settings": OFFLINE_SETTINGS,
+              "options": "the tuned hyperparameters; bound = scale × the truth's own size"}
+    return finish_record(summarize, quick=quick, config=config, results=results)
 
 
 def summarize(record: dict) -> dict:
@@ -98,13 +91,12 @@ def summarize(record: dict) -> dict:
 
 
 def plot(record: dict, path: Path) -> None:
-    plt = pyplot()
     cfg = record["config"]
     scales = np.asarray(cfg["scales"])
-    panels = list(record["results"]["offline"].items()) + [(f"online: {cfg['online_instance']}",
+    blocks = list(record["results"]["offline"].items()) + [(f"online: {cfg['online_instance']}",
                                                             record["results"]["online"])]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), layout="constrained")
-    for ax, (label, entry) in zip(axes, panels):
+    fig, axes = panels(len(blocks), width=4.2, height=3.6)
+    for ax, (label, entry) in zip(axes[0], blocks):
         for k, (alg, values) in enumerate(entry.items()):
             intervals = np.array([family_interval(per_scale) for per_scale in np.asarray(values, dtype=float)])
             ax.errorbar(scales, intervals[:, 0], yerr=[intervals[:, 0] - intervals[:, 1], intervals[:, 2] -

@@ -19,7 +19,6 @@ from ..cells import data_seeds, family_instance, instance_seeds
 from ..common import finish_record, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..sweep import run_cells
-from ..tuned import tuned_values
 
 SETTINGS = [("tabular-small", None), ("offline-poor-coverage", "poor"), ("linear-d8", "good"), ("linear-d8", "poor")]
 DELTA = 0.05
@@ -45,10 +44,9 @@ def compute(quick: bool) -> dict:
         results[label] = {"distance": distance, "shape": shape[:, 0], "ratio": ratio,
                           "c_gamma_for_coverage": float(np.quantile(ratio, 1 - DELTA)),
                           "class": "linear" if inst.startswith("linear") else "tabular"}
-    record = {"config": {"quick": quick, "sizes": sizes, "instance_seeds": instances, "seeds": seeds, "delta": DELTA,
-                         "settings": [list(s) for s in SETTINGS], "tuned": tuned_values()},
-              "results": results}
-    return finish_record(record, summarize)
+    config = {"sizes": sizes, "instance_seeds": instances, "seeds": seeds, "delta": DELTA,
+              "settings": [list(s) for s in SETTINGS]}
+    return finish_record(summarize, quick=quick, config=config, results=results)
 
 
 def summarize(record: dict) -> dict:

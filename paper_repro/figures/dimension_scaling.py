@@ -21,11 +21,10 @@ from vpo_theory.instances import LINEAR_DIMENSIONS
 from paper_repro.rates import fit_loglog_slope
 
 from ..cells import instance_seeds, offline_cell, online_cell
-from ..common import (finish_record, cache_dir, certificate_summary, mean_errorbar, pyplot, readable_log_axes,
+from ..common import (finish_record, certificate_summary, mean_errorbar, panels, readable_log_axes,
                       reference_slope, save_figure)
 from ..figure import Figure, register
-from ..sweep import run_cells
-from ..tuned import tuned_values
+from ..grid import run_grid
 
 OFFLINE_ALGORITHMS = ["vpo", "mle", "lcb"]
 ONLINE_ALGORITHMS = ["vpo", "greedy", "ucb"]
@@ -40,48 +39,40 @@ def _sizes(quick: bool) -> dict:
             "offline_seeds": list(range(10)), "T": 150, "online_seeds": list(range(2))}
 
 
-def _offline_cell(d: int, instance_seed: int, algorithm: str, n: int, seed: int) -> float:
-    return offline_cell(f"linear-d{d}", instance_seed, "good", algorithm, n, seed)["subopt"]
+def _offline_cell(d: int, instance_seed: int, algorithm: str, n: int, seed: int) -> dict:
+    return offline_cell(f"linear-d{d}", instance_seed, "good", algorithm, n, seed)
 
 
 def _online_cell(d: int, instance_seed: int, algorithm: str, horizon: int, seed: int) -> dict:
-    result = online_cell(f"linear-d{d}", instance_seed, algorithm, horizon, seed, [horizon])
-    return {"regret": result["regret_T"], "certificate": result["certificate"],
-            "seconds_per_round": result["seconds_per_round"]}
+    return online_cell(f"linear-d{d}", instance_seed, algorithm, horizon, seed, [horizon])
 
 
 def compute(quick: bool) -> dict:
     size = _sizes(quick)
     dims, n, horizon, instances = size["dimensions"], size["N"], size["T"], size["instances"]
-    cells = [(d, i, alg, n, s) for alg in OFFLINE_ALGORITHMS for d in dims for i in instances
-             for s in size["offline_seeds"]]
-    offline = np.array(run_cells(_offline_cell, cells, desc="dimension-scaling (offline)",
-                                 cache_dir=cache_dir("dimension-scaling")))
-    offline = offline.reshape(len(OFFLINE_ALGORITHMS), len(dims), len(instances), len(size["offline_seeds"]))
-    cells = [(d, i, alg, horizon, s) for alg in ONLINE_ALGORITHMS for d in dims for i in instances
-             for s in size["online_seeds"]]
-    outputs = run_cells(_online_cell, cells, desc="dimension-scaling (online)", cache_dir=cache_dir("dimension-scaling"))
-    online = np.array([out["regret"] for out in outputs]).reshape(len(ONLINE_ALGORITHMS), len(dims), len(instances),
-                                                                   len(size["online_seeds"]))
-    per_dimension = len(instances) * len(size["online_seeds"])
-    vpo_cells = outputs[:len(dims) * per_dimension]  # VPO comes first
-    certificates = [certificate_summary(vpo_cells[k * per_dimension:(k + 1) * per_dimension]) for k in range(len(dims))]
+    offline = run_grid("dimension-scaling", _offline_cell, {"algorithm": OFFLINE_ALGORITHMS, "d": dims,
+                                                            "instance_seed": instances, "seed": size["offline_seeds"]},
+                       fixed={"n": n})
+    online = run_grid("dimension-scaling", _online_cell, {"algorithm": ONLINE_ALGORITHMS, "d": dims,
+                                                          "instance_seed": instances, "seed": size["online_seeds"]},
+                      fixed={"horizon": horizon})
     results = {"offline": {}, "online": {}}
-    for half, values, algorithms in (("offline", offline, OFFLINE_ALGORITHMS), ("online", online, ONLINE_ALGORITHMS)):
-        for alg, per_dim in zip(algorithms, values):  # (dims, instances, seeds)
+    for half, grid, what in (("offline", offline, "subopt"), ("online", online, "regret_T")):
+        for alg in grid.axes["algorithm"]:
+            per_dim = grid.where(algorithm=alg).take(what)  # (dims, instances, seeds)
             per_instance = per_dim.mean(axis=2).T  # (instances, dims): instance i of every d shares its seed
             fit = fit_loglog_slope(dims, per_instance)
             results[half][alg] = {"values": per_instance, "draws": per_dim, "d_exponent": fit.slope,
                                   "d_exponent_ci": [fit.low, fit.high]}
-    results["online"]["vpo"]["certificates"] = certificates
-    record = {"config": {"quick": quick, "dimensions": dims, "N": n, "T": horizon, "instance_seeds": instances,
-                         "seeds": size["offline_seeds"], "online_seeds": size["online_seeds"],
-                         "instance": "linear-d<d>", "tuned": tuned_values(),
-                         "offline": "the tuned hyperparameters, behaviour 'good' (uniform)",
-                         "online": "the tuned hyperparameters (policy-ref, declared class ‖θ‖ ≤ 4)",
-                         "reference_exponents": REFERENCE_EXPONENTS},
-              "results": results}
-    return finish_record(record, summarize)
+    results["online"]["vpo"]["certificates"] = [
+        certificate_summary(list(online.where(algorithm="vpo", d=d).outputs.ravel())) for d in dims]
+    config = {"dimensions": dims, "N": n, "T": horizon, "instance_seeds": instances,
+              "seeds": size["offline_seeds"], "online_seeds": size["online_seeds"],
+              "instance": "linear-d<d>",
+              "offline": "the tuned hyperparameters, behaviour 'good' (uniform)",
+              "online": "the tuned hyperparameters (policy-ref, declared class ‖θ‖ ≤ 4)",
+              "reference_exponents": REFERENCE_EXPONENTS}
+    return finish_record(summarize, quick=quick, config=config, results=results)
 
 
 def summarize(record: dict) -> dict:
@@ -107,10 +98,9 @@ def summarize(record: dict) -> dict:
 
 
 def plot(record: dict, path: Path) -> None:
-    plt = pyplot()
     cfg = record["config"]
     dims = np.asarray(cfg["dimensions"], dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, (axes,) = panels(2, width=5, height=3.8)
     names = {"vpo": "VPO", "mle": "MLE plug-in", "lcb": "LCB", "greedy": "greedy (MLE)", "ucb": "UCB"}
     for ax, half, label in ((axes[0], "online", f"Regret(T = {cfg['T']})"),
                             (axes[1], "offline", f"SubOpt at N = {cfg['N']}")):

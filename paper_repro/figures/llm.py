@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import MIN_SEEDS_FOR_INTERVAL, bootstrap_mean_interval, cache_dir, mean_band, pyplot, save_figure
+from ..common import (MIN_SEEDS_FOR_INTERVAL, bootstrap_mean_interval, cache_dir, finish_record, mean_band, pyplot,
+                      save_figure)
 from ..figure import Figure, register
 from ..sweep import run_cells
 
@@ -168,19 +169,16 @@ def compute_online(quick: bool) -> dict:
     seeds = list(range(1 if quick else 5))
     _, results = _run_methods(_online_cell, ONLINE_METHODS, seeds, iterations, "llm-online",
                               ("suboptimality", "kl", "regret", "theory_regret", "round_seconds"))
-    record = {"config": {"quick": quick, "iterations": iterations, "seeds": seeds, "methods": ONLINE_METHODS,
-                         "setup": ONLINE_SETUP | {
-                             "task": "4 prompts × 16 two-token responses, β = 0.5; π_ref = tiny Llama pretrained 50 "
-                                     "steps towards ∝ exp(−2 r*/sd) (little mass on the best responses); Bradley–Terry "
-                                     "labels from r*; π_cal = π_ref (16 cached samples per prompt, 1 per pair); run "
-                                     "through OnlineVPOTrainer (TRL)",
-                             "theory": "vpo_theory.run_online on task.bandit_instance(π_ref): greedy (for online DPO) "
-                                       "or VPO with the same c, policy-ref, refit every 16 pairs; its regret is read "
-                                       "per iteration (Σ over the batch's rounds / 16)"}},
-              "results": results}
-    from ..common import finish_record
-
-    return finish_record(record, summarize_online)
+    config = {"iterations": iterations, "seeds": seeds, "methods": ONLINE_METHODS,
+              "setup": ONLINE_SETUP | {
+                  "task": "4 prompts × 16 two-token responses, β = 0.5; π_ref = tiny Llama pretrained 50 "
+                          "steps towards ∝ exp(−2 r*/sd) (little mass on the best responses); Bradley–Terry "
+                          "labels from r*; π_cal = π_ref (16 cached samples per prompt, 1 per pair); run "
+                          "through OnlineVPOTrainer (TRL)",
+                  "theory": "vpo_theory.run_online on task.bandit_instance(π_ref): greedy (for online DPO) "
+                            "or VPO with the same c, policy-ref, refit every 16 pairs; its regret is read "
+                            "per iteration (Σ over the batch's rounds / 16)"}}
+    return finish_record(summarize_online, quick=quick, config=config, results=results)
 
 
 def summarize_online(record: dict) -> dict:

@@ -24,7 +24,6 @@ from ..common import finish_record, pyplot, readable_log_axes, reference_slope, 
 from ..figure import Figure, register
 from ..grid import run_grid
 from ..stats import family_interval
-from ..tuned import tuned_values
 
 SETTINGS = [  # (label, family, behaviour)
     ("linear-d8, good coverage", "linear-d8", "good"),
@@ -64,12 +63,11 @@ def compute(quick: bool) -> dict:
                 "shape": checked.shape, "breakpoint": checked.breakpoint,
                 "local_slopes": list(checked.local_slopes), "checked": str(checked)}
             samples[label][algorithm] = {f"subopt_N{n}": values[j] for j, n in enumerate(sizes)}
-    record = {"config": {"quick": quick, "sizes": sizes, "instance_seeds": instances, "seeds": seeds,
-                         "settings": SETTINGS, "algorithms": ALGORITHMS, "tuned": tuned_values(),
-                         "options": "run_offline defaults but the tuned α scale and c_Γ: α = c·√N, π_cal = the "
-                                    "behaviour, the declared class (tabular B = 2, linear ‖θ‖ ≤ 4), λ = 1/N, δ = 0.05"},
-              "results": results, "samples": samples}
-    return finish_record(record, summarize)
+    config = {"sizes": sizes, "instance_seeds": instances, "seeds": seeds,
+              "settings": SETTINGS, "algorithms": ALGORITHMS,
+              "options": "run_offline defaults but the tuned α scale and c_Γ: α = c·√N, π_cal = the "
+                         "behaviour, the declared class (tabular B = 2, linear ‖θ‖ ≤ 4), λ = 1/N, δ = 0.05"}
+    return finish_record(summarize, quick=quick, config=config, results=results, samples=samples)
 
 
 def summarize(record: dict) -> dict:

@@ -18,11 +18,10 @@ import numpy as np
 from paper_repro.rates import fit_loglog_slope
 
 from ..cells import data_seeds, instance_seeds, offline_cell
-from ..common import finish_record, pyplot, readable_log_axes, save_figure
+from ..common import finish_record, panels, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..grid import run_grid
 from ..stats import family_interval
-from ..tuned import tuned_values
 
 SETTINGS = [("tabular, rare response bad", "offline-poor-coverage", "poor"),
             ("tabular, rare response best", "offline-rare-optimal", "poor"),
@@ -57,12 +56,10 @@ def compute_alpha(quick: bool) -> dict:
                                                "instance_seed": instances, "seed": seeds}, fixed={"n": n})
         for label in labels:
             results[label][algorithm] = grid.where(setting=label, algorithm=algorithm).take("subopt")  # (V, I, S)
-    record = {"config": {"quick": quick, "N": n, "instance_seeds": instances, "seeds": seeds,
-                         "alpha_scales": ALPHA_SCALES, "c_gamma_grid": C_GAMMA_GRID, "settings": SETTINGS,
-                         "tuned": tuned_values(),
-                         "options": "run_offline defaults (declared class, π_cal = behaviour) but α and c_Γ"},
-              "results": results}
-    return finish_record(record, summarize_alpha)
+    config = {"N": n, "instance_seeds": instances, "seeds": seeds,
+              "alpha_scales": ALPHA_SCALES, "c_gamma_grid": C_GAMMA_GRID, "settings": SETTINGS,
+              "options": "run_offline defaults (declared class, π_cal = behaviour) but α and c_Γ"}
+    return finish_record(summarize_alpha, quick=quick, config=config, results=results)
 
 
 def summarize_alpha(record: dict) -> dict:
@@ -84,11 +81,9 @@ def summarize_alpha(record: dict) -> dict:
 
 
 def plot_alpha(record: dict, path: Path) -> None:
-    plt = pyplot()
     cfg = record["config"]
-    columns = len(record["results"])
-    fig, panels = plt.subplots(1, columns, figsize=(4.3 * columns, 3.8), squeeze=False, layout="constrained")
-    for ax, (label, entry) in zip(panels[0], record["results"].items()):
+    fig, (axes,) = panels(len(record["results"]), width=4.3, height=3.8)
+    for ax, (label, entry) in zip(axes, record["results"].items()):
         for key, grid, name, color in (("vpo", cfg["alpha_scales"], "VPO: α = c·√N, x = c", "C0"),
                                        ("lcb", cfg["c_gamma_grid"], "LCB: x = c_Γ", "C2")):
             intervals = np.array([family_interval(values) for values in np.asarray(entry[key], dtype=float)])
@@ -99,7 +94,7 @@ def plot_alpha(record: dict, path: Path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="c (VPO) / c_Γ (LCB)", title=label)
         readable_log_axes(ax)
         ax.legend(fontsize=7)
-    panels[0][0].set_ylabel(f"SubOpt at N = {cfg['N']}: family mean, 95% interval")
+    axes[0].set_ylabel(f"SubOpt at N = {cfg['N']}: family mean, 95% interval")
     fig.suptitle(f"{len(cfg['instance_seeds'])} instances × {len(cfg['seeds'])} data seeds per setting", fontsize=9)
     save_figure(fig, path)
 
@@ -120,11 +115,10 @@ def compute_calibration(quick: bool) -> dict:
             intervals = np.array([family_interval(values[j]) for j in range(len(sizes))])
             results[label][calibration] = {"mean": intervals[:, 0], "low": intervals[:, 1], "high": intervals[:, 2],
                                            "slope": fit.slope, "slope_ci": [fit.low, fit.high]}
-    record = {"config": {"quick": quick, "sizes": sizes, "instance_seeds": instances, "seeds": seeds,
-                         "calibrations": CALIBRATIONS, "settings": SETTINGS[:2], "tuned": tuned_values(),
-                         "options": "run_offline defaults (the declared class, the tuned α scale); only π_cal varies"},
-              "results": results}
-    return finish_record(record, summarize_calibration)
+    config = {"sizes": sizes, "instance_seeds": instances, "seeds": seeds,
+              "calibrations": CALIBRATIONS, "settings": SETTINGS[:2],
+              "options": "run_offline defaults (the declared class, the tuned α scale); only π_cal varies"}
+    return finish_record(summarize_calibration, quick=quick, config=config, results=results)
 
 
 def summarize_calibration(record: dict) -> dict:
@@ -138,19 +132,17 @@ def summarize_calibration(record: dict) -> dict:
 
 
 def plot_calibration(record: dict, path: Path) -> None:
-    plt = pyplot()
     cfg = record["config"]
     sizes = np.asarray(cfg["sizes"])
-    fig, axes = plt.subplots(1, len(record["results"]), figsize=(5 * len(record["results"]), 3.8),
-                             layout="constrained", squeeze=False)
-    for ax, (label, entry) in zip(axes[0], record["results"].items()):
+    fig, (axes,) = panels(len(record["results"]), width=5, height=3.8)
+    for ax, (label, entry) in zip(axes, record["results"].items()):
         for k, (cal, values) in enumerate(entry.items()):
             ax.plot(sizes, values["mean"], "o-", ms=3, color=f"C{k}", label=f"π_cal = {cal}: N^{values['slope']:+.2f}")
             ax.fill_between(sizes, values["low"], values["high"], color=f"C{k}", alpha=0.15)
         ax.set(xscale="log", yscale="log", xlabel="N", title=f"pessimistic VPO — {label}")
         readable_log_axes(ax)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("SubOpt(π̂): family mean, 95% interval")
+    axes[0].set_ylabel("SubOpt(π̂): family mean, 95% interval")
     fig.suptitle(f"{len(cfg['instance_seeds'])} instances × {len(cfg['seeds'])} data seeds per setting", fontsize=9)
     save_figure(fig, path)
 

@@ -19,11 +19,10 @@ import numpy as np
 from paper_repro.rates import fit_loglog_slope
 
 from ..cells import ONLINE_LEARNERS, data_seeds, instance_seeds, online_cell
-from ..common import finish_record, finish_panels, pyplot, reference_slope
+from ..common import finish_panels, finish_record, panels, reference_slope
 from ..figure import Figure, register
 from ..grid import run_grid
 from ..stats import family_interval
-from ..tuned import tuned_values
 
 INSTANCES = ["tabular-small", "tabular-trap", "linear-d8"]
 NAMES = {"vpo": "VPO (s=+1)", "xpo": "XPO", "selm": "SELM", "greedy": "greedy (MLE)", "mixed": "two-stage mixed",
@@ -80,12 +79,11 @@ def compute(quick: bool) -> dict:
             samples[setting] |= part_samples[setting]
     for setting in INSTANCES:  # the learners in the harness's order
         results[setting] = {learner: results[setting][learner] for learner in ONLINE_LEARNERS}
-    record = {"config": {"quick": quick, "T": horizon, "checkpoints": checkpoints, "instances": INSTANCES,
-                         "learners": list(ONLINE_LEARNERS), "instance_seeds": instance_seeds(quick),
-                         "seeds": seeds["vpo"], "seeds_by_learner": seeds, "scheme": "policy-ref",
-                         "update_every": 1, "tuned": tuned_values()},
-              "results": results, "samples": samples}
-    return finish_record(record, summarize)
+    config = {"T": horizon, "checkpoints": checkpoints, "instances": INSTANCES,
+              "learners": list(ONLINE_LEARNERS), "instance_seeds": instance_seeds(quick),
+              "seeds": seeds["vpo"], "seeds_by_learner": seeds, "scheme": "policy-ref",
+              "update_every": 1}
+    return finish_record(summarize, quick=quick, config=config, results=results, samples=samples)
 
 
 def _cell(setting: str, learner: str, instance_seed: int, seed: int, horizon: int, checkpoints: list) -> dict:
@@ -107,21 +105,33 @@ def summarize(record: dict) -> dict:
     return summary
 
 
-def plot(record: dict, path: Path) -> None:
-    plt = pyplot()
-    cfg = record["config"]
-    fig, axes = plt.subplots(1, len(record["results"]), figsize=(5 * len(record["results"]), 4.2))
-    t = np.asarray(cfg["checkpoints"])
-    for ax, (setting, per_learner) in zip(np.atleast_1d(axes), record["results"].items()):
+def regret_panels(record: dict, path: Path, *, width: float, legend, title: str, decorate=None) -> None:
+    """One log–log panel per setting of ``record["results"]``: each learner's Regret(T), family mean with its 95 %
+    hierarchical band, labelled ``legend(learner, entry)``; ``decorate(ax, per_learner)`` adds to a panel."""
+    t = np.asarray(record["config"]["checkpoints"])
+    fig, (axes,) = panels(len(record["results"]), width=width, height=4.2)
+    for ax, (setting, per_learner) in zip(axes, record["results"].items()):
         for k, (learner, entry) in enumerate(per_learner.items()):
-            ax.plot(t, entry["mean"], "o-", ms=2, color=f"C{k}", label=f"{NAMES.get(learner, learner)}: "
-                                                                     f"T^{entry['slope']:.2f}")
+            ax.plot(t, entry["mean"], "o-", ms=2, color=f"C{k}", label=legend(learner, entry))
             ax.fill_between(t, entry["low"], entry["high"], color=f"C{k}", alpha=0.12)
+        if decorate is not None:
+            decorate(ax, per_learner)
+        ax.set_title(setting.replace("|", ", "), fontsize=9)
+    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T): family mean, 95% hierarchical interval",
+                  title=title)
+
+
+def plot(record: dict, path: Path) -> None:
+    cfg = record["config"]
+    t = np.asarray(cfg["checkpoints"])
+
+    def square_root(ax, per_learner):  # the √T reference line from VPO's first point
         start = float(per_learner["vpo"]["mean"][0])
         if start > 0:
             reference_slope(ax, t, start, 0.5, "∝ √T")
-        ax.set_title(setting)
-    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T): family mean, 95% hierarchical interval",
+
+    regret_panels(record, path, width=5, decorate=square_root,
+                  legend=lambda learner, entry: f"{NAMES.get(learner, learner)}: T^{entry['slope']:.2f}",
                   title=f"Online regret, policy-ref sampling ({len(cfg['instance_seeds'])} instances × "
                         f"{len(cfg['seeds'])} data seeds per family; XPO, SELM: "
                         f"{len(cfg['seeds_by_learner']['xpo'])} data seeds)")

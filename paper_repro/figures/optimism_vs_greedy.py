@@ -26,12 +26,11 @@ import numpy as np
 from vpo_theory.instances import designed_instance
 
 from ..cells import ONLINE_LEARNERS, data_seeds, instance_seeds, online_cell, run_learner
-from ..common import finish_record, finish_panels, pyplot
+from ..common import finish_record
 from ..figure import Figure, register
 from ..grid import run_grid
 from ..stats import paired_test
-from ..tuned import tuned_values
-from .online_regret import NAMES, checkpoints_for, family_curves
+from .online_regret import NAMES, checkpoints_for, family_curves, regret_panels
 
 FAMILIES = ["tabular-small", "tabular-trap"]
 LEARNERS = list(ONLINE_LEARNERS)
@@ -104,14 +103,12 @@ def compute(quick: bool) -> dict:
     for point in points:
         samples[f"design {point}"] = {learner: {"regret_T": design.where(point=point, learner=learner).take(
             "regret_T")} for learner in ("vpo", "greedy")}
-    record = {"config": {"quick": quick, "T": size["T"], "checkpoints": checkpoints, "families": FAMILIES,
-                         "schemes": SCHEMES, "learners": LEARNERS, "batch": BATCH,
-                         "instance_seeds": size["instances"], "seeds": size["seeds"],
-                         "design": DESIGN | {"T": size["design_T"], "scheme": "policy-policy", "batch": DESIGN_BATCH,
-                                             "instance_seeds": size["design_instances"], "seeds": size["design_seeds"]},
-                         "tuned": tuned_values()},
-              "results": results, "samples": samples}
-    return finish_record(record, summarize)
+    config = {"T": size["T"], "checkpoints": checkpoints, "families": FAMILIES,
+              "schemes": SCHEMES, "learners": LEARNERS, "batch": BATCH,
+              "instance_seeds": size["instances"], "seeds": size["seeds"],
+              "design": DESIGN | {"T": size["design_T"], "scheme": "policy-policy", "batch": DESIGN_BATCH,
+                                  "instance_seeds": size["design_instances"], "seeds": size["design_seeds"]}}
+    return finish_record(summarize, quick=quick, config=config, results=results, samples=samples)
 
 
 def summarize(record: dict) -> dict:
@@ -134,18 +131,9 @@ def summarize(record: dict) -> dict:
 
 
 def plot(record: dict, path: Path) -> None:
-    plt = pyplot()
     cfg = record["config"]
-    settings = list(record["results"])
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 4.2))
-    t = np.asarray(cfg["checkpoints"])
-    for ax, setting in zip(np.atleast_1d(axes), settings):
-        for k, (learner, entry) in enumerate(record["results"][setting].items()):
-            ax.plot(t, entry["mean"], "o-", ms=2, color=f"C{k}",
-                    label=f"{NAMES.get(learner, learner)} ({entry['best']})")
-            ax.fill_between(t, entry["low"], entry["high"], color=f"C{k}", alpha=0.12)
-        ax.set_title(setting.replace("|", ", "), fontsize=9)
-    finish_panels(fig, axes, path, xlabel="T (rounds)", ylabel="Regret(T): family mean, 95% hierarchical interval",
+    regret_panels(record, path, width=4.6,
+                  legend=lambda learner, entry: f"{NAMES.get(learner, learner)} ({entry['best']})",
                   title=f"Optimism vs greedy over {cfg['T']} rounds, batches of {cfg['batch']} "
                         f"({len(cfg['instance_seeds'])} instances × {len(cfg['seeds'])} data seeds; legend: the best "
                         f"held-out growth model)")

@@ -28,10 +28,9 @@ from vpo_theory import make_instance
 from vpo_theory.offline import mle_confidence
 
 from ..cells import offline_cell, online_cell
-from ..common import cache_dir, finish_record, pyplot, readable_log_axes, save_figure
+from ..common import finish_record, pyplot, readable_log_axes, save_figure
 from ..figure import Figure, register
 from ..grid import run_grid
-from ..sweep import run_cells
 
 TUNING_INSTANCE_SEEDS = [100, 101, 102, 103]  # the figures draw 0–7 (cells.FIGURE_INSTANCE_SEEDS)
 TUNING_DATA_SEED_START = 1000  # the figures' data seeds are below 1 000
@@ -44,7 +43,8 @@ ONLINE_GRIDS = {
     "selm": ("selm_scale", "selm_scale", OPTIMISTIC_SCALES, False),
     "ts": ("ts_scale", "ts_scale", [0.3, 1.0, 3.0], False),
     "mixed": ("mixed_fraction", "mixed_fraction", [0.1, 0.25, 0.5], False),
-    "ucb": ("ucb_c_gamma", "c_gamma", [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], True),  # multiples of the coverage c_Γ
+    # multiples of the coverage c_Γ; UCB's grid goes lower (its regret-best multiple was below 0.01 on tabular)
+    "ucb": ("ucb_c_gamma", "c_gamma", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], True),
     "maxinp": ("maxinp_c_gamma", "c_gamma", [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], True),
 }
 OFFLINE_SETTINGS = [("offline-poor-coverage", "poor"), ("offline-rare-optimal", "poor"), ("linear-d8", "good"),
@@ -73,10 +73,11 @@ def _data_seeds(count: int) -> list[int]:
     return list(range(TUNING_DATA_SEED_START, TUNING_DATA_SEED_START + count))
 
 
-def _coverage_cell(family: str, instance_seed: int, behavior: str, n: int, seed: int) -> float:
+def _coverage_cell(setting: int, instance_seed: int, n: int, seed: int) -> dict:
+    family, behavior = COVERAGE_SETTINGS[setting]
     confidence, theta_star = mle_confidence(make_instance(family, instance_seed), n, seed,
                                             behavior=None if behavior == "default" else behavior, delta=DELTA)
-    return float(confidence.distance(theta_star) / confidence.radius)  # the c_Γ this draw needs to be covered
+    return {"needed": float(confidence.distance(theta_star) / confidence.radius)}  # the c_Γ this draw needs
 
 
 def _online_tuning_cell(family: str, learner: str, value: float, instance_seed: int, seed: int, horizon: int,
@@ -110,13 +111,15 @@ def compute(quick: bool) -> dict:
     instances = size["instances"]
     # coverage c_Γ per class (the multiples the UCB and MaxInP grids start from)
     coverage_seeds = _data_seeds(size["coverage_seeds"])
-    cells = [(family, i, behavior, n, s) for family, behavior in COVERAGE_SETTINGS for i in instances
-             for n in size["coverage_N"] for s in coverage_seeds]
-    needed = np.array(run_cells(_coverage_cell, cells, desc="tuning (coverage c_Γ)", cache_dir=cache_dir("tuning")))
-    needed = needed.reshape(len(COVERAGE_SETTINGS), -1)
-    coverage = {cls: float(np.quantile(needed[[k for k, (family, _) in enumerate(COVERAGE_SETTINGS)
-                                                if _class(family) == cls]].ravel(), 1 - DELTA))
-                for cls in ("tabular", "linear")}
+    needed = run_grid("tuning", _coverage_cell, {"setting": range(len(COVERAGE_SETTINGS)), "instance_seed": instances,
+                                                 "n": size["coverage_N"], "seed": coverage_seeds},
+                      depends={}).take("needed").reshape(len(COVERAGE_SETTINGS), -1)
+    # 4 significant digits: the quantile of fitted values moves in the last digits with the BLAS build, and the
+    # figures' cached cells are keyed by the tuned values
+    coverage = {}
+    for cls in ("tabular", "linear"):
+        rows = [k for k, (family, _) in enumerate(COVERAGE_SETTINGS) if _class(family) == cls]
+        coverage[cls] = float(f"{np.quantile(needed[rows].ravel(), 1 - DELTA):.4g}")
     # offline α of pessimistic VPO, against the MLE plug-in
     offline_seeds = _data_seeds(size["offline_seeds"])
     offline = {}
@@ -155,22 +158,21 @@ def compute(quick: bool) -> dict:
         chosen = {cls: values[entry[cls]["chosen"]] * (coverage[cls] if per_class else 1.0) for cls in classes}
         choice[key] = chosen if per_class else chosen["all"]
         online[learner] = entry
-    record = {"config": {"quick": quick, "instance_seeds": instances, "folds": [[i] for i in instances],
-                         "seeds": sorted(set(coverage_seeds) | set(offline_seeds) | set(online_seeds)),
-                         "online": {"families": families, "T": horizon, "seeds": online_seeds,
-                                    "update_every": 1, "comparator": "greedy",
-                                    "grids": {learner: {"hyperparameter": key, "values": values,
-                                                        "multiple_of_coverage_c_gamma": per_class}
-                                              for learner, (key, _, values, per_class) in grids.items()}},
-                         "offline": {"settings": OFFLINE_SETTINGS, "N": size["offline_N"], "seeds": offline_seeds,
-                                     "alpha_scales": OFFLINE_ALPHA_SCALES, "comparator": "mle"},
-                         "coverage": {"settings": COVERAGE_SETTINGS, "N": size["coverage_N"], "seeds": coverage_seeds,
-                                      "delta": DELTA}},
-              "results": {"online": online, "online_greedy": greedy,
-                          "offline": {"vpo": offline["vpo"], "mle": offline["mle"], **offline_fit},
-                          "coverage": {"needed_c_gamma": needed}},
-              "choice": choice}
-    return finish_record(record, summarize)
+    config = {"instance_seeds": instances, "folds": [[i] for i in instances],
+              "seeds": sorted(set(coverage_seeds) | set(offline_seeds) | set(online_seeds)),
+              "online": {"families": families, "T": horizon, "seeds": online_seeds, "update_every": 1,
+                         "comparator": "greedy",
+                         "grids": {learner: {"hyperparameter": key, "values": values,
+                                             "multiple_of_coverage_c_gamma": per_class}
+                                   for learner, (key, _, values, per_class) in grids.items()}},
+              "offline": {"settings": OFFLINE_SETTINGS, "N": size["offline_N"], "seeds": offline_seeds,
+                          "alpha_scales": OFFLINE_ALPHA_SCALES, "comparator": "mle"},
+              "coverage": {"settings": COVERAGE_SETTINGS, "N": size["coverage_N"], "seeds": coverage_seeds,
+                           "delta": DELTA}}
+    results = {"online": online, "online_greedy": greedy,
+               "offline": {"vpo": offline["vpo"], "mle": offline["mle"], **offline_fit},
+               "coverage": {"needed_c_gamma": needed}}
+    return finish_record(summarize, quick=quick, config=config, tuned=False, results=results, choice=choice)
 
 
 def _offline(algorithm: str, values: list, instances: list[int], sizes: list[int], seeds: list[int]) -> np.ndarray:

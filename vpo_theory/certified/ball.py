@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import kernels
 from .minorant import ball_pair_minimum, quadratic_minorants
-from .region import ACTIVE, Region
+from .region import ACTIVE, Region, cross_polytope
 
 __all__ = ["BallRegion", "SPHERE_SAMPLES_PER_DIMENSION"]
 
@@ -30,11 +30,7 @@ class BallRegion(Region):
         self.reward_range = bound * np.linalg.norm(basis, axis=-1)  # (X, Y): |⟨b_xy, w⟩| ≤ ‖b_xy‖ R
 
     def initial_cells(self):
-        k, reach = self.k, self.bound * np.sqrt(self.k)  # the cross-polytope ‖w‖₁ ≤ R√k holds the ball
-        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k, indexing="ij")).reshape(k, -1).T  # (2^k, k)
-        cells = np.zeros((len(signs), k + 1, k))
-        cells[:, 1:, :] = reach * signs[:, :, None] * np.eye(k)[None]
-        return cells
+        return cross_polytope(self.k, self.bound)  # (2^k, k+1, k): the cross-polytope ‖w‖₁ ≤ R√k holds the ball
 
     def initial_vertices(self):
         """(2k + 1, k) the vertices of the initial cells — the origin and ±R√k·e_i — without building the 2^k cells."""

@@ -19,7 +19,7 @@ from scipy.linalg import null_space
 from scipy.optimize import nnls
 
 from .minorant import ball_pair_minimum, quadratic_minorants
-from .region import ACTIVE, Region
+from .region import ACTIVE, Region, cross_polytope
 
 __all__ = ["PolytopeRegion", "polytope_vertices", "MAX_VERTEX_ENUMERATION", "TRIANGULATED_DIMENSION"]
 
@@ -92,7 +92,7 @@ class PolytopeRegion(Region):
                 at_face = np.stack([r >= self.bound * (1 - 1e-9), r <= -self.bound * (1 - 1e-9)], axis=-1)
                 cells = np.array(pulling_triangulation(vertices, at_face, np.arange(len(vertices)), self.dimension))
             else:
-                cells = _cross_polytope(self.dimension, radius * (1 + 1e-9))
+                cells = cross_polytope(self.dimension, radius * (1 + 1e-9))
                 beyond = (cells @ self.rows.T).min(axis=1) > self.bound  # (n, Y): every vertex past r_y = R
                 below = (cells @ self.rows.T).max(axis=1) < -self.bound
                 cells = cells[~(beyond | below).any(axis=1)]
@@ -280,12 +280,3 @@ def polytope_vertices(rows: np.ndarray, bound: float) -> np.ndarray:
     r = np.clip(r, -bound, bound)
     r = np.unique(np.round(r / bound, 12), axis=0) * bound
     return r @ rows
-
-
-def _cross_polytope(k: int, radius: float) -> np.ndarray:
-    """(2^k, k+1, k) the simplices of the cross-polytope ‖w‖₁ ≤ radius·√k, which holds the ball ‖w‖ ≤ radius."""
-    reach = radius * np.sqrt(k)
-    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k, indexing="ij")).reshape(k, -1).T  # (2^k, k)
-    cells = np.zeros((len(signs), k + 1, k))
-    cells[:, 1:, :] = reach * signs[:, :, None] * np.eye(k)[None]
-    return cells

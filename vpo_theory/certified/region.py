@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Region", "ACTIVE"]
+__all__ = ["Region", "ACTIVE", "cross_polytope"]
 
 #: A constraint is active (gets a KKT multiplier) within this relative slack.
 ACTIVE = 1e-7
@@ -82,3 +82,12 @@ class Region:
     def reusable(self, faces) -> bool:
         """Whether leaves restricted to ``faces`` cover what this search must cover."""
         return True
+
+
+def cross_polytope(k: int, radius: float) -> np.ndarray:
+    """(2^k, k+1, k) the simplices of the cross-polytope ‖w‖₁ ≤ radius·√k, which holds the ball ‖w‖ ≤ radius."""
+    reach = radius * np.sqrt(k)
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k, indexing="ij")).reshape(k, -1).T  # (2^k, k)
+    cells = np.zeros((len(signs), k + 1, k))
+    cells[:, 1:, :] = reach * signs[:, :, None] * np.eye(k)[None]
+    return cells

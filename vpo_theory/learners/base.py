@@ -18,7 +18,7 @@ from .. import kernels
 from ..estimators import Problem, VPOFit, fit_mle
 from ..instances import BanditInstance
 
-__all__ = ["Run", "Learner", "PluginFit", "LEARNERS", "register"]
+__all__ = ["Run", "Learner", "ContextFits", "PluginFit", "PluginLearner", "LEARNERS", "register"]
 
 #: The learners by name (``run_online(instance, name, ...)``); each module registers its own.
 LEARNERS: dict[str, type] = {}
@@ -82,9 +82,10 @@ class Learner:
         return {}
 
 
-class PluginFit:
-    """The exact bounded MLE r̂_t (theory §3), re-solved only where the data changed: tabular contexts one at a time
-    (each warm-started from its last answer), the linear class jointly. Its plug-in policy π_{r̂_t} is greedy's."""
+class ContextFits:
+    """The reward r_t (X, Y) a learner re-solves only where the data changed: tabular contexts one at a time (each
+    fit warm-started from its last answer, ``fits``), the linear class jointly (``fit``); ``stale``: the contexts
+    whose data changed since the last solve."""
 
     def __init__(self, run: Run):
         self.run = run
@@ -97,6 +98,22 @@ class PluginFit:
 
     def mark(self, context: int) -> None:
         self.stale.add(context)
+
+    def context(self, x: int) -> Problem:
+        """Context x alone, with weight 1 (the tabular problem separates over contexts)."""
+        if self.contexts[x] is None:
+            self.contexts[x] = Problem(self.run.instance.pi_ref[x:x + 1], np.ones(1), self.run.instance.beta)
+        return self.contexts[x]
+
+    def policy(self, reward: np.ndarray | None = None) -> np.ndarray:
+        """π_r (X, Y), the optimal policy of ``reward`` (default: the current fit's)."""
+        inst = self.run.instance
+        return kernels.softmax_rows((self.reward if reward is None else reward) / inst.beta + np.log(inst.pi_ref))
+
+
+class PluginFit(ContextFits):
+    """The exact bounded MLE r̂_t (theory §3), re-solved only where the data changed. Its plug-in policy π_{r̂_t} is
+    greedy's."""
 
     def update(self, counts: np.ndarray) -> np.ndarray:
         """r̂ (X, Y) on the counts so far."""
@@ -119,12 +136,13 @@ class PluginFit:
         """θ̂ in the class's coordinates: linear θ̂, tabular the reward table (one-hot features)."""
         return self.fit.theta if self.run.instance.is_linear else self.reward.ravel()
 
-    def context(self, x: int) -> Problem:
-        """Context x alone, with weight 1 (the tabular problem separates over contexts)."""
-        if self.contexts[x] is None:
-            self.contexts[x] = Problem(self.run.instance.pi_ref[x:x + 1], np.ones(1), self.run.instance.beta)
-        return self.contexts[x]
 
-    def policy(self, reward: np.ndarray | None = None) -> np.ndarray:
-        inst = self.run.instance
-        return kernels.softmax_rows((self.reward if reward is None else reward) / inst.beta + np.log(inst.pi_ref))
+class PluginLearner(Learner):
+    """A learner built on the plug-in MLE (``plugin``, re-fitted where the data changed)."""
+
+    def __init__(self, run: Run):
+        super().__init__(run)
+        self.plugin = PluginFit(run)
+
+    def observed(self, x, first, second, first_wins, t):
+        self.plugin.mark(x)

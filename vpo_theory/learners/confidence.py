@@ -17,19 +17,18 @@ import numpy as np
 from ..baselines import class_constants, confidence_set_from_counts, ucb_reward
 from ..estimators import center_features
 from ..options import DEFAULT_C_GAMMA, DEFAULT_MAXINP_C_GAMMA, DEFAULT_UCB_C_GAMMA, resolve_c_gamma
-from .base import Learner, PluginFit, register
+from .base import PluginLearner, register
 
 __all__ = ["UCB", "UCBCoverage", "MaxInP"]
 
 
-class _ConfidenceLearner(Learner):
+class _ConfidenceLearner(PluginLearner):
     """The plug-in MLE with its confidence set, c_Γ from the option or this learner's class default."""
 
     defaults = DEFAULT_UCB_C_GAMMA
 
     def __init__(self, run):
         super().__init__(run)
-        self.plugin = PluginFit(run)
         self.c_gamma = resolve_c_gamma(run.options.c_gamma, run.instance, self.defaults)
         self.features, self.theta_bound, self.margin_bound = class_constants(
             run.instance.features, run.instance.pi_ref.shape, run.pi_cal, run.bound)
@@ -39,9 +38,6 @@ class _ConfidenceLearner(Learner):
         return confidence_set_from_counts(counts, self.features, self.plugin.theta, c_gamma=self.c_gamma,
                                           delta=self.run.options.delta, ridge=1.0 / t, theta_bound=self.theta_bound,
                                           margin_bound=self.margin_bound)
-
-    def observed(self, x, first, second, first_wins, t):
-        self.plugin.mark(x)
 
 
 @register("ucb")

@@ -24,9 +24,9 @@ import numpy as np
 
 from .. import kernels
 from ..certified import DEFAULT_RTOL
-from ..estimators import Problem, VPOFit, fit_vpo
+from ..estimators import Problem, fit_vpo
 from ..options import resolve_alpha
-from .base import Learner, register
+from .base import ContextFits, Learner, register
 
 __all__ = ["Optimistic", "VPO", "XPO", "SELM", "LINEAR_BRANCH_DIMENSION"]
 
@@ -40,12 +40,7 @@ class Optimistic(Learner):
 
     def __init__(self, run):
         super().__init__(run)
-        X, Y = run.instance.pi_ref.shape
-        self.reward = np.zeros((X, Y))
-        self.fits: list[VPOFit | None] = [None] * X
-        self.fit: VPOFit | None = None  # linear class
-        self.stale = set(range(X))
-        self.contexts: list[Problem | None] = [None] * X
+        self.state = ContextFits(run)  # r_t and its per-context fits, re-solved where the data changed
         self.log = CertificateLog(run.options.optimistic_method == "certified")
 
     def weights(self, t: int) -> tuple[float, np.ndarray, np.ndarray | None]:
@@ -54,16 +49,16 @@ class Optimistic(Learner):
         raise NotImplementedError
 
     def observed(self, x, first, second, first_wins, t):
-        self.stale.add(x)
+        self.state.mark(x)
 
     def policy(self, counts, t):
         opts, inst = self.run.options, self.run.instance
         restart = t == 1 or bool(opts.restart_every and t % opts.restart_every == 0)
         if restart or self.all_stale_each_round:
-            self.stale = set(range(inst.num_contexts))
+            self.state.stale = set(range(inst.num_contexts))
         total, rho, linear = self.weights(t)
         self._solve(counts, total, rho, linear, restart)
-        return kernels.softmax_rows(self.reward / inst.beta + np.log(inst.pi_ref))
+        return self.state.policy()
 
     @property
     def all_stale_each_round(self) -> bool:
@@ -84,31 +79,26 @@ class Optimistic(Learner):
         return {"method": "certified", "max_cells": max_cells, "max_seconds": seconds}
 
     def _solve(self, counts, total, rho, linear, restart):
-        run, inst = self.run, self.run.instance
+        run, inst, state = self.run, self.run.instance, self.state
         start = time.perf_counter()
         fits = []
         if inst.is_linear:
             problem = run.problem if rho is inst.rho else Problem(inst.pi_ref, rho, inst.beta, inst.features)
-            self.fit = fit_vpo(problem, counts, alpha=total, sign=+1, pi_cal=run.pi_cal, bound=run.bound,
-                               linear=linear, init=self.fit, **self._options(restart, 1))
-            self.reward = self.fit.reward
-            fits.append(self.fit)
+            state.fit = fit_vpo(problem, counts, alpha=total, sign=+1, pi_cal=run.pi_cal, bound=run.bound,
+                                linear=linear, init=state.fit, **self._options(restart, 1))
+            state.reward = state.fit.reward
+            fits.append(state.fit)
         else:
-            options = self._options(restart, len(self.stale))
-            for x in sorted(self.stale):  # separable: one context at a time, weight a_{t,x} on its J*_x
-                fit = fit_vpo(self._context(x), counts[x:x + 1], alpha=total * rho[x], sign=+1,
-                              pi_cal=run.pi_cal[x:x + 1], bound=run.bound, init=self.fits[x],
+            options = self._options(restart, len(state.stale))
+            for x in sorted(state.stale):  # separable: one context at a time, weight a_{t,x} on its J*_x
+                fit = fit_vpo(state.context(x), counts[x:x + 1], alpha=total * rho[x], sign=+1,
+                              pi_cal=run.pi_cal[x:x + 1], bound=run.bound, init=state.fits[x],
                               linear=None if linear is None else linear[x:x + 1], **options)
-                self.fits[x] = fit
-                self.reward[x] = fit.reward[0]
+                state.fits[x] = fit
+                state.reward[x] = fit.reward[0]
                 fits.append(fit)
-        self.stale = set()
+        state.stale = set()
         self.log.add(fits, time.perf_counter() - start)
-
-    def _context(self, x: int) -> Problem:
-        if self.contexts[x] is None:
-            self.contexts[x] = Problem(self.run.instance.pi_ref[x:x + 1], np.ones(1), self.run.instance.beta)
-        return self.contexts[x]
 
 
 @register("vpo")
@@ -128,12 +118,10 @@ class VPO(Optimistic):
 class _SampledTerm(Optimistic):
     """An exploration term over samples ỹ_i drawn so far: c_t = w·n_s, a_{t,x} = w·m_x (see the module docstring)."""
 
-    scale_option = ""
-
     def __init__(self, run):
         super().__init__(run)
         self.samples = np.zeros(run.instance.pi_ref.shape)  # n_s[x, y]
-        self.term_weight = getattr(run.options, self.scale_option) / np.sqrt(run.T)  # w = c/√T
+        self.term_weight = getattr(run.options, f"{self.name}_scale") / np.sqrt(run.T)  # w = c/√T (xpo_scale, …)
 
     def weights(self, t):
         drawn = self.samples.sum(axis=1)  # (X,) m_x
@@ -153,8 +141,6 @@ class _SampledTerm(Optimistic):
 class XPO(_SampledTerm):
     """XPO as a bandit: its term over the π_ref samples actually drawn (see the module docstring)."""
 
-    scale_option = "xpo_scale"
-
     def sample(self, x, first, second):
         if self.run.options.scheme == "policy-ref":
             return second  # y² ~ π_ref: XPO's own pair
@@ -164,8 +150,6 @@ class XPO(_SampledTerm):
 @register("selm")
 class SELM(_SampledTerm):
     """SELM as a bandit: its term on the response the current policy drew (see the module docstring)."""
-
-    scale_option = "selm_scale"
 
     def sample(self, x, first, second):
         return first  # y¹ ~ π_t

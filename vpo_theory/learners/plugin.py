@@ -12,24 +12,17 @@ from __future__ import annotations
 import math
 
 from .. import core
-from .base import Learner, PluginFit, register
+from .base import Learner, PluginLearner, register
 
 __all__ = ["Greedy", "Mixed", "Reference", "Oracle"]
 
 
 @register("greedy")
-class Greedy(Learner):
+class Greedy(PluginLearner):
     """π_t = π_{r̂_t}, r̂_t the exact bounded MLE on the data so far  (theory §3)."""
-
-    def __init__(self, run):
-        super().__init__(run)
-        self.plugin = PluginFit(run)
 
     def policy(self, counts, t):
         return self.plugin.policy(self.plugin.update(counts))
-
-    def observed(self, x, first, second, first_wins, t):
-        self.plugin.mark(x)
 
 
 @register("mixed")
@@ -63,11 +56,7 @@ class Reference(Learner):
 class Oracle(Learner):
     """π_{r⋆}: the optimal policy, zero regret (a check of the harness)."""
 
-    def __init__(self, run):
-        super().__init__(run)
-        inst = run.instance
-        self.optimal = core.optimal_policy(inst.reward, inst.pi_ref, inst.beta)
-
     def policy(self, counts, t):
-        return self.optimal
+        inst = self.run.instance
+        return core.optimal_policy(inst.reward, inst.pi_ref, inst.beta)
 

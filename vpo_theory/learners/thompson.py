@@ -19,18 +19,17 @@ import numpy as np
 from .. import kernels
 from .._batched import calibrated_bases
 from ..estimators import center_features
-from .base import Learner, PluginFit, register
+from .base import PluginLearner, register
 
 __all__ = ["Thompson"]
 
 
 @register("ts")
-class Thompson(Learner):
+class Thompson(PluginLearner):
     """π_t = π_{r̃_t} with r̃_t one draw of the Laplace posterior (see the module docstring)."""
 
     def __init__(self, run):
         super().__init__(run)
-        self.plugin = PluginFit(run)
         inst = run.instance
         self.log_pi_ref = np.log(inst.pi_ref)
         if inst.is_linear:
@@ -42,9 +41,6 @@ class Thompson(Learner):
         reward = self.plugin.update(counts)
         draw = self._linear_draw(counts) if self.run.instance.is_linear else self._tabular_draw(counts, reward)
         return self.plugin.policy(draw)
-
-    def observed(self, x, first, second, first_wins, t):
-        self.plugin.mark(x)
 
     def _curvature(self, reward, counts) -> np.ndarray:
         """(X, Y, Y) ∇²ℓ in reward space at r̂: a graph Laplacian per context (theory §3)."""
