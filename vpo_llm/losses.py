@@ -53,6 +53,9 @@ def _check_batch(**tensors: torch.Tensor) -> None:
 
 
 def _pair_margins(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps):
+    """(h⁺, h⁻), the chosen and rejected log-ratios, after checking the four (B,) inputs by name."""
+    _check_batch(policy_chosen_logps=policy_chosen_logps, policy_rejected_logps=policy_rejected_logps,
+                 ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
     chosen = policy_chosen_logps - ref_chosen_logps  # (B,) h⁺
     rejected = policy_rejected_logps - ref_rejected_logps  # (B,) h⁻
     return chosen, rejected
@@ -85,8 +88,6 @@ def ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     length L the two differ by the factor L inside the square.
     """
     beta = _check_scalar("beta", beta, allow_zero=False)
-    _check_batch(policy_chosen_logps=policy_chosen_logps, policy_rejected_logps=policy_rejected_logps,
-                 ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
     chosen, rejected = _pair_margins(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     loss = ((chosen - rejected - 1.0 / (2.0 * beta)) ** 2).mean()
     metrics = _metrics(chosen, rejected, beta, policy_chosen_logps, policy_rejected_logps)
@@ -184,8 +185,6 @@ def vpo_loss(
         raise ValueError(f"`cal_normalization` must be 'sum' or 'token_mean', got {cal_normalization!r}")
     if reward_bound is not None:
         reward_bound = _check_scalar("reward_bound", reward_bound, allow_zero=False)
-    _check_batch(policy_chosen_logps=policy_chosen_logps, policy_rejected_logps=policy_rejected_logps,
-                 ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
 
     chosen, rejected = _pair_margins(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     dpo = -F.logsigmoid(beta * (chosen - rejected)).mean()  # −log σ(β[h⁺ − h⁻]), stable form

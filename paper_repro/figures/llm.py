@@ -178,7 +178,7 @@ def compute_online(quick: bool) -> dict:
                   "theory": "vpo_theory.run_online on task.bandit_instance(π_ref): greedy (for online DPO) "
                             "or VPO with the same c, policy-ref, refit every 16 pairs; its regret is read "
                             "per iteration (Σ over the batch's rounds / 16)"}}
-    return finish_record(summarize_online, quick=quick, config=config, results=results)
+    return finish_record(summarize_online, quick=quick, config=config, tuned=False, results=results)
 
 
 def summarize_online(record: dict) -> dict:
