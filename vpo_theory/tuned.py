@@ -16,12 +16,12 @@ __all__ = ["TUNED"]
 TUNED = {
     "offline_alpha_scale": 0.3,  # pessimistic VPO, α = c·√N
     # LCB, ucb-coverage: the set covers θ⋆ in ≥ 95 %
-    "coverage_c_gamma": {"tabular": 0.04507825992141542, "linear": 0.007580219623078511},
+    "coverage_c_gamma": {"tabular": 0.04508, "linear": 0.00758},
     "online_alpha_scale": 0.1,  # optimistic VPO, α = c·√T
     # ucb, tuned for regret (multiples of coverage_c_gamma)
-    "ucb_c_gamma": {"tabular": 0.0004507825992141542, "linear": 0.00022740658869235532},
+    "ucb_c_gamma": {"tabular": 4.508e-05, "linear": 0.0002274},
     # maxinp, tuned for regret (multiples of coverage_c_gamma)
-    "maxinp_c_gamma": {"tabular": 0.04507825992141542, "linear": 0.007580219623078511},
+    "maxinp_c_gamma": {"tabular": 0.04508, "linear": 0.00758},
     "xpo_scale": 0.03,  # XPO's weight α_X/β = c/√T
     "selm_scale": 0.03,  # SELM's weight α_S = c/√T
     "ts_scale": 0.3,  # Thompson sampling's posterior scale
