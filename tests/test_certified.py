@@ -195,17 +195,10 @@ def _matches_a_many_start_search(seed, num_responses, num_pairs, beta, alpha):
     assert abs(fit.objective - best) <= 1e-6 * (1 + abs(best))
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**UNSEEN_INSTANCES)
-def test_matches_a_many_start_search_on_unseen_instances(seed, num_responses, num_pairs, beta, alpha):
-    _matches_a_many_start_search(seed, num_responses, num_pairs, beta, alpha)
-
-
-@pytest.mark.slow  # ~1.6 s an instance: the default run draws 5, this one 30
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**UNSEEN_INSTANCES)
-def test_matches_a_many_start_search_on_many_unseen_instances(seed, num_responses, num_pairs, beta, alpha):
-    _matches_a_many_start_search(seed, num_responses, num_pairs, beta, alpha)
+@pytest.mark.parametrize("examples", [5, pytest.param(30, marks=pytest.mark.slow)])  # ~1.6 s an instance
+def test_matches_a_many_start_search_on_unseen_instances(examples):
+    search = given(**UNSEEN_INSTANCES)(_matches_a_many_start_search)
+    settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])(search)()
 
 
 def _many_start_minimum(counts, pi_ref, rho, pi_cal_row, beta, alpha, bound, rng, num_starts=60):
