@@ -43,7 +43,7 @@ ONLINE_GRIDS = {
     "selm": ("selm_scale", "selm_scale", OPTIMISTIC_SCALES, False),
     "ts": ("ts_scale", "ts_scale", [0.3, 1.0, 3.0], False),
     "mixed": ("mixed_fraction", "mixed_fraction", [0.1, 0.25, 0.5], False),
-    # multiples of the coverage c_Γ; UCB's grid goes lower (its regret-best multiple was below 0.01 on tabular)
+    # multiples of the coverage c_Γ; UCB's grid goes lower: its regret-best tabular multiple lies at the low end
     "ucb": ("ucb_c_gamma", "c_gamma", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], True),
     "maxinp": ("maxinp_c_gamma", "c_gamma", [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], True),
 }
