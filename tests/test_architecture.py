@@ -230,6 +230,24 @@ def test_every_flag_has_help_and_no_help_names_a_missing_flag():
     assert not problems, "\n".join(problems)
 
 
+def test_every_flag_of_every_command_is_generated_from_a_dataclass():
+    """No flag is written by hand (each would be a second home for a default and a help): every optional flag of
+    every command comes from a config dataclass, but for argparse's own and the one that lists the instances."""
+    import argparse
+
+    from vpo.cli import all_parsers
+    from vpo.config_cli import GENERATED
+
+    by_hand = []
+    for name, parser in all_parsers():
+        for action in parser._actions:
+            if (action.option_strings and not getattr(action, GENERATED, None)
+                    and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+                    and action.dest != "list_instances"):
+                by_hand.append(f"{name} {action.option_strings[0]}")
+    assert not by_hand, "flags written by hand: " + ", ".join(by_hand)
+
+
 def test_every_generated_flag_defaults_to_its_dataclass_field():
     """The command line is generated from the options dataclasses: every flag's default (the value argparse gives it
     and the one its help shows) is the dataclass's own (a default that drifted — `vpo theory offline --alpha-scale`

@@ -73,9 +73,30 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 def test_bad_online_fields_are_refused_by_name(tmp_path):
     for fields, name in [({"online_scheme": "nope"}, "online_scheme"), ({"online_iterations": 0}, "online_iterations"),
-                         ({"vpo_calibration": "column"}, "vpo_calibration")]:
+                         ({"vpo_calibration": "column"}, "vpo_calibration"), ({"online_top_p": 1.5}, "online_top_p"),
+                         ({"online_samples_per_prompt": 1}, "online_samples_per_prompt"),
+                         ({"online_max_new_tokens": 2.0}, "online_max_new_tokens")]:
         with pytest.raises(ValueError, match=name):
             OnlineVPOConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, **fields)
+
+
+def test_trl_parses_the_online_config_from_the_command_line(tmp_path):
+    """TRL's scripts build their flags with ``HfArgumentParser``, which hands each field's metadata to argparse: the
+    metadata must stay argparse's (help, choices), the changed defaults keep the parent's help, and a choice is
+    enforced."""
+    from transformers import HfArgumentParser
+
+    from vpo_llm import VPOConfig
+
+    parser = HfArgumentParser(OnlineVPOConfig)
+    (config,) = parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--online_scheme", "policy-policy",
+                                                    "--online_iterations", "3", "--report_to", "none",
+                                                    "--use_cpu", "--bf16", "false"])
+    assert (config.online_scheme, config.online_iterations, config.vpo_sign) == ("policy-policy", 3, 1)
+    fields = OnlineVPOConfig.__dataclass_fields__
+    assert fields["vpo_sign"].metadata["help"] == VPOConfig.__dataclass_fields__["vpo_sign"].metadata["help"]
+    with pytest.raises(SystemExit):
+        parser.parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--online_scheme", "nope", "--use_cpu"])
 
 
 def test_a_trl_pairwise_judge_labels_the_pairs(tmp_path):

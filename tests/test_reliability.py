@@ -136,24 +136,19 @@ def test_theory_entry_points_refuse_unknown_names():
         assert argument in str(error.value)
 
 
-@pytest.mark.parametrize("argv", [
-    ["repro", "no-such-figure"],
-    ["repro", "--backend", "dask"],  # no scheduler
-    ["repro", "--jobs", "0"],
-    ["theory", "offline", "--N", "0"],
-    ["theory", "offline", "--instance", "nope"],
-    ["theory", "offline", "--alpha-scale", "nan"],
-    ["theory", "online", "--T", "0"],
-    ["theory", "online", "--c-gamma", "-1"],
-    ["theory", "online", "--backend", "dask"],
-    ["llm", "offline", "--steps", "0"],
-    ["llm", "offline", "--learning-rate", "inf"],
-    ["llm", "offline", "--model", "/no/such/folder", "--dataset", "/no/such.jsonl"],
-    ["llm", "online", "--iterations", "0"],
-    ["llm", "online", "--temperature", "nan"],
-    ["llm", "online", "--accumulate", "maybe"],
-    ["bench", "--no-such-flag"],
-])
+#: command → flags it must refuse (exit status 2 and a message, no traceback)
+BAD_FLAGS = {
+    "repro": ["no-such-figure", "--backend dask", "--jobs 0"],  # dask without a scheduler
+    "theory offline": ["--N 0", "--instance nope", "--alpha-scale nan"],
+    "theory online": ["--T 0", "--c-gamma -1", "--backend dask"],
+    "llm offline": ["--steps 0", "--learning-rate inf", "--model /no/such/folder --dataset /no/such.jsonl"],
+    "llm online": ["--iterations 0", "--temperature nan", "--accumulate maybe", "--top-p 1.5"],
+    "bench": ["--no-such-flag", "--record --quick"],
+}
+
+
+@pytest.mark.parametrize("argv", [f"{command} {flags}".split() for command, cases in BAD_FLAGS.items()
+                                  for flags in cases])
 def test_every_command_exits_2_on_bad_flags(argv, tmp_path, capsys):
     from vpo.cli import main
 
@@ -242,3 +237,22 @@ def test_same_seed_same_records_theory_and_llm():
     online = [[{k: v for k, v in row.items() if k not in timing} for row in train_online(config)["history"]]
               for _ in range(2)]
     assert online[0] == online[1]
+
+
+def test_every_number_field_of_the_llm_configs_declares_its_rule():
+    """A count or a real without a rule would take -1 or NaN silently: each int/float field of the LLM configs carries
+    its ``check`` (``vpo_llm.fields``), and the rule refuses a bad value by the field's name."""
+    import dataclasses
+
+    from vpo_llm.configs import BridgeConfig, OfflineConfig, OnlineConfig, TaskConfig
+
+    unchecked = []
+    for config_class in (TaskConfig, OfflineConfig, OnlineConfig, BridgeConfig):
+        for item in dataclasses.fields(config_class):
+            kind = str(item.type).split(" |")[0]
+            if kind in ("int", "float") and "check" not in item.metadata:
+                unchecked.append(f"{config_class.__name__}.{item.name}")
+            elif kind == "int":
+                with pytest.raises(ValueError, match=item.name):
+                    config_class(**{item.name: -1})
+    assert not unchecked, "fields without a rule: " + ", ".join(unchecked)

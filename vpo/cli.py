@@ -13,45 +13,67 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from vpo_theory.options import option
+
 from . import __version__
+from .config_cli import add_config_flags
 
 
 FIGURES = Path("figures")  # the committed full-size records
 QUICK_FIGURES = FIGURES / "quick"  # quick runs (git-ignored)
 
 
+@dataclass
+class ReproRun:
+    """``vpo repro``: regenerate the figures (README, section 'Figures'). Each figure's expensive data is cached as
+    FIGURE.json (config, seeds, version, git commit, wall time) and plotted to FIGURE.png."""
+
+    list: bool = option(False, "list the registered figures and exit")
+    stale: bool = option(False, "list the records in figures/ (or --out) that the tree's sources would not reproduce "
+                                "— computed from other sources or a dirty tree — and exit (status 1 if any)")
+    quick: bool = option(False, "small sizes: seconds to a few minutes on 2 CPU cores")
+    force: bool = option(False, "recompute every record (cached cells of unchanged code are reused)")
+    replot: bool = option(False, "only re-plot from cached data")
+    out: str = option("", "output folder; empty: figures for full size, figures/quick with --quick (a quick run never "
+                          "replaces a full-size record)")
+    allow_dirty: bool = option(False, "let a full-size run start from a tree with uncommitted changes (its records "
+                                      "are then listed by --stale)")
+    verbose: bool = option(False, "print each figure's summary (the numbers its record holds), not only one line "
+                                  "per figure")
+    backend: str = option("joblib", "where seed × configuration cells run: joblib (this machine) or dask (a cluster)",
+                          choices=("joblib", "dask"))
+    scheduler: str = option("", "with --backend dask: the scheduler address, e.g. tcp://host:8786 (required there)")
+    jobs: int | None = option(None, "joblib processes; none: all cores")
+
+
+@dataclass
+class BenchRun:
+    """``vpo bench``: run the suites in benchmarks/ (A/B interleaved, warm-up, medians) and print their ratios."""
+
+    quick: bool = option(False, "fewer repeats and shorter runs")
+    json: bool = option(False, "print one JSON line only")
+    record: bool = option(False, "also write benchmarks/results.json (the result with each key's goal, the commit and "
+                                 "a description of the machine), which the documentation renders; refused with "
+                                 "--quick")
+
+
+def _add_command(subparsers, name: str, run_class, handler, *, help: str):  # noqa: A002
+    """A subcommand whose flags are ``run_class``'s fields; its description is the class's docstring."""
+    text = run_class.__doc__.split("``: ", 1)[-1]
+    parser = subparsers.add_parser(name, help=help, description=text[:1].upper() + text[1:])
+    add_config_flags(parser, run_class)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def _add_repro(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "repro",
-        help="regenerate figures into figures/ (data cached next to each PNG)",
-        description="Regenerate the figures (README, section 'Figures'). Each figure's expensive data is cached as "
-        "FIGURE.json (config, seeds, version, git commit, wall time) and plotted to FIGURE.png.",
-    )
+    parser = _add_command(subparsers, "repro", ReproRun, _run_repro,
+                          help="regenerate figures into figures/ (data cached next to each PNG)")
     parser.add_argument("figures", nargs="*", default=["all"], metavar="FIGURE",
                         help="figure names, or 'all' (default); see --list")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes: seconds to a few minutes on 2 CPU cores")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: figures for full size, figures/quick with --quick; a quick "
-                             "run never replaces a full-size record)")
-    parser.add_argument("--force", action="store_true", help="recompute even when cached data matches")
-    parser.add_argument("--replot", action="store_true", help="only re-plot from cached data")
-    parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
-    parser.add_argument("--stale", action="store_true",
-                        help="list the records in figures/ (or --out) that the tree's sources would not reproduce — "
-                             "computed from other sources or a dirty tree — and exit (status 1 if any)")
-    parser.add_argument("--allow-dirty", action="store_true",
-                        help="let a full-size run start from a tree with uncommitted changes (its records are then "
-                             "listed by --stale)")
-    parser.add_argument("--verbose", action="store_true", help="print each figure's summary (the numbers its record "
-                                                                 "holds), not only one line per figure")
-    parser.add_argument("--backend", choices=["joblib", "dask"], default="joblib",
-                        help="where seed × configuration cells run: joblib (this machine) or dask (a cluster) (default: joblib)")
-    parser.add_argument("--scheduler", default=None, help="with --backend dask: the scheduler address, e.g. tcp://host:8786 (no default: required with dask)")
-    parser.add_argument("--jobs", type=int, default=None, help="joblib processes (default: all cores)")
-    parser.set_defaults(handler=_run_repro)
 
 
 def _run_repro(args, parser) -> int:
@@ -67,7 +89,7 @@ def _run_repro(args, parser) -> int:
     if args.stale:
         from paper_repro.registry import stale_records
 
-        stale = stale_records(args.out if args.out is not None else FIGURES)
+        stale = stale_records(Path(args.out) if args.out else FIGURES)
         for name, why in stale.items():
             print(f"{name:24s} {why}")
         if not stale:
@@ -76,8 +98,8 @@ def _run_repro(args, parser) -> int:
     from paper_repro.sweep import configure
 
     try:
-        configure(backend=args.backend, scheduler=args.scheduler, n_jobs=args.jobs)
-        out = args.out if args.out is not None else (QUICK_FIGURES if args.quick else FIGURES)
+        configure(backend=args.backend, scheduler=args.scheduler or None, n_jobs=args.jobs)
+        out = Path(args.out) if args.out else (QUICK_FIGURES if args.quick else FIGURES)
         from vpo_theory.records import check_output
 
         check_output(parser, "--out", out)
@@ -93,15 +115,8 @@ def _run_repro(args, parser) -> int:
 
 
 def _add_bench(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "bench", help="speed suites: side-by-side ratios (theory solver, online round cost, LLM steps)",
-        description="Run the suites in benchmarks/ (A/B interleaved, warm-up, medians) and print their ratios.")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter runs")
-    parser.add_argument("--json", action="store_true", help="print one JSON line only")
-    parser.add_argument("--record", action="store_true",
-                        help="also write benchmarks/results.json (the result with each key's goal, the commit and a "
-                             "description of the machine), which the documentation renders; refused with --quick")
-    parser.set_defaults(handler=_run_bench)
+    _add_command(subparsers, "bench", BenchRun, _run_bench,
+                 help="speed suites: side-by-side ratios (theory solver, online round cost, LLM steps)")
 
 
 def _run_bench(args, parser) -> int:

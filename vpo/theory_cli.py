@@ -17,39 +17,42 @@ from vpo_theory.records import check_output
 from .config_cli import add_config_flags, given_values
 from .messages import as_flags
 
-__all__ = ["OfflineRun", "OnlineRun", "add_theory_commands"]
+__all__ = ["TheoryRun", "OfflineRun", "OnlineRun", "add_theory_commands"]
 
 SEEDS = (0, 1, 2, 3, 4)
 
 
 @dataclass
-class OfflineRun:
-    """``vpo theory offline``: N comparisons from a behaviour policy, one estimator, SubOpt per data seed."""
+class TheoryRun:
+    """What every ``vpo theory`` mode shares: the instance's seed, the data seeds and the output file."""
 
-    instance: str = option("offline-poor-coverage", "a named instance (list them: vpo theory --list-instances)")
     instance_seed: int = option(0, "seed that draws the instance from its family")
-    algorithm: str = option("vpo", "the estimator (theory §7, §8)", choices=("vpo", "mle", "lcb", "oracle", "reference"))
-    N: int = option(1000, "number of comparisons")
-    seeds: list[int] = option(help="data seeds", factory=lambda: list(SEEDS))
-    out: str = option("", "JSON file; empty: runs/offline-INSTANCE-ALGORITHM-TIME.json")
+    seeds: list[int] = option(help="data seeds (each spawns the data's stream and the learner's own)",
+                              factory=lambda: list(SEEDS))
+    out: str = option("", "JSON file; empty: runs/MODE-INSTANCE-ALGORITHM-TIME.json (online: finished seeds are kept "
+                          "in its folder under .cells/)")
 
 
 @dataclass
-class OnlineRun:
+class OfflineRun(TheoryRun):
+    """``vpo theory offline``: N comparisons from a behaviour policy, one estimator, SubOpt per data seed."""
+
+    instance: str = option("offline-poor-coverage", "a named instance (list them: vpo theory --list-instances)")
+    algorithm: str = option("vpo", "the estimator (theory §7, §8)", choices=("vpo", "mle", "lcb", "oracle", "reference"))
+    N: int = option(1000, "number of comparisons")
+
+
+@dataclass
+class OnlineRun(TheoryRun):
     """``vpo theory online``: T rounds of one learner per data seed, Regret(T) per seed."""
 
     instance: str = option("tabular-small", "a named instance (list them: vpo theory --list-instances)")
-    instance_seed: int = option(0, "seed that draws the instance from its family")
     algorithm: str = option("vpo", "the learner (theory §6)", choices=(
         "vpo", "greedy", "ucb", "ucb-coverage", "maxinp", "ts", "xpo", "selm", "mixed", "reference", "oracle"))
     T: int = option(600, "number of rounds")
-    seeds: list[int] = option(help="data seeds (each spawns the data's stream and the learner's own)",
-                              factory=lambda: list(SEEDS))
     backend: str = option("joblib", "where the seeds run: this machine's cores or a dask cluster",
                           choices=("joblib", "dask"))
     scheduler: str = option("", "with --backend dask: the scheduler's address, e.g. tcp://host:8786")
-    out: str = option("", "JSON file; empty: runs/online-INSTANCE-ALGORITHM-TIME.json; finished seeds are kept in "
-                          "OUT's folder under .cells/")
 
 
 def add_theory_commands(subparsers) -> None:
@@ -70,7 +73,7 @@ def add_theory_commands(subparsers) -> None:
              "one online run: T rounds of a learner, regret per seed")):
         parser = modes.add_parser(mode, help=summary, description=run_class.__doc__.split("``: ", 1)[-1] +
                                   " The result (with config, seeds, version, commit) is written as JSON.")
-        add_config_flags(parser, run_class)
+        add_config_flags(parser, run_class, first=("instance", "instance_seed", "algorithm", "N", "T"))
         add_config_flags(parser, options_class, skip=("behavior",) if mode == "online" else ())
         parser.set_defaults(handler=handler, parser=parser, run_class=run_class, options_class=options_class)
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vpo_theory.options import option
-
-from .fields import check_fields
+from .fields import at_least, check_fields, nonnegative, option, positive, unit_interval
 from .term import VPOTerm
 
 __all__ = ["TaskConfig", "RunFields", "OfflineConfig", "OnlineConfig", "BridgeConfig", "LOCAL_MODEL_BETA"]
@@ -29,20 +27,18 @@ LOCAL_MODEL_BETA = 0.1
 class TaskConfig:
     """Sizes and seed of the built-in enumerable task (theory §9)."""
 
-    num_prompts: int = option(4, "X, prompts")
-    prompt_length: int = option(2, "tokens per prompt")
-    response_vocab: int = option(4, "V: response tokens are ids 0 … V − 1")
-    response_length: int = option(2, "L: Y = V^L responses")
-    feature_dim: int = option(6, "d, the reward's features")
-    reward_scale: float = option(1.0, "the rewards' standard deviation")
-    beta: float = option(0.5, "KL strength of the task's objective")
-    seed: int = option(0, "seed of the task (prompts, features, θ*)")
+    num_prompts: int = option(4, "X, prompts", check=at_least(1))
+    prompt_length: int = option(2, "tokens per prompt", check=at_least(1))
+    response_vocab: int = option(4, "V ≥ 2: response tokens are ids 0 … V − 1",
+                                 check=at_least(2, "a single response leaves nothing to prefer"))
+    response_length: int = option(2, "L: Y = V^L responses, at most 100 000 (each is enumerated)", check=at_least(1))
+    feature_dim: int = option(6, "d, the reward's features", check=at_least(1))
+    reward_scale: float = option(1.0, "the rewards' standard deviation", check=positive)
+    beta: float = option(0.5, "KL strength of the task's objective", check=positive)
+    seed: int = option(0, "seed of the task (prompts, features, θ*)", check=at_least(0))
 
     def __post_init__(self):
-        check_fields(self, positive_ints=("num_prompts", "prompt_length", "response_vocab", "response_length",
-                                          "feature_dim"), nonnegative_ints=("seed",), positive=("reward_scale", "beta"))
-        if self.response_vocab < 2:
-            raise ValueError("`response_vocab` must be >= 2 (a single response leaves nothing to prefer)")
+        check_fields(self)
         if self.response_vocab ** self.response_length > 100_000:
             raise ValueError("response_vocab ** response_length must be <= 100000 to enumerate every response")
 
@@ -57,25 +53,19 @@ class RunFields:
     """The fields every training config shares (each config's own fields come first)."""
 
     learning_rate: float | None = option(None, "AdamW learning rate; None → 3e-3 offline and 1e-3 online on the built-in "
-                                               "task, 1e-5 for a local model")
-    batch_size: int | None = option(None, "pairs per micro-batch; None → 32 on the built-in task, 8 for a local model")
-    grad_accumulation: int = option(1, "micro-batches per optimizer step")
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    beta: float | None = option(None, "KL strength β; None → the task's β (0.1 for a local model)")
-    seed: int = option(0, "seed of the data, sampling, labels and initialization")
+                                               "task, 1e-5 for a local model", check=positive)
+    batch_size: int | None = option(None, "pairs per micro-batch; None → 32 on the built-in task, 8 for a local model",
+                                         check=at_least(1))
+    grad_accumulation: int = option(1, "micro-batches per optimizer step", check=at_least(1))
+    weight_decay: float = option(0.0, "AdamW weight decay", check=nonnegative)
+    beta: float | None = option(None, "KL strength β; None → the task's β (0.1 for a local model)", check=positive)
+    seed: int = option(0, "seed of the data, sampling, labels and initialization", check=at_least(0))
     device: str = option("cpu", '"cpu" or "cuda"', choices=("cpu", "cuda"))
     dtype: str = option("float32", "the model's precision (built-in task)", choices=("float32", "float64"))
     out_dir: str = option("", "run folder (checkpoints, metrics.jsonl, result.json); empty: a temporary folder (the "
                               "command line: runs/MODE-LOSS-seedSEED-TIME)")
     resume: bool = option(True, "continue from the run folder's last checkpoint when there is one")
     progress: bool = option(True, "show progress bars")
-
-    def _check_run_fields(self) -> None:
-        if self.batch_size is not None:
-            check_fields(self, positive_ints=("batch_size",))
-        check_fields(self, positive_ints=("grad_accumulation",), positive=("learning_rate", "beta"),
-                     nonnegative=("weight_decay",), booleans=("resume", "progress"),
-                     choices={"device": ("cpu", "cuda"), "dtype": ("float32", "float64")})
 
     @property
     def local(self) -> bool:
@@ -105,11 +95,13 @@ class OfflineConfig(RunFields):
 
     loss: str = option("vpo", '"vpo", "dpo" (the term off) or "ipo"', choices=("vpo", "dpo", "ipo"))
     term: VPOTerm = field(default_factory=VPOTerm, metadata={"help": "the VPO term (theory §5)"})
-    num_pairs: int = option(256, "built-in task: N comparisons drawn from π_ref with Bradley–Terry labels from r*")
-    steps: int = option(200, "optimizer steps")
-    eval_every: int = option(20, "exact evaluation (built-in task), logging and checkpoints every this many steps")
+    num_pairs: int = option(256, "built-in task: N comparisons drawn from π_ref with Bradley–Terry labels from r*",
+                            check=at_least(1))
+    steps: int = option(200, "optimizer steps", check=at_least(1))
+    eval_every: int = option(20, "exact evaluation (built-in task), logging and checkpoints every this many steps",
+                             check=at_least(1))
     reference_pretrain_steps: int = option(0, "built-in task: fit π_ref towards a skewed target first (0: the random "
-                                              "initialization is π_ref)")
+                                              "initialization is π_ref)", check=at_least(0))
     task: TaskConfig = field(default_factory=lambda: TaskConfig(response_length=2, response_vocab=4),
                              metadata={"help": "the built-in task's sizes"})
     model: str = option("", "folder of a local Hugging Face causal LM (config.json, weights, tokenizer): train it on "
@@ -119,16 +111,13 @@ class OfflineConfig(RunFields):
     eval_dataset: str = option("", "with model: an optional JSONL file of held-out pairs, evaluated every eval_every "
                                    "steps")
     max_length: int = option(512, "with model: prompt + completion tokens kept (TRL's keep_start truncation); rows "
-                                  "whose prompt alone fills it are dropped and counted")
-    lora_r: int = option(0, "with model: LoRA rank on the linear layers (0: full fine-tuning)")
+                                  "whose prompt alone fills it are dropped and counted", check=at_least(1))
+    lora_r: int = option(0, "with model: LoRA rank on the linear layers (0: full fine-tuning)", check=at_least(0))
     bf16: bool = option(False, "with model: bfloat16 autocast (TRL turns it on unless told; off, CPU runs are exact)")
     gradient_checkpointing: bool = option(False, "with model: recompute activations in the backward pass")
 
     def __post_init__(self):
-        self._check_run_fields()
-        check_fields(self, positive_ints=("num_pairs", "steps", "eval_every", "max_length"),
-                     nonnegative_ints=("reference_pretrain_steps", "lora_r"),
-                     booleans=("bf16", "gradient_checkpointing"), choices={"loss": ("vpo", "dpo", "ipo")})
+        check_fields(self)
         if not isinstance(self.term, VPOTerm):
             raise TypeError(f"`term` must be a VPOTerm, got {type(self.term).__name__}")
         if bool(self.model) != bool(self.dataset):
@@ -149,21 +138,25 @@ class OnlineConfig(RunFields):
                        choices=("vpo", "dpo"))
     term: VPOTerm = field(default_factory=lambda: VPOTerm(sign=1, alpha_scale=0.1, calibration="reference"),
                           metadata={"help": "the VPO term (theory §5): s = +1 and π_cal = π_ref online"})
-    iterations: int = option(20, "T: rounds of generate → label → train")
-    prompts_per_iteration: int = option(16, "new pairs per round")
-    steps_per_iteration: int = option(10, "optimizer steps after each round of data collection")
+    iterations: int = option(20, "T: rounds of generate → label → train", check=at_least(1))
+    prompts_per_iteration: int = option(16, "new pairs per round", check=at_least(1))
+    steps_per_iteration: int = option(10, "optimizer steps after each round of data collection", check=at_least(1))
     scheme: str = option("policy-ref", "pair sampling: y¹ ~ π_t and y² from the π_ref pool, or both ~ π_t",
                          choices=("policy-ref", "policy-policy"))
     samples_per_prompt: int = option(2, "N ≥ 2 responses per prompt (from π_t; under policy-ref the last one from the "
-                                        "π_ref pool), ranked by the judge and paired by pair_selection")
+                                        "π_ref pool), ranked by the judge and paired by pair_selection",
+                                     check=at_least(2, "a pair"))
     pair_selection: str = option("random", "which two of the N responses form the pair: two at random, or the best "
                                            "and the worst by the judge (theory §6)", choices=("random", "best-worst"))
-    ref_samples_per_prompt: int = option(16, "size of each prompt's cached π_ref pool (generated once)")
+    ref_samples_per_prompt: int = option(16, "size of each prompt's cached π_ref pool (generated once)",
+                                         check=at_least(1))
     accumulate: bool = option(True, "train on every pair so far (D_t = D_{t−1} ∪ new) or on the fresh pairs only")
-    temperature: float = option(1.0, "sampling temperature of π_t (π_ref samples always use 1)")
-    top_p: float = option(1.0, "nucleus sampling of π_t (1 = off)")
-    max_new_tokens: int = option(0, "response tokens a local model generates; 0 → 32 (the built-in task: its L)")
-    reference_pretrain_steps: int = option(50, "built-in task: fit π_ref towards a target first (0: the random init)")
+    temperature: float = option(1.0, "sampling temperature of π_t (π_ref samples always use 1)", check=positive)
+    top_p: float = option(1.0, "nucleus sampling of π_t, in (0, 1] (1 = off)", check=unit_interval)
+    max_new_tokens: int = option(0, "response tokens a local model generates; 0 → 32 (the built-in task: its L)",
+                                 check=at_least(0))
+    reference_pretrain_steps: int = option(50, "built-in task: fit π_ref towards a target first (0: the random init)",
+                                           check=at_least(0))
     reference_target: str = option("skewed", "that target: a random Dirichlet policy, or little mass on the best "
                                              "responses", choices=("skewed", "trap"))
     task: TaskConfig = field(default_factory=lambda: TaskConfig(response_length=2, response_vocab=4),
@@ -176,17 +169,7 @@ class OnlineConfig(RunFields):
     oracle_sample: bool = option(True, "labels drawn from Bradley–Terry (True) or the deterministic argmax (False)")
 
     def __post_init__(self):
-        self._check_run_fields()
-        check_fields(self, positive_ints=("iterations", "prompts_per_iteration", "steps_per_iteration",
-                                          "ref_samples_per_prompt", "samples_per_prompt"),
-                     nonnegative_ints=("max_new_tokens", "reference_pretrain_steps"),
-                     positive=("temperature", "top_p"), booleans=("accumulate", "oracle_sample"),
-                     choices={"loss": ("vpo", "dpo"), "scheme": ("policy-ref", "policy-policy"),
-                              "pair_selection": ("random", "best-worst"), "reference_target": ("skewed", "trap")})
-        if self.top_p > 1:
-            raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}")
-        if self.samples_per_prompt < 2:
-            raise ValueError(f"`samples_per_prompt` must be >= 2 (a pair), got {self.samples_per_prompt}")
+        check_fields(self)
         if self.term.calibration not in ("reference", "chosen", "behavior"):
             raise ValueError(f"`calibration` must be 'reference', 'chosen' or 'behavior' online, got "
                              f"{self.term.calibration!r}")
@@ -202,20 +185,19 @@ class BridgeConfig:
     """The bandit-to-LLM bridge (theory §9): a transformer trained through ``VPOTrainer`` on a fixed data set reaches
     ``fit_vpo``'s exact tabular policy."""
 
-    num_prompts: int = option(4, "X")
-    response_vocab: int = option(6, "Y: one-token responses")
-    num_pairs: int = option(200, "N pairs drawn from π_ref")
+    num_prompts: int = option(4, "X", check=at_least(1))
+    response_vocab: int = option(6, "Y: one-token responses", check=at_least(1))
+    num_pairs: int = option(200, "N pairs drawn from π_ref", check=at_least(1))
     term: VPOTerm = field(default_factory=lambda: VPOTerm(sign=-1, alpha_scale=1.0, calibration="behavior"),
                           metadata={"help": "s = −1 (a unique minimizer over the unbounded class), a = c/√N, π_cal = "
                                             "both responses of each pair"})
-    steps: int = option(400, "full-batch AdamW steps")
-    learning_rate: float = option(3e-2, "cosine-decayed to 0")
-    eval_every: int = option(10, "exact TV every this many steps")
-    seed: int = option(0, "seed of the task, the model and the data")
+    steps: int = option(400, "full-batch AdamW steps", check=at_least(1))
+    learning_rate: float = option(3e-2, "cosine-decayed to 0", check=positive)
+    eval_every: int = option(10, "exact TV every this many steps", check=at_least(1))
+    seed: int = option(0, "seed of the task, the model and the data", check=at_least(0))
 
     def __post_init__(self):
-        check_fields(self, positive_ints=("num_prompts", "response_vocab", "num_pairs", "steps", "eval_every"),
-                     nonnegative_ints=("seed",), positive=("learning_rate",))
+        check_fields(self)
         if self.term.sign != -1 or self.term.calibration != "behavior":
             raise ValueError("the bridge compares with the unique minimizer of s = −1 and π_cal = 'behavior' (the "
                              "pairs' responses): keep term.sign = -1 and term.calibration = 'behavior'")

@@ -30,7 +30,7 @@ import copy
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -41,6 +41,7 @@ from accelerate.utils import is_peft_model
 from vpo_theory.records import atomic_write_json, atomic_write_text
 
 from .environments import HFEnvironment
+from .fields import at_least, check_fields, help_field, one_of, option, positive, redefault, unit_interval
 from .models import atomic_torch_save
 from .oracles import as_oracle
 from .trainers import VPOConfig, VPOTrainer
@@ -59,56 +60,46 @@ BUFFER_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids", "ref_chosen_logps"
                   "calibration_prompt_ids", "calibration_ids", "ref_calibration_logps")
 
 
+#: OnlineVPOConfig's own rules: a TRL config's field metadata goes to argparse (``HfArgumentParser``), so it holds the
+#: help and choices only, and the rules are passed by name.
+ONLINE_CHECKS = {"online_iterations": at_least(1), "online_prompts_per_iteration": at_least(1),
+                 "online_steps_per_iteration": at_least(1), "online_pool_size": at_least(1),
+                 "online_max_new_tokens": at_least(1), "online_samples_per_prompt": at_least(2, "a pair"),
+                 "online_scheme": one_of(*SCHEMES), "online_pair_selection": one_of(*PAIR_SELECTIONS),
+                 "online_temperature": positive, "online_top_p": unit_interval}
+
+
 @dataclass
 class OnlineVPOConfig(VPOConfig):
     """``VPOConfig`` for online rounds: optimism by default (s = +1, a_t = c/√N_t, π_cal = π_ref) and Algorithm 1's
     sizes. ``max_steps`` is ignored: each round takes ``online_steps_per_iteration`` optimizer steps."""
 
-    vpo_sign: int = field(default=1, metadata={"help": "VPO's sign s: +1 optimism (online, theory §6)"})
-    vpo_alpha_scale: float = field(default=0.1, metadata={
-        "help": "a_t = c/√N_t for N_t training pairs (sum-form α_t = c·√N_t, theory §6); 0.1 as in the llm-online "
-                "experiment"})
-    vpo_calibration: str = field(default="reference", metadata={
-        "help": "π_cal: 'reference' (π_ref, through each prompt's cached pool: theory §6), 'chosen' or 'behavior'"})
-    precompute_ref_log_probs: bool = field(default=True, metadata={
-        "help": "each pair's reference log-probabilities computed once, when it enters the buffer (theory §6)"})
-    online_iterations: int = field(default=10, metadata={"help": "T: rounds of generate → label → train"})
-    online_prompts_per_iteration: int = field(default=16, metadata={"help": "new pairs per round"})
-    online_steps_per_iteration: int = field(default=10, metadata={"help": "optimizer steps of each round's fit"})
-    online_scheme: str = field(default="policy-ref", metadata={
-        "help": "'policy-ref' (the last response from the π_ref pool, the others ~ π_t) or 'policy-policy' (all ~ π_t)"})
-    online_samples_per_prompt: int = field(default=2, metadata={
-        "help": "N ≥ 2 responses per prompt, ranked by the judge for online_pair_selection (theory §6)"})
-    online_pair_selection: str = field(default="random", metadata={
-        "help": "'random' (two of the N, labelled by the judge) or 'best-worst' (the judge's best and worst)"})
-    online_accumulate: bool = field(default=True, metadata={
-        "help": "train on every pair so far (D_t = D_{t−1} ∪ new, Algorithm 1) or on the fresh pairs only"})
-    online_pool_size: int = field(default=4, metadata={"help": "π_ref samples cached per prompt (generated once)"})
-    online_max_new_tokens: int = field(default=64, metadata={"help": "most tokens of a generated response"})
-    online_temperature: float = field(default=1.0, metadata={"help": "sampling temperature of π_t (π_ref: 1)"})
-    online_top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of π_t (1 = off; π_ref: off)"})
+    vpo_sign: int = redefault(VPOConfig, "vpo_sign", 1)  # optimism online (theory §6)
+    vpo_alpha_scale: float = redefault(VPOConfig, "vpo_alpha_scale", 0.1)  # c of the llm-online experiment
+    vpo_calibration: str = redefault(VPOConfig, "vpo_calibration", "reference")  # π_cal = π_ref (theory §6)
+    precompute_ref_log_probs: bool = redefault(VPOConfig, "precompute_ref_log_probs", True)  # once, entering the buffer
+    online_iterations: int = help_field(10, "T: rounds of generate → label → train")
+    online_prompts_per_iteration: int = help_field(16, "new pairs per round")
+    online_steps_per_iteration: int = help_field(10, "optimizer steps of each round's fit")
+    online_scheme: str = option("policy-ref", "'policy-ref' (the last response from the π_ref pool, the others ~ π_t) "
+                                              "or 'policy-policy' (all ~ π_t)", choices=SCHEMES)
+    online_samples_per_prompt: int = help_field(2, "N ≥ 2 responses per prompt, ranked by the judge for "
+                                                   "online_pair_selection (theory §6)")
+    online_pair_selection: str = option("random", "'random' (two of the N, labelled by the judge) or 'best-worst' (the "
+                                                  "judge's best and worst)", choices=PAIR_SELECTIONS)
+    online_accumulate: bool = help_field(True, "train on every pair so far (D_t = D_{t−1} ∪ new, Algorithm 1) or on "
+                                               "the fresh pairs only")
+    online_pool_size: int = help_field(4, "π_ref samples cached per prompt (generated once)")
+    online_max_new_tokens: int = help_field(64, "most tokens of a generated response")
+    online_temperature: float = help_field(1.0, "sampling temperature of π_t (π_ref: 1)")
+    online_top_p: float = help_field(1.0, "nucleus sampling of π_t, in (0, 1] (1 = off; π_ref: off)")
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("online_iterations", "online_prompts_per_iteration", "online_steps_per_iteration",
-                     "online_pool_size", "online_max_new_tokens", "online_samples_per_prompt"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
-        if self.online_samples_per_prompt < 2:
-            raise ValueError(f"`online_samples_per_prompt` must be >= 2 (a pair), got {self.online_samples_per_prompt}")
-        if self.online_scheme not in SCHEMES:
-            raise ValueError(f"`online_scheme` must be one of {SCHEMES}, got {self.online_scheme!r}")
-        if self.online_pair_selection not in PAIR_SELECTIONS:
-            raise ValueError(f"`online_pair_selection` must be one of {PAIR_SELECTIONS}, got "
-                             f"{self.online_pair_selection!r}")
+        check_fields(self, ONLINE_CHECKS)
         if self.vpo_calibration == "column":
             raise ValueError("`vpo_calibration='column'` has no column online; choose 'reference', 'chosen' or "
                              "'behavior'")
-        if not (self.online_temperature > 0):
-            raise ValueError(f"`online_temperature` must be > 0, got {self.online_temperature!r}")
-        if not (0 < self.online_top_p <= 1):
-            raise ValueError(f"`online_top_p` must be in (0, 1], got {self.online_top_p!r}")
         if self.online_pool_size < 2 and self.online_scheme == "policy-ref" and self.vpo_calibration == "reference":
             raise ValueError("`online_pool_size` must be >= 2 with policy-ref and calibration 'reference': y² and "
                              "the calibration sample are distinct pool draws")

@@ -21,7 +21,7 @@ range fails with one message naming it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ from trl import DPOConfig, DPOTrainer
 
 from . import trl_guard
 from .calibrations import CALIBRATION_STRATEGIES, CalibrationCollator
+from .fields import help_field
 from .losses import calibration_term
 from .term import LLM_CALIBRATIONS, VPOTerm
 
@@ -40,38 +41,34 @@ trl_guard.check()
 TOKENIZED = ("prompt_ids", "chosen_ids", "rejected_ids")
 
 
-def _term_field(default, help: str):  # noqa: A002
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class VPOConfig(DPOConfig):
     """``trl.DPOConfig`` with VPO's fields (theory §5): the ``vpo_*`` fields are a ``VPOTerm`` (``vpo_term``). The
     DPO part is configured exactly as in TRL. The default weight is a = 1/√N (α = √N): swapping ``DPOConfig`` for this
     class trains VPO; ``vpo_alpha=0`` is DPO exactly."""
 
-    vpo_sign: int = _term_field(-1, "VPO's sign s: −1 pessimism (offline), +1 optimism (online)")
-    vpo_alpha: float | None = _term_field(None, "the mean-form weight a ≥ 0 (a = α/N for a sum-form α over N pairs); 0 is "
+    vpo_sign: int = help_field(-1, "VPO's sign s: −1 pessimism (offline), +1 optimism (online)")
+    vpo_alpha: float | None = help_field(None, "the mean-form weight a ≥ 0 (a = α/N for a sum-form α over N pairs); 0 is "
                                                 "DPOTrainer exactly; None → vpo_alpha_scale/√N")
-    vpo_alpha_scale: float = _term_field(1.0, "c in a = c/√N for the training set's N pairs (sum form α = c·√N, "
+    vpo_alpha_scale: float = help_field(1.0, "c in a = c/√N for the training set's N pairs (sum form α = c·√N, "
                                               "theory §4), used when vpo_alpha is None")
-    vpo_calibration: str = _term_field("chosen", "π_cal: 'chosen' (the batch's preferred responses), 'behavior' (both "
+    vpo_calibration: str = help_field("chosen", "π_cal: 'chosen' (the batch's preferred responses), 'behavior' (both "
                                                  "responses of each pair), 'column' (the data set's `calibration` "
                                                  "column: one sample from π_cal per row, laid out as `chosen`) or "
                                                  "'reference' (one sample per row from π_ref, drawn once and cached "
                                                  "with its reference log-probability: π_cal = π_ref, theory §6)")
-    vpo_completion_eos: bool = _term_field(True, "end every completion with EOS, as TRL does; False for responses that "
+    vpo_completion_eos: bool = help_field(True, "end every completion with EOS, as TRL does; False for responses that "
                                                  "have no end token (e.g. the enumerable task's fixed-length responses, "
                                                  "theory §9): a trailing EOS is then removed from the tokenized "
                                                  "completions and the π_ref samples")
-    vpo_reference_max_new_tokens: int = _term_field(64, "calibration 'reference': the most tokens of each π_ref sample "
+    vpo_reference_max_new_tokens: int = help_field(64, "calibration 'reference': the most tokens of each π_ref sample "
                                                         "(a sample cut at this length is a draw of its prefix; log π "
                                                         "and log π_ref are then of that prefix, so their ratio stays "
                                                         "exact)")
-    vpo_cal_normalization: str = _term_field("sum", "'sum' (theory-exact: summed log-ratios, I6) or 'token_mean' (each "
+    vpo_cal_normalization: str = help_field("sum", "'sum' (theory-exact: summed log-ratios, I6) or 'token_mean' (each "
                                                     "divided by its token count, as TRL's sft loss pools; departs "
                                                     "from I6)")
-    vpo_reward_bound: float | None = _term_field(None, "the bounded class for s = +1: the calibration samples' implicit "
+    vpo_reward_bound: float | None = help_field(None, "the bounded class for s = +1: the calibration samples' implicit "
                                                        "rewards β·(log π − log π_ref) are clipped to [−B, B], so the "
                                                        "optimistic loss has a minimizer (theory §5, 'A bounded "
                                                        "class'); None: unbounded (then s = +1 has none)")

@@ -53,17 +53,19 @@ def summarize(record: dict) -> dict:
     """Per setting: the 95 % quantile of distance/shape per N, the smallest c_Γ that covers θ⋆ in ≥ 1 − δ of these
     draws, and the coverage that the default c_Γ of its class (chosen by the tuning figure on other instances and
     data) achieves here."""
-    delta, summary = record["config"]["delta"], {}
-    for label, entry in record["results"].items():
-        ratio = np.asarray(entry["ratio"])  # (sizes, seeds)
-        default = record["config"]["tuned"]["coverage_c_gamma"][entry["class"]]
-        quantiles = np.quantile(ratio, 1 - delta, axis=1)
-        per_size = (ratio <= default).mean(axis=1)
-        summary[label] = (f"ratio distance/shape, {1 - delta:.0%} quantile per N: "
-                          f"{', '.join(f'{v:.3g}' for v in quantiles)}; smallest c_Γ with coverage ≥ {1 - delta:.2f} "
-                          f"here: {entry['c_gamma_for_coverage']:.3g}; coverage at the default c_Γ = {default:.3g}: "
-                          f"{(ratio <= default).mean():.3f} (per N {', '.join(f'{v:.2f}' for v in per_size)})")
-    return summary
+    return {label: _coverage_line(entry, record["config"]) for label, entry in record["results"].items()}
+
+
+def _coverage_line(entry: dict, cfg: dict) -> str:
+    delta = cfg["delta"]
+    ratio = np.asarray(entry["ratio"])  # (sizes, seeds)
+    default = cfg["tuned"]["coverage_c_gamma"][entry["class"]]
+    quantiles = np.quantile(ratio, 1 - delta, axis=1)
+    per_size = (ratio <= default).mean(axis=1)
+    return (f"ratio distance/shape, {1 - delta:.0%} quantile per N: "
+            f"{', '.join(f'{v:.3g}' for v in quantiles)}; smallest c_Γ with coverage ≥ {1 - delta:.2f} "
+            f"here: {entry['c_gamma_for_coverage']:.3g}; coverage at the default c_Γ = {default:.3g}: "
+            f"{(ratio <= default).mean():.3f} (per N {', '.join(f'{v:.2f}' for v in per_size)})")
 
 
 def plot(record: dict, path: Path) -> None:

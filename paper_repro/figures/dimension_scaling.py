@@ -77,24 +77,23 @@ def compute(quick: bool) -> dict:
 
 def summarize(record: dict) -> dict:
     """Each method's family mean at every d with its fitted d-exponent (interval over instances)."""
-    cfg, summary = record["config"], {}
-    dims = cfg["dimensions"]
-    for half, what in (("offline", f"SubOpt at N = {cfg['N']}"), ("online", f"Regret({cfg['T']})")):
-        entries = record["results"][half]
-        parts = []
-        for alg, entry in entries.items():
-            means = np.mean(entry["values"], axis=0)
-            low, high = entry["d_exponent_ci"]
-            parts.append(f"{alg} " + ", ".join(f"{v:.3g}" for v in means) + f" (d-exponent {entry['d_exponent']:+.2f} "
-                         f"[{low:+.2f}, {high:+.2f}])")
-        line = f"{what} at d = {', '.join(map(str, dims))}: " + "; ".join(parts)
-        line += f" — reference exponent {cfg['reference_exponents'][half]:g}"
-        if half == "online":
-            certified = entries["vpo"]["certificates"]
-            line += " — VPO rounds certified " + ", ".join(
-                f"{c['rounds_certified']}/{c['rounds']}" for c in certified)
-        summary[half] = line
-    return summary
+    return {half: _half_line(half, record["results"][half], record["config"]) for half in ("offline", "online")}
+
+
+def _half_line(half: str, entries: dict, cfg: dict) -> str:
+    what = f"SubOpt at N = {cfg['N']}" if half == "offline" else f"Regret({cfg['T']})"
+    parts = []
+    for alg, entry in entries.items():
+        means = np.mean(entry["values"], axis=0)
+        low, high = entry["d_exponent_ci"]
+        parts.append(f"{alg} " + ", ".join(f"{v:.3g}" for v in means) + f" (d-exponent {entry['d_exponent']:+.2f} "
+                     f"[{low:+.2f}, {high:+.2f}])")
+    line = f"{what} at d = {', '.join(map(str, cfg['dimensions']))}: " + "; ".join(parts)
+    line += f" — reference exponent {cfg['reference_exponents'][half]:g}"
+    if half == "online":
+        line += " — VPO rounds certified " + ", ".join(
+            f"{c['rounds_certified']}/{c['rounds']}" for c in entries["vpo"]["certificates"])
+    return line
 
 
 def plot(record: dict, path: Path) -> None:

@@ -89,8 +89,7 @@ def _offline_cell(method: str, seed: int, steps: int) -> dict:
 
 
 def compute_offline(quick: bool) -> dict:
-    steps = 100 if quick else 300
-    seeds = list(range(2 if quick else 5))
+    steps, seeds = (100, [0, 1]) if quick else (300, list(range(5)))
     out, results = _run_methods(_offline_cell, METHODS, seeds, steps, "llm-offline",
                                 ("value", "true_reward", "kl", "suboptimality"))
     summary = {}
@@ -165,8 +164,7 @@ def _online_cell(method: str, seed: int, iterations: int) -> dict:
 
 
 def compute_online(quick: bool) -> dict:
-    iterations = 6 if quick else 50
-    seeds = list(range(1 if quick else 5))
+    iterations, seeds = (6, [0]) if quick else (50, list(range(5)))
     _, results = _run_methods(_online_cell, ONLINE_METHODS, seeds, iterations, "llm-online",
                               ("suboptimality", "kl", "regret", "theory_regret", "round_seconds"))
     config = {"iterations": iterations, "seeds": seeds, "methods": ONLINE_METHODS,

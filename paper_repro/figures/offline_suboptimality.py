@@ -73,19 +73,19 @@ def compute(quick: bool) -> dict:
 def summarize(record: dict) -> dict:
     """Per setting: the coverage coefficient, each method's checked rate, SubOpt and SubOpt·√N at the first and
     largest N (family mean with its hierarchical interval)."""
-    sizes, summary = record["config"]["sizes"], {}
-    for label, entry in record["results"].items():
-        coverage = np.asarray(entry["coverage"], dtype=float)
-        parts = [f"coverage coefficient C = {np.mean(coverage):.2f} (instances {coverage.min():.2f}–"
-                 f"{coverage.max():.2f})"]
-        for algorithm in ALGORITHMS:
-            fit = entry[algorithm]
-            parts.append(f"{algorithm}: {fit['checked']}; SubOpt@N={sizes[-1]} {fit['mean'][-1]:.4f} "
-                         f"[{fit['low'][-1]:.4f}, {fit['high'][-1]:.4f}]; SubOpt·√N {fit['scaled_mean'][0]:.2f} "
-                         f"(N={sizes[0]}) → {fit['scaled_mean'][-1]:.2f} [{fit['scaled_low'][-1]:.2f}, "
-                         f"{fit['scaled_high'][-1]:.2f}] (N={sizes[-1]})")
-        summary[label] = "; ".join(parts)
-    return summary
+    return {label: _setting_line(entry, record["config"]["sizes"]) for label, entry in record["results"].items()}
+
+
+def _setting_line(entry: dict, sizes: list) -> str:
+    coverage = np.asarray(entry["coverage"], dtype=float)
+    parts = [f"coverage coefficient C = {np.mean(coverage):.2f} (instances {coverage.min():.2f}–{coverage.max():.2f})"]
+    for algorithm in ALGORITHMS:
+        fit = entry[algorithm]
+        parts.append(f"{algorithm}: {fit['checked']}; SubOpt@N={sizes[-1]} {fit['mean'][-1]:.4f} "
+                     f"[{fit['low'][-1]:.4f}, {fit['high'][-1]:.4f}]; SubOpt·√N {fit['scaled_mean'][0]:.2f} "
+                     f"(N={sizes[0]}) → {fit['scaled_mean'][-1]:.2f} [{fit['scaled_low'][-1]:.2f}, "
+                     f"{fit['scaled_high'][-1]:.2f}] (N={sizes[-1]})")
+    return "; ".join(parts)
 
 
 def plot(record: dict, path: Path) -> None:

@@ -65,19 +65,20 @@ def compute_alpha(quick: bool) -> dict:
 def summarize_alpha(record: dict) -> dict:
     """Per setting: SubOpt of the MLE, of VPO and LCB at their in-sample best grid values, and of each method's value
     chosen on the first half of the instances, measured on the second half (family means, hierarchical intervals)."""
-    cfg, summary = record["config"], {}
-    for label, entry in record["results"].items():
-        vpo, lcb, mle = (np.asarray(entry[key], dtype=float) for key in ("vpo", "lcb", "mle"))  # (V, I, S)
-        half = max(1, vpo.shape[1] // 2)
-        parts = [f"N={cfg['N']}: MLE {_interval_text(mle[0])}"]
-        for name, values, grid in (("VPO c", vpo, cfg["alpha_scales"]), ("LCB c_Γ", lcb, cfg["c_gamma_grid"])):
-            best = int(np.argmin(values.mean(axis=(1, 2))))
-            chosen = int(np.argmin(values[:, :half].mean(axis=(1, 2))))
-            held_out = values[chosen, half:] if values.shape[1] > half else values[chosen]
-            parts.append(f"{name} in-sample best {grid[best]:g}: {values[best].mean():.4f}; chosen on instances "
-                         f"{cfg['instance_seeds'][:half]} {grid[chosen]:g}, held out {_interval_text(held_out)}")
-        summary[label] = "; ".join(parts)
-    return summary
+    return {label: _alpha_line(entry, record["config"]) for label, entry in record["results"].items()}
+
+
+def _alpha_line(entry: dict, cfg: dict) -> str:
+    vpo, lcb, mle = (np.asarray(entry[key], dtype=float) for key in ("vpo", "lcb", "mle"))  # (V, I, S)
+    half = max(1, vpo.shape[1] // 2)
+    parts = [f"N={cfg['N']}: MLE {_interval_text(mle[0])}"]
+    for name, values, grid in (("VPO c", vpo, cfg["alpha_scales"]), ("LCB c_Γ", lcb, cfg["c_gamma_grid"])):
+        best = int(np.argmin(values.mean(axis=(1, 2))))
+        chosen = int(np.argmin(values[:, :half].mean(axis=(1, 2))))
+        held_out = values[chosen, half:] if values.shape[1] > half else values[chosen]
+        parts.append(f"{name} in-sample best {grid[best]:g}: {values[best].mean():.4f}; chosen on instances "
+                     f"{cfg['instance_seeds'][:half]} {grid[chosen]:g}, held out {_interval_text(held_out)}")
+    return "; ".join(parts)
 
 
 def plot_alpha(record: dict, path: Path) -> None:
@@ -123,12 +124,11 @@ def compute_calibration(quick: bool) -> dict:
 
 def summarize_calibration(record: dict) -> dict:
     """Per setting and π_cal: SubOpt at the largest N (family mean, hierarchical interval) and the fitted exponent."""
-    n, summary = record["config"]["sizes"][-1], {}
-    for label, entry in record["results"].items():
-        summary[label] = f"SubOpt at N={n}: " + "; ".join(
-            f"{cal} {v['mean'][-1]:.4f} [{v['low'][-1]:.4f}, {v['high'][-1]:.4f}] (exponent {v['slope']:+.2f} "
-            f"[{v['slope_ci'][0]:+.2f}, {v['slope_ci'][1]:+.2f}])" for cal, v in entry.items())
-    return summary
+    n = record["config"]["sizes"][-1]
+    return {label: f"SubOpt at N={n}: " + "; ".join(
+        f"{cal} {v['mean'][-1]:.4f} [{v['low'][-1]:.4f}, {v['high'][-1]:.4f}] (exponent {v['slope']:+.2f} "
+        f"[{v['slope_ci'][0]:+.2f}, {v['slope_ci'][1]:+.2f}])" for cal, v in entry.items())
+        for label, entry in record["results"].items()}
 
 
 def plot_calibration(record: dict, path: Path) -> None:
