@@ -19,7 +19,7 @@ from pathlib import Path
 from vpo_theory.options import option
 
 from . import __version__
-from .config_cli import add_config_flags
+from .config_cli import add_command
 
 
 FIGURES = Path("figures")  # the committed full-size records
@@ -60,17 +60,8 @@ class BenchRun:
                                  "--quick")
 
 
-def _add_command(subparsers, name: str, run_class, handler, *, help: str):  # noqa: A002
-    """A subcommand whose flags are ``run_class``'s fields; its description is the class's docstring."""
-    text = run_class.__doc__.split("``: ", 1)[-1]
-    parser = subparsers.add_parser(name, help=help, description=text[:1].upper() + text[1:])
-    add_config_flags(parser, run_class)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
 def _add_repro(subparsers) -> None:
-    parser = _add_command(subparsers, "repro", ReproRun, _run_repro,
+    parser = add_command(subparsers, "repro", ReproRun, _run_repro,
                           help="regenerate figures into figures/ (data cached next to each PNG)")
     parser.add_argument("figures", nargs="*", default=["all"], metavar="FIGURE",
                         help="figure names, or 'all' (default); see --list")
@@ -115,7 +106,7 @@ def _run_repro(args, parser) -> int:
 
 
 def _add_bench(subparsers) -> None:
-    _add_command(subparsers, "bench", BenchRun, _run_bench,
+    add_command(subparsers, "bench", BenchRun, _run_bench,
                  help="speed suites: side-by-side ratios (theory solver, online round cost, LLM steps)")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-__all__ = ["add_config_flags", "given_values", "flag_name", "GENERATED"]
+__all__ = ["add_command", "add_config_flags", "given_values", "flag_name", "GENERATED"]
 
 #: Marks a generated flag's action: {config class: the field's default} (read by the tests and the help text).
 GENERATED = "config_defaults"
@@ -99,6 +99,16 @@ def add_config_flags(parser, config_class, other_class=None, *, second_label: st
                 options["metavar"] = name.upper()
             action = parser.add_argument(flag_name(name), type=kind, nargs=nargs, choices=choices, **options)
         setattr(action, GENERATED, {cls.__name__: value for cls, value in defaults.items()})
+
+
+def add_command(subparsers, name: str, run_class, handler, *, help: str, first=(), after: str = ""):  # noqa: A002
+    """A subcommand whose flags are ``run_class``'s fields and whose description is the class's docstring (after its
+    "``vpo …``: " head; ``after``: text added to it)."""
+    text = run_class.__doc__.split("``: ", 1)[-1] + after
+    parser = subparsers.add_parser(name, help=help, description=text[:1].upper() + text[1:])
+    add_config_flags(parser, run_class, first=first)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _shown(value) -> str:

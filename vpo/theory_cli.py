@@ -14,7 +14,7 @@ from pathlib import Path
 from vpo_theory.options import option
 from vpo_theory.records import check_output
 
-from .config_cli import add_config_flags, given_values
+from .config_cli import add_command, add_config_flags, given_values
 from .messages import as_flags
 
 __all__ = ["TheoryRun", "OfflineRun", "OnlineRun", "add_theory_commands"]
@@ -71,11 +71,11 @@ def add_theory_commands(subparsers) -> None:
              "one offline run: N comparisons from a behaviour policy, one estimator"),
             ("online", OnlineRun, OnlineOptions, _run_online_command,
              "one online run: T rounds of a learner, regret per seed")):
-        parser = modes.add_parser(mode, help=summary, description=run_class.__doc__.split("``: ", 1)[-1] +
-                                  " The result (with config, seeds, version, commit) is written as JSON.")
-        add_config_flags(parser, run_class, first=("instance", "instance_seed", "algorithm", "N", "T"))
+        parser = add_command(modes, mode, run_class, handler, help=summary, first=("instance", "instance_seed",
+                             "algorithm", "N", "T"), after=" The result (with config, seeds, version, commit) is "
+                             "written as JSON.")
         add_config_flags(parser, options_class, skip=("behavior",) if mode == "online" else ())
-        parser.set_defaults(handler=handler, parser=parser, run_class=run_class, options_class=options_class)
+        parser.set_defaults(parser=parser, run_class=run_class, options_class=options_class)
 
 
 def _list_or_help(args, parser) -> int:

@@ -17,11 +17,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vpo_theory.options import field_help
 from vpo_theory.options import option as _documented_field
 from vpo_theory.validation import positive_int, positive_scalar
 
-__all__ = ["option", "help_field", "field_help", "check_fields", "at_least", "positive", "nonnegative", "unit_interval",
+__all__ = ["option", "help_field", "check_fields", "at_least", "positive", "nonnegative", "unit_interval",
            "one_of", "redefault", "AtLeast", "Real", "OneOf"]
 
 
@@ -105,12 +104,13 @@ def check_fields(config, checks: Mapping[str, Any] | None = None) -> None:
     Each field is checked by its ``check``, its ``choices`` and, for a ``bool`` field, True/False; a field whose
     default is None may be None. With ``checks`` ({name: rule}: TRL's configs) only those fields, by those rules.
     """
+    if checks is not None:
+        for name, rule in checks.items():
+            rule(name, getattr(config, name))
+        return
     for item in dataclasses.fields(config):
         value = getattr(config, item.name)
-        if (checks is not None and item.name not in checks) or (value is None and item.default is None):
-            continue
-        if checks is not None:
-            checks[item.name](item.name, value)
+        if value is None and item.default is None:
             continue
         if "check" in item.metadata:
             item.metadata["check"](item.name, value)
